@@ -1,0 +1,564 @@
+"""Frozen configuration records and the YAML loading that validates them.
+
+Every YAML file is checked completely when it is loaded: a wrong type, an out-of-range value or an
+unknown key raises `ConfigError` naming the file and the dotted key, so a typo never surfaces later
+as a `KeyError` in the middle of a search. This module knows nothing about torch.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from autokd.errors import ConfigError, UnknownNameError, unknown_name_message
+
+PACKAGE_DIR = Path(__file__).resolve().parent
+SPACES_FOLDER = "search_spaces"
+TARGETS_FOLDER = "hardware"
+# Inside a wheel the shipped YAML folders live in the package under these names (pyproject.toml).
+_WHEEL_FOLDER = {SPACES_FOLDER: "search_spaces", TARGETS_FOLDER: "hardware_targets"}
+
+
+# --------------------------------------------------------------------------------------------
+# Shipped YAML files: a name resolves to the shipped file, a path to the user's own file.
+
+
+def shipped_dir(folder: str) -> Path:
+    """The folder holding autokd's own YAML files, in a wheel or in a source checkout."""
+    for candidate in (PACKAGE_DIR / _WHEEL_FOLDER[folder], PACKAGE_DIR.parent / folder):
+        if candidate.is_dir():
+            return candidate
+    raise ConfigError(f"autokd's shipped '{folder}' folder is missing from the installation")
+
+
+def shipped_names(folder: str) -> list[str]:
+    return sorted(p.stem for p in shipped_dir(folder).glob("*.yaml"))
+
+
+def resolve_yaml(folder: str, name_or_path: str | Path, *, kind: str) -> Path:
+    """Turn `cpu` into the shipped `hardware/cpu.yaml`; a path (with / or .yaml) stays a path."""
+    text = str(name_or_path)
+    if isinstance(name_or_path, Path) or "/" in text or text.endswith((".yaml", ".yml")):
+        path = Path(text).expanduser()
+        if not path.is_file():
+            raise ConfigError(f"{kind} file '{text}' does not exist")
+        return path
+    path = shipped_dir(folder) / f"{text}.yaml"
+    if not path.is_file():
+        raise UnknownNameError(
+            kind, text, shipped_names(folder), hint=", or a path to a .yaml file"
+        )
+    return path
+
+
+def read_yaml_mapping(path: Path) -> dict[str, Any]:
+    try:
+        data = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark is not None else ""
+        problem = getattr(err, "problem", None) or str(err).splitlines()[0]
+        raise ConfigError(f"{path}: not valid YAML{where}: {problem}") from None
+    except OSError as err:
+        raise ConfigError(f"{path}: cannot be read ({err.strerror})") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: must hold a mapping of keys to values at the top level")
+    return data
+
+
+def _check_keys(path: Path, prefix: str, mapping: Mapping[str, Any], allowed: list[str]) -> None:
+    for key in mapping:
+        if key not in allowed:
+            message = unknown_name_message("key", f"{prefix}{key}", [prefix + a for a in allowed])
+            raise ConfigError(f"{path}: {message}")
+
+
+# --------------------------------------------------------------------------------------------
+# Search-space parameters: a fixed value, a range, or a list of choices.
+
+
+@dataclass(frozen=True)
+class Fixed:
+    value: int | float
+
+    def suggest(self, trial: Any, name: str) -> int | float:
+        return self.value
+
+    @property
+    def largest(self) -> int | float:
+        return self.value
+
+
+@dataclass(frozen=True)
+class IntRange:
+    low: int
+    high: int
+    step: int = 1
+    log: bool = False
+
+    def suggest(self, trial: Any, name: str) -> int:
+        return trial.suggest_int(name, self.low, self.high, step=self.step, log=self.log)
+
+    @property
+    def largest(self) -> int:
+        return self.high
+
+
+@dataclass(frozen=True)
+class FloatRange:
+    low: float
+    high: float
+    log: bool = False
+
+    def suggest(self, trial: Any, name: str) -> float:
+        return trial.suggest_float(name, self.low, self.high, log=self.log)
+
+    @property
+    def largest(self) -> float:
+        return self.high
+
+
+@dataclass(frozen=True)
+class Choices:
+    values: tuple[int | float, ...]
+
+    def suggest(self, trial: Any, name: str) -> int | float:
+        return trial.suggest_categorical(name, list(self.values))
+
+    @property
+    def largest(self) -> int | float:
+        return max(self.values)
+
+
+Param = Fixed | IntRange | FloatRange | Choices
+
+
+@dataclass(frozen=True)
+class _Rule:
+    """What one search-space key accepts: its number type, inclusive bounds, per-stage or not."""
+
+    kind: type
+    low: float
+    high: float
+    per_stage: bool = False
+    odd: bool = False
+
+    def describe(self) -> str:
+        what = "an odd integer" if self.odd else ("an integer" if self.kind is int else "a number")
+        return f"{what} in [{self.low:g}, {self.high:g}]"
+
+
+MAX_STAGES = 6  # the most stages a search space may ask for
+
+_SPACE_RULES: dict[str, dict[str, _Rule]] = {
+    "student": {
+        "stages": _Rule(int, 1, MAX_STAGES),
+        "stem_width": _Rule(int, 1, 1024),
+        "depth": _Rule(int, 1, 16, per_stage=True),
+        "width": _Rule(int, 1, 2048, per_stage=True),
+        "kernel": _Rule(int, 1, 15, per_stage=True, odd=True),
+        "dilation": _Rule(int, 1, 8, per_stage=True),
+    },
+    "distill": {
+        "temperature": _Rule(float, 0.05, 100.0),
+        "alpha": _Rule(float, 0.0, 1.0),
+        "feature_weight": _Rule(float, 0.0, 1000.0, per_stage=True),
+    },
+    "train": {"lr": _Rule(float, 1e-6, 10.0)},
+}
+_SPACE_TOP_KEYS = ["description", "family", "student", "distill", "train"]
+_STRIDE_KEY = "strides"
+
+
+def _parse_number(path: Path, key: str, value: Any, rule: _Rule) -> int | float:
+    ok_type = isinstance(value, int) if rule.kind is int else isinstance(value, (int, float))
+    if isinstance(value, bool) or not ok_type or not (rule.low <= value <= rule.high):
+        raise ConfigError(f"{path}: key '{key}' must be {rule.describe()}, got {value!r}")
+    if rule.odd and value % 2 == 0:
+        raise ConfigError(f"{path}: key '{key}' must be {rule.describe()}, got {value!r}")
+    return rule.kind(value)
+
+
+def _parse_param(path: Path, key: str, value: Any, rule: _Rule) -> Param:
+    if not isinstance(value, dict):
+        if isinstance(value, list):
+            raise ConfigError(
+                f"{path}: key '{key}' must be a number, {{low: .., high: ..}} or {{choices: [..]}}"
+                + (" (or a list of those, one per stage)" if rule.per_stage else "")
+                + f", got a list {value!r}"
+            )
+        return Fixed(_parse_number(path, key, value, rule))
+    if "choices" in value:
+        _check_keys(path, f"{key}.", value, ["choices"])
+        choices = value["choices"]
+        if not isinstance(choices, list) or not choices:
+            raise ConfigError(f"{path}: key '{key}.choices' must be a non-empty list")
+        parsed = tuple(_parse_number(path, f"{key}.choices", v, rule) for v in choices)
+        return Choices(tuple(dict.fromkeys(parsed)))
+    allowed = ["low", "high", "log"] + (["step"] if rule.kind is int else [])
+    _check_keys(path, f"{key}.", value, allowed)
+    for bound in ("low", "high"):
+        if bound not in value:
+            raise ConfigError(f"{path}: key '{key}' needs '{bound}' (or use 'choices')")
+    low = _parse_number(path, f"{key}.low", value["low"], rule)
+    high = _parse_number(path, f"{key}.high", value["high"], rule)
+    if low > high:
+        raise ConfigError(f"{path}: key '{key}' needs low <= high, got low={low}, high={high}")
+    log = value.get("log", False)
+    if not isinstance(log, bool):
+        raise ConfigError(f"{path}: key '{key}.log' must be true or false, got {log!r}")
+    if log and low <= 0:
+        raise ConfigError(f"{path}: key '{key}' with log: true needs low > 0, got {low}")
+    if rule.kind is int:
+        step = value.get("step", 1)
+        if isinstance(step, bool) or not isinstance(step, int) or step < 1:
+            raise ConfigError(f"{path}: key '{key}.step' must be a positive integer, got {step!r}")
+        return IntRange(int(low), int(high), step=step, log=log)
+    return FloatRange(float(low), float(high), log=log)
+
+
+def _parse_per_stage(
+    path: Path, key: str, value: Any, rule: _Rule, stages: int
+) -> tuple[Param, ...]:
+    if not isinstance(value, list):
+        return (_parse_param(path, key, value, rule),) * stages
+    if len(value) < stages:
+        raise ConfigError(
+            f"{path}: key '{key}' lists {len(value)} per-stage values but up to {stages} stages "
+            "can be sampled; give one value per stage or a single value for all"
+        )
+    return tuple(_parse_param(path, f"{key}[{i}]", v, rule) for i, v in enumerate(value[:stages]))
+
+
+# --------------------------------------------------------------------------------------------
+# The search space.
+
+
+@dataclass(frozen=True)
+class SearchSpace:
+    """Ranges the controller samples from; per-stage entries hold one parameter per stage."""
+
+    name: str
+    source: str
+    description: str
+    family: str
+    stages: Param
+    strides: tuple[int, ...]
+    stem_width: Param
+    depth: tuple[Param, ...]
+    width: tuple[Param, ...]
+    kernel: tuple[Param, ...]
+    dilation: tuple[Param, ...]
+    temperature: Param
+    alpha: Param
+    feature_weight: tuple[Param, ...]
+    lr: Param
+    digest: str = field(default="", compare=False)
+
+    @property
+    def max_stages(self) -> int:
+        return int(self.stages.largest)
+
+
+_DEFAULT_STRIDES = [1, 2, 2, 2, 2, 2]
+
+
+def load_space(name_or_path: str | Path) -> SearchSpace:
+    """Load and validate a search space: a shipped name (`cnn`) or a path to a YAML file."""
+    path = resolve_yaml(SPACES_FOLDER, name_or_path, kind="search space")
+    raw = read_yaml_mapping(path)
+    _check_keys(path, "", raw, _SPACE_TOP_KEYS)
+    sections: dict[str, dict[str, Any]] = {}
+    for section, rules in _SPACE_RULES.items():
+        body = raw.get(section)
+        if not isinstance(body, dict):
+            raise ConfigError(f"{path}: key '{section}' must be a mapping with keys {list(rules)}")
+        allowed = list(rules) + ([_STRIDE_KEY] if section == "student" else [])
+        _check_keys(path, f"{section}.", body, allowed)
+        for key in rules:
+            if key not in body:
+                raise ConfigError(f"{path}: key '{section}.{key}' is missing")
+        sections[section] = body
+
+    student = sections["student"]
+    stage_rules = _SPACE_RULES["student"]
+    stages = _parse_param(path, "student.stages", student["stages"], stage_rules["stages"])
+    n = int(stages.largest)
+    strides = student.get(_STRIDE_KEY, _DEFAULT_STRIDES[:n])
+    if (
+        not isinstance(strides, list)
+        or len(strides) < n
+        or any(isinstance(s, bool) or s not in (1, 2) for s in strides)
+    ):
+        raise ConfigError(
+            f"{path}: key 'student.strides' must list 1 or 2 for each of up to {n} stages, "
+            f"got {strides!r}"
+        )
+
+    def per_stage(section: str, key: str) -> tuple[Param, ...]:
+        rule = _SPACE_RULES[section][key]
+        return _parse_per_stage(path, f"{section}.{key}", sections[section][key], rule, n)
+
+    def single(section: str, key: str) -> Param:
+        rule = _SPACE_RULES[section][key]
+        return _parse_param(path, f"{section}.{key}", sections[section][key], rule)
+
+    family = raw.get("family", "cnn")
+    if not isinstance(family, str):
+        raise ConfigError(f"{path}: key 'family' must be a student family name, got {family!r}")
+    description = raw.get("description", "")
+    if not isinstance(description, str):
+        raise ConfigError(f"{path}: key 'description' must be text, got {description!r}")
+    return SearchSpace(
+        name=path.stem,
+        source=str(path),
+        description=description,
+        family=family,
+        stages=stages,
+        strides=tuple(int(s) for s in strides[:n]),
+        stem_width=single("student", "stem_width"),
+        depth=per_stage("student", "depth"),
+        width=per_stage("student", "width"),
+        kernel=per_stage("student", "kernel"),
+        dilation=per_stage("student", "dilation"),
+        temperature=single("distill", "temperature"),
+        alpha=single("distill", "alpha"),
+        feature_weight=per_stage("distill", "feature_weight"),
+        lr=single("train", "lr"),
+        digest=hashlib.sha256(path.read_bytes()).hexdigest()[:16],
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# Hardware targets.
+
+BACKENDS: dict[str, tuple[str, ...]] = {"torch": ("cpu",)}  # backend -> devices it supports
+_TARGET_KEYS = [
+    "description",
+    "backend",
+    "device",
+    "threads",
+    "batch_size",
+    "input_size",
+    "warmup",
+    "min_run_time",
+]
+
+
+@dataclass(frozen=True)
+class Target:
+    """Where and how latency is measured; see hardware/README.md for every field."""
+
+    name: str
+    source: str
+    description: str
+    backend: str
+    device: str
+    threads: int | None  # None: all physical cores of the machine
+    batch_size: int
+    input_size: int | None  # None: the data set's input size
+    warmup: int
+    min_run_time: float
+
+
+def _target_int(path: Path, raw: dict[str, Any], key: str, default: int | None, low: int) -> Any:
+    value = raw.get(key, default)
+    if value is None and default is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < low:
+        raise ConfigError(f"{path}: key '{key}' must be an integer >= {low}, got {value!r}")
+    return value
+
+
+def load_target(name_or_path: str | Path) -> Target:
+    """Load and validate a hardware target: a shipped name (`cpu`) or a path to a YAML file."""
+    path = resolve_yaml(TARGETS_FOLDER, name_or_path, kind="target")
+    raw = read_yaml_mapping(path)
+    _check_keys(path, "", raw, _TARGET_KEYS)
+    backend = raw.get("backend", "torch")
+    if backend not in BACKENDS:
+        raise ConfigError(
+            f"{path}: {unknown_name_message('backend', str(backend), list(BACKENDS))}"
+        )
+    device = raw.get("device", BACKENDS[backend][0])
+    if device not in BACKENDS[backend]:
+        raise ConfigError(
+            f"{path}: key 'device': backend '{backend}' runs on "
+            f"{', '.join(BACKENDS[backend])}, not {device!r}"
+        )
+    threads = raw.get("threads", "all")
+    threads = None if threads == "all" else _target_int(path, raw, "threads", 1, 1)
+    min_run_time = raw.get("min_run_time", 0.5)
+    if (
+        isinstance(min_run_time, bool)
+        or not isinstance(min_run_time, (int, float))
+        or not (0.01 <= min_run_time <= 60)
+    ):
+        raise ConfigError(
+            f"{path}: key 'min_run_time' must be seconds in [0.01, 60], got {min_run_time!r}"
+        )
+    description = raw.get("description", "")
+    if not isinstance(description, str):
+        raise ConfigError(f"{path}: key 'description' must be text, got {description!r}")
+    return Target(
+        name=path.stem,
+        source=str(path),
+        description=description,
+        backend=backend,
+        device=device,
+        threads=threads,
+        batch_size=_target_int(path, raw, "batch_size", 1, 1),
+        input_size=_target_int(path, raw, "input_size", None, 1),
+        warmup=_target_int(path, raw, "warmup", 10, 0),
+        min_run_time=float(min_run_time),
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# What one trial trains: the student's architecture, the distillation and the schedule.
+
+
+@dataclass(frozen=True)
+class StageConfig:
+    depth: int  # blocks in the stage
+    width: int  # output channels of every block in the stage
+    kernel: int  # odd kernel size of every convolution in the stage
+    dilation: int  # dilation of every convolution in the stage
+    stride: int  # stride of the stage's first block (1 keeps resolution, 2 halves it)
+
+
+@dataclass(frozen=True)
+class StudentConfig:
+    """Everything needed to rebuild a student exactly; `arch_hash` keys per-architecture caches."""
+
+    family: str
+    in_channels: int
+    num_classes: int
+    input_size: int
+    stem_width: int
+    stages: tuple[StageConfig, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> StudentConfig:
+        fields = dict(data)
+        fields["stages"] = tuple(StageConfig(**s) for s in fields["stages"])
+        return cls(**fields)
+
+    def arch_hash(self) -> str:
+        return stable_hash(self.to_dict())
+
+    def describe(self) -> str:
+        """`16 | 1x24 k3 d1 s1 | 2x32 k5 d2 s2` : stem width, then depth x width per stage."""
+        parts = [f"{s.depth}x{s.width} k{s.kernel} d{s.dilation} s{s.stride}" for s in self.stages]
+        return " | ".join([str(self.stem_width), *parts])
+
+
+@dataclass(frozen=True)
+class KDConfig:
+    """Distillation settings: alpha weights the soft-target KD term, 1 - alpha the labels."""
+
+    temperature: float
+    alpha: float
+    feature_weights: tuple[float, ...]  # one per student stage; 0 turns that stage's term off
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> KDConfig:
+        return cls(
+            float(data["temperature"]),
+            float(data["alpha"]),
+            tuple(float(w) for w in data["feature_weights"]),
+        )
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """The schedule of one training run (a search trial or a full training)."""
+
+    epochs: int
+    lr: float  # peak learning rate of AdamW, reached after the linear warm-up
+    batch_size: int = 64
+    weight_decay: float = 5e-4
+    warmup_fraction: float = 0.1  # share of all steps spent warming the LR up linearly
+    grad_clip: float = 5.0  # max global gradient norm
+    seed: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def stable_hash(value: Any) -> str:
+    """A short hash of a JSON-able value that is the same in every process and on every machine."""
+    text = json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+# --------------------------------------------------------------------------------------------
+# One search run, as the user asked for it.
+
+SAMPLERS = ("tpe", "random", "nsga2")
+DEFAULT_TEACHER = "resnet18"  # trains to about 0.99 on digits in well under a minute on 2 cores
+DEFAULT_TEACHER_EPOCHS = 20
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    name: str
+    runs_dir: Path
+    reports_dir: Path
+    budget: int  # total trials the study should hold; rerunning continues up to it
+    space: SearchSpace
+    target: Target
+    data: str
+    teacher: str
+    teacher_weights: Path | None
+    teacher_pretrained: bool
+    teacher_epochs: int
+    epochs: int
+    batch_size: int
+    seed: int
+    sampler: str
+
+    @property
+    def run_dir(self) -> Path:
+        return self.runs_dir / self.name
+
+    def identity(self) -> dict[str, Any]:
+        """What must stay the same for a rerun to continue this study (the budget may grow)."""
+        return {
+            "space": self.space.name,
+            "space_digest": self.space.digest,
+            "target": self.target.name,
+            "data": self.data,
+            "teacher": self.teacher,
+            "teacher_weights": str(self.teacher_weights) if self.teacher_weights else None,
+            "teacher_pretrained": self.teacher_pretrained,
+            "teacher_epochs": self.teacher_epochs,
+            "epochs": self.epochs,
+            "batch_size": self.batch_size,
+            "seed": self.seed,
+            "sampler": self.sampler,
+        }
+
+
+def check_positive(flag: str, value: int) -> int:
+    if value < 1:
+        raise ConfigError(f"{flag} must be a positive integer, got {value}")
+    return value
+
+
+def check_choice(kind: str, value: str, valid: tuple[str, ...] | list[str]) -> str:
+    if value not in valid:
+        raise UnknownNameError(kind, value, valid)
+    return value

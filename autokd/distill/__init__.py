@@ -1,0 +1,1 @@
+"""The distillation engine: loss terms (plain functions of tensors) and the one training loop."""

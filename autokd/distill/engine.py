@@ -1,0 +1,169 @@
+"""The one training loop: every search trial, the teacher's own training and full training use it.
+
+Where the teacher's signal comes from is the caller's choice (`TeacherSignal`): the search passes
+outputs computed once and cached, so the teacher never runs while students train.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import torch
+from torch import nn
+
+from autokd.config import KDConfig, TrainConfig
+from autokd.data import DataBundle, iterate_batches
+from autokd.distill.features import FeatureDistiller
+from autokd.distill.losses import soft_hard_loss
+
+
+class TeacherSignal(Protocol):
+    """Teacher logits and feature maps for a batch of training images, looked up by their index."""
+
+    feature_shapes: list[tuple[int, int, int]]  # (C, H, W) of every feature level the teacher has
+
+    def __call__(
+        self, index: torch.Tensor, x: torch.Tensor, levels: list[int]
+    ) -> tuple[torch.Tensor, list[torch.Tensor]]: ...
+
+
+@dataclass(frozen=True)
+class EpochReport:
+    epoch: int  # 1-based
+    epochs: int
+    train_loss: float
+    val_accuracy: float
+    lr: float
+    seconds: float
+
+
+@dataclass(frozen=True)
+class FitResult:
+    val_accuracy: float  # after the last epoch
+    best_val_accuracy: float
+    epochs_run: int
+    seconds: float
+    diverged: bool  # the loss became NaN or infinite and training stopped early
+    history: list[EpochReport] = field(default_factory=list)
+
+
+EpochCallback = Callable[[EpochReport], None]
+
+
+def warmup_cosine(step: int, total_steps: int, warmup_steps: int) -> float:
+    """LR factor: linear warm-up to 1, then cosine decay to 0 at the last step."""
+    if step < warmup_steps:
+        return (step + 1) / warmup_steps
+    progress = (step - warmup_steps) / max(1, total_steps - warmup_steps)
+    return 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
+
+
+@torch.no_grad()
+def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, batch_size: int = 512) -> float:
+    """Top-1 accuracy of `model` in eval mode."""
+    model.eval()
+    correct = 0
+    for start in range(0, len(y), batch_size):
+        logits = model(x[start : start + batch_size])
+        correct += int((logits.argmax(dim=1) == y[start : start + batch_size]).sum())
+    return correct / max(1, len(y))
+
+
+def fit(
+    model: nn.Module,
+    data: DataBundle,
+    train: TrainConfig,
+    *,
+    kd: KDConfig | None = None,
+    teacher: TeacherSignal | None = None,
+    callbacks: Sequence[EpochCallback] = (),
+) -> FitResult:
+    """Train `model` on `data`: distilling from `teacher` when `kd` is given, on labels otherwise.
+
+    Feature terms need `model.forward_with_features` and `model.feature_channels` (every autokd
+    student has both); plain logit training works for any module, timm teachers included.
+    """
+    if kd is not None and teacher is None:
+        raise ValueError("distillation settings were given without a teacher signal")
+    torch.manual_seed(train.seed)
+    distiller = None
+    if kd is not None and any(w > 0 for w in kd.feature_weights):
+        distiller = FeatureDistiller(
+            model.feature_channels, teacher.feature_shapes, kd.feature_weights
+        )
+    params = list(model.parameters()) + (list(distiller.parameters()) if distiller else [])
+    optimizer = torch.optim.AdamW(params, lr=train.lr, weight_decay=train.weight_decay)
+    steps_per_epoch = math.ceil(len(data.train_y) / train.batch_size)
+    total_steps = train.epochs * steps_per_epoch
+    warmup_steps = max(1, int(train.warmup_fraction * total_steps))
+    scheduler = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda step: warmup_cosine(step, total_steps, warmup_steps)
+    )
+    shuffle = torch.Generator().manual_seed(train.seed)
+    levels = distiller.levels if distiller else []
+
+    history: list[EpochReport] = []
+    best, diverged, started = 0.0, False, time.perf_counter()
+    for epoch in range(1, train.epochs + 1):
+        epoch_start, loss_sum, batches = time.perf_counter(), 0.0, 0
+        model.train()
+        if distiller:
+            distiller.train()
+        lr = optimizer.param_groups[0]["lr"]
+        for index in iterate_batches(len(data.train_y), train.batch_size, generator=shuffle):
+            x, y = data.train_x[index], data.train_y[index]
+            # 1) the teacher's signal: cached tensors in the search, so no teacher forward here
+            teacher_logits, teacher_features = (
+                teacher(index, x, levels) if kd is not None else (None, [])
+            )
+            # 2) the student's forward, with stage features only when a feature term is on
+            if distiller:
+                logits, features = model.forward_with_features(x)
+            else:
+                logits = model(x)
+            loss = soft_hard_loss(
+                logits,
+                y,
+                teacher_logits,
+                temperature=kd.temperature if kd else 1.0,
+                alpha=kd.alpha if kd else 0.0,
+            )
+            if distiller:
+                loss = loss + distiller(features, teacher_features)
+            if not torch.isfinite(loss):
+                diverged = True
+                break
+            # 3) the step: clipped gradients keep high learning rates from blowing up
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            nn.utils.clip_grad_norm_(params, train.grad_clip)
+            optimizer.step()
+            scheduler.step()
+            loss_sum, batches = loss_sum + loss.detach().item(), batches + 1
+        accuracy = evaluate(model, data.val_x, data.val_y)
+        best = max(best, accuracy)
+        report = EpochReport(
+            epoch,
+            train.epochs,
+            loss_sum / max(1, batches),
+            accuracy,
+            lr,
+            time.perf_counter() - epoch_start,
+        )
+        history.append(report)
+        for callback in callbacks:
+            callback(report)
+        if diverged:
+            break
+    return FitResult(
+        val_accuracy=history[-1].val_accuracy,
+        best_val_accuracy=best,
+        epochs_run=len(history),
+        seconds=time.perf_counter() - started,
+        diverged=diverged,
+        history=history,
+    )

@@ -1,0 +1,92 @@
+"""Feature distillation: which teacher level each student stage imitates, and the adapters.
+
+A student stage's map (C_s, H_s, W_s) is brought to the teacher's (C_t, H_t, W_t) by a learned
+1x1 convolution + BatchNorm (channels), then average pooling or bilinear upsampling (space).
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from autokd.distill.losses import feature_loss
+
+
+def teacher_level_for_stage(stage: int, num_stages: int, num_levels: int) -> int:
+    """Map student stage `stage` (0-based) of `num_stages` onto teacher levels by relative depth.
+
+    The last stage always meets the teacher's last level; earlier stages spread over the rest, so a
+    2-stage student of a 5-level ResNet imitates levels 2 and 4, a 4-stage one levels 1 to 4.
+    """
+    level = math.ceil((stage + 1) * num_levels / num_stages) - 1
+    return min(num_levels - 1, max(0, level))
+
+
+def align_spatial(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """Average-pool a larger map down to `size`, bilinearly upsample a smaller one."""
+    if tuple(x.shape[-2:]) == tuple(size):
+        return x
+    if x.shape[-2] >= size[0] and x.shape[-1] >= size[1]:
+        return F.adaptive_avg_pool2d(x, size)
+    return F.interpolate(x, size=size, mode="bilinear", align_corners=False)
+
+
+class FeatureAdapter(nn.Module):
+    """1x1 conv + BN from the student's channels to the teacher's, then spatial alignment."""
+
+    def __init__(self, student_channels: int, teacher_channels: int) -> None:
+        super().__init__()
+        self.proj = nn.Conv2d(student_channels, teacher_channels, kernel_size=1, bias=False)
+        self.bn = nn.BatchNorm2d(teacher_channels)
+
+    def forward(self, x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+        return align_spatial(self.bn(self.proj(x)), size)
+
+
+class FeatureDistiller(nn.Module):
+    """The weighted feature terms of one student: one adapter per stage whose weight is above 0."""
+
+    def __init__(
+        self,
+        student_channels: list[int],
+        teacher_shapes: list[tuple[int, int, int]],
+        weights: tuple[float, ...],
+    ) -> None:
+        super().__init__()
+        if len(weights) != len(student_channels):
+            raise ValueError(
+                f"one feature weight per student stage is needed, but got {len(weights)} weights "
+                f"for {len(student_channels)} stages"
+            )
+        self.stages: list[int] = []
+        self.levels: list[int] = []
+        self.weights: list[float] = []
+        adapters = []
+        for stage, weight in enumerate(weights):
+            if weight <= 0:
+                continue
+            level = teacher_level_for_stage(stage, len(student_channels), len(teacher_shapes))
+            self.stages.append(stage)
+            self.levels.append(level)
+            self.weights.append(float(weight))
+            adapters.append(FeatureAdapter(student_channels[stage], teacher_shapes[level][0]))
+        self.adapters = nn.ModuleList(adapters)
+
+    @property
+    def active(self) -> bool:
+        return bool(self.stages)
+
+    def forward(
+        self, student_features: list[torch.Tensor], teacher_features: list[torch.Tensor]
+    ) -> torch.Tensor:
+        """Weighted sum of the terms; `teacher_features` holds the maps of `self.levels`."""
+        total = student_features[0].new_zeros(())
+        for stage, weight, adapter, target in zip(
+            self.stages, self.weights, self.adapters, teacher_features, strict=True
+        ):
+            adapted = adapter(student_features[stage], tuple(target.shape[-2:]))
+            total = total + weight * feature_loss(adapted, target)
+        return total

@@ -1,0 +1,149 @@
+"""What a run folder holds and how its tables are built from the Optuna study.
+
+runs/<name>/
+    study.db       the Optuna study (SQLite): the source of truth, continued by a rerun
+    run.json       the settings a rerun must match to continue the study
+    trials.csv     one row per trial (see `trials_frame`)
+    pareto.csv     the Pareto-optimal rows of trials.csv, fastest first
+    summary.json   budget, teacher, data, target, environment, timings, front size
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from autokd.cache import atomic_write
+from autokd.config import MAX_STAGES
+from autokd.errors import AutoKDError
+from autokd.pareto import pareto_mask
+from autokd.space import param_names
+
+STUDY_NAME = "autokd"
+# The study's objectives, in Optuna's order; FLOPs and parameters are recorded beside them.
+OBJECTIVES: tuple[tuple[str, str], ...] = (("accuracy", "maximize"), ("latency_ms", "minimize"))
+METRIC_COLUMNS = ["latency_iqr_ms", "flops", "params"]
+EXTRA_COLUMNS = [
+    "architecture",
+    "latency_noisy",
+    "train_seconds",
+    "measure_seconds",
+    "metrics_cached",
+    "diverged",
+]
+NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+
+
+class RunFolder:
+    """Paths inside one run folder."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        self.name = self.path.name
+
+    study_db = property(lambda self: self.path / "study.db")
+    run_json = property(lambda self: self.path / "run.json")
+    trials_csv = property(lambda self: self.path / "trials.csv")
+    pareto_csv = property(lambda self: self.path / "pareto.csv")
+    summary_json = property(lambda self: self.path / "summary.json")
+
+    @property
+    def storage_url(self) -> str:
+        return f"sqlite:///{self.study_db.resolve()}"
+
+    def is_run(self) -> bool:
+        return self.run_json.is_file() and self.study_db.is_file()
+
+    def read_json(self, path: Path) -> dict[str, Any]:
+        try:
+            return json.loads(path.read_text())
+        except FileNotFoundError:
+            raise AutoKDError(f"run '{self.path}' has no {path.name}") from None
+        except json.JSONDecodeError as err:
+            raise AutoKDError(
+                f"{path} is not valid JSON ({err.msg} at line {err.lineno})"
+            ) from None
+
+
+def check_run_name(name: str) -> str:
+    if not NAME_PATTERN.match(name):
+        raise AutoKDError(
+            f"run name '{name}' must start with a letter or digit and hold only letters, digits, "
+            "'.', '_' and '-'"
+        )
+    return name
+
+
+def find_run(run: str | Path) -> RunFolder:
+    """A run folder given by its path; it must hold a study."""
+    folder = RunFolder(Path(run))
+    if not folder.path.is_dir():
+        raise AutoKDError(f"run folder '{run}' does not exist")
+    if not folder.is_run():
+        raise AutoKDError(f"'{run}' is not an autokd run folder (it has no run.json and study.db)")
+    return folder
+
+
+def load_study(folder: RunFolder) -> Any:
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    try:
+        return optuna.load_study(study_name=STUDY_NAME, storage=folder.storage_url)
+    except KeyError:
+        raise AutoKDError(f"'{folder.study_db}' holds no autokd study") from None
+
+
+def trials_frame(study: Any) -> pd.DataFrame:
+    """One row per trial: number, state, objectives, metrics, is_pareto, parameters, extras."""
+    names = param_names(MAX_STAGES)
+    rows = []
+    for trial in study.get_trials(deepcopy=False):
+        attrs = trial.user_attrs
+        values = trial.values or [None] * len(OBJECTIVES)
+        row: dict[str, Any] = {"number": trial.number, "state": trial.state.name}
+        row.update({name: value for (name, _), value in zip(OBJECTIVES, values, strict=True)})
+        row.update({column: attrs.get(column) for column in METRIC_COLUMNS})
+        row["is_pareto"] = False
+        row.update({name: trial.params.get(name) for name in names})
+        row.update({column: attrs.get(column) for column in EXTRA_COLUMNS})
+        rows.append(row)
+    columns = [
+        "number",
+        "state",
+        *(n for n, _ in OBJECTIVES),
+        *METRIC_COLUMNS,
+        "is_pareto",
+        *names,
+        *EXTRA_COLUMNS,
+    ]
+    frame = pd.DataFrame(rows, columns=columns)
+    complete = frame["state"] == "COMPLETE"
+    if complete.any():
+        objective_values = frame.loc[complete, [n for n, _ in OBJECTIVES]].to_numpy(float)
+        frame.loc[complete, "is_pareto"] = pareto_mask(objective_values, [d for _, d in OBJECTIVES])
+    frame["is_pareto"] = frame["is_pareto"].astype(bool)
+    # Drop parameter columns no trial sampled (a stage count the space never reached), and keep
+    # integer parameters integer where some trials lack them (fewer stages).
+    frame = frame.drop(columns=[n for n in names if frame[n].isna().all()])
+    for column in frame.columns.intersection(names):
+        values = frame[column].dropna()
+        if (
+            len(values)
+            and all(float(v).is_integer() for v in values)
+            and not column.endswith(("_feature_weight", "temperature", "alpha", "lr"))
+        ):
+            frame[column] = frame[column].astype("Int64")
+    return frame
+
+
+def write_tables(folder: RunFolder, frame: pd.DataFrame) -> pd.DataFrame:
+    """Write trials.csv and pareto.csv; returns the Pareto rows, fastest first."""
+    front = frame[frame["is_pareto"]].sort_values("latency_ms")
+    atomic_write(folder.trials_csv, lambda tmp: frame.to_csv(tmp, index=False))
+    atomic_write(folder.pareto_csv, lambda tmp: front.to_csv(tmp, index=False))
+    return front

@@ -1,0 +1,316 @@
+"""The controller: for each trial, sample -> measure -> distil -> record, in one Optuna study.
+
+The study has two objectives: maximise validation accuracy and minimise latency on the target.
+FLOPs and parameters are recorded with every trial (and the report draws the accuracy-FLOPs front
+too), but they are not objectives: on the target, latency is what the user pays for.
+
+Everything a trial needs that does not change between trials is prepared once, before the first:
+the data tensors, the teacher (trained once and cached), and the teacher's logits and feature maps
+on every training image (cached), so no trial runs the teacher. FLOPs and latency are cached per
+architecture across runs (`hardware.MetricsCache`).
+"""
+
+from __future__ import annotations
+
+import time
+import warnings
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from autokd.cache import write_json
+from autokd.config import RunConfig, TrainConfig
+from autokd.data import DataBundle, get_dataset, load_data
+from autokd.distill.engine import fit
+from autokd.environment import environment_info
+from autokd.errors import AutoKDError, ConfigError, UnknownNameError
+from autokd.hardware import FLOPS_CONVENTION, MetricsCache, target_threads
+from autokd.records import OBJECTIVES, STUDY_NAME, RunFolder, trials_frame, write_tables
+from autokd.space import sample_candidate
+from autokd.students import build_student, get_student_builder
+from autokd.teacher import (
+    PreparedTeacher,
+    TeacherOutputs,
+    check_teacher_name,
+    prepare_teacher,
+    teacher_outputs,
+)
+
+LATENCY_PROTOCOL = (
+    "median and IQR over timed blocks of torch.utils.benchmark blocked_autorange "
+    "(min_run_time {min_run_time} s) after {warmup} warm-up calls; batch {batch_size}, "
+    "{threads} thread(s), eval mode, inference_mode"
+)
+
+
+def make_sampler(name: str, *, seed: int, budget: int) -> Any:
+    """`tpe` (multivariate TPE, the default), `random`, or `nsga2` with a population that fits
+    the budget: NSGA-II with fewer trials than its population never leaves random sampling."""
+    import optuna
+
+    if name == "tpe":
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            return optuna.samplers.TPESampler(seed=seed, multivariate=True, group=True)
+    if name == "random":
+        return optuna.samplers.RandomSampler(seed=seed)
+    if name == "nsga2":
+        population = max(4, min(50, budget // 5))
+        return optuna.samplers.NSGAIISampler(seed=seed, population_size=population)
+    raise ValueError(f"unknown sampler {name!r}")
+
+
+@dataclass(frozen=True)
+class SearchOutcome:
+    folder: RunFolder
+    summary: dict[str, Any]
+    report_path: Path
+    trials_run: int  # trials this invocation ran (a continued study already had some)
+    interrupted: bool
+
+
+def check_existing_run(folder: RunFolder, config: RunConfig) -> bool:
+    """True when `folder` is a run this command may continue; an error when it may not."""
+    if not folder.path.exists():
+        return False
+    if not folder.is_run():
+        if any(folder.path.iterdir()):
+            raise AutoKDError(
+                f"'{folder.path}' exists and is not an autokd run; choose another --name or "
+                "--runs-dir"
+            )
+        return False
+    stored = folder.read_json(folder.run_json).get("identity", {})
+    wanted = config.identity()
+    for key, value in wanted.items():
+        if stored.get(key) != value:
+            raise AutoKDError(
+                f"run '{folder.name}' was started with {key}={stored.get(key)!r}, this command "
+                f"asks for {value!r}; use the same settings to continue it, or another --name"
+            )
+    return True
+
+
+def check_run_inputs(config: RunConfig) -> None:
+    """Every name and file the run needs, checked before anything is trained or written."""
+    try:
+        get_student_builder(config.space.family)
+    except UnknownNameError as err:
+        raise ConfigError(f"{config.space.source}: key 'family': {err}") from None
+    get_dataset(config.data)
+    check_teacher_name(config.teacher)
+    if config.teacher_weights is not None and not config.teacher_weights.is_file():
+        raise AutoKDError(f"teacher weights file '{config.teacher_weights}' does not exist")
+
+
+class _Trials:
+    """The objective Optuna calls: one candidate sampled, measured, distilled and recorded."""
+
+    def __init__(self, config: RunConfig, data: DataBundle, outputs: TeacherOutputs) -> None:
+        self.config, self.data, self.outputs = config, data, outputs
+        self.metrics = MetricsCache()
+
+    def __call__(self, trial: Any) -> tuple[float, float]:
+        config = self.config
+        candidate = sample_candidate(trial, config.space, self.data)
+        # 1) measure first: it needs the architecture only, and is cached per architecture
+        metrics = self.metrics.measure(candidate.student, config.target)
+        for key, value in metrics.as_attrs().items():
+            trial.set_user_attr(key, value)
+        trial.set_user_attr("architecture", candidate.student.describe())
+        trial.set_user_attr("arch_hash", candidate.student.arch_hash())
+        trial.set_user_attr("student", candidate.student.to_dict())
+        trial.set_user_attr("kd", candidate.kd.to_dict())
+        # 2) distil briefly from the cached teacher outputs
+        schedule = TrainConfig(
+            epochs=config.epochs,
+            lr=candidate.lr,
+            batch_size=config.batch_size,
+            seed=config.seed + trial.number,
+        )
+        result = fit(
+            build_student(candidate.student),
+            self.data,
+            schedule,
+            kd=candidate.kd,
+            teacher=self.outputs,
+        )
+        trial.set_user_attr("train_seconds", round(result.seconds, 3))
+        trial.set_user_attr("diverged", result.diverged)
+        trial.set_user_attr("best_val_accuracy", result.best_val_accuracy)
+        trial.set_user_attr("train", schedule.to_dict())
+        return result.val_accuracy, metrics.latency.median_ms
+
+
+def run(config: RunConfig, *, progress: bool = True) -> SearchOutcome:
+    """Run (or continue) the search `config` describes and write the run folder and report."""
+    import optuna
+    from tqdm.auto import tqdm
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    started = time.perf_counter()
+    check_run_inputs(config)
+    folder = RunFolder(config.run_dir)
+    continuing = check_existing_run(folder, config)
+
+    data = load_data(config.data, seed=config.seed)
+    teacher = prepare_teacher(
+        config.teacher,
+        data,
+        weights=config.teacher_weights,
+        epochs=config.teacher_epochs,
+        seed=config.seed,
+        pretrained=config.teacher_pretrained,
+        progress=progress,
+    )
+    outputs_started = time.perf_counter()
+    outputs, outputs_cached = teacher_outputs(teacher, data)
+    outputs_seconds = time.perf_counter() - outputs_started
+    if not outputs.features and any(w.largest > 0 for w in config.space.feature_weight):
+        raise AutoKDError(
+            f"teacher '{config.teacher}' gives no feature maps (no forward_intermediates in timm); "
+            f"set distill.feature_weight to 0 in {config.space.source}"
+        )
+
+    folder.path.mkdir(parents=True, exist_ok=True)
+    created = (
+        folder.read_json(folder.run_json)["created"]
+        if continuing
+        else datetime.now(timezone.utc).isoformat(timespec="seconds")
+    )
+    write_json(
+        folder.run_json,
+        {
+            "name": config.name,
+            "created": created,
+            "budget": config.budget,
+            "identity": config.identity(),
+        },
+    )
+    study = optuna.create_study(
+        study_name=STUDY_NAME,
+        storage=folder.storage_url,
+        directions=[direction for _, direction in OBJECTIVES],
+        load_if_exists=True,
+    )
+    # Offset the seed by the trials already there, so a continued study does not replay them.
+    study.sampler = make_sampler(
+        config.sampler, seed=config.seed + len(study.trials), budget=config.budget
+    )
+    remaining = max(0, config.budget - len(_counted(study)))
+    bar = tqdm(total=remaining, desc=f"search {config.name}", unit="trial", disable=not progress)
+
+    ran = 0
+
+    def show(study: Any, trial: Any) -> None:
+        nonlocal ran
+        ran += 1
+        bar.update(1)
+        complete = [t for t in study.get_trials(deepcopy=False) if t.values]
+        if complete:
+            bar.set_postfix(
+                best_acc=f"{max(t.values[0] for t in complete):.3f}", front=len(study.best_trials)
+            )
+
+    interrupted = False
+    search_started = time.perf_counter()
+    with bar:
+        try:
+            if remaining:
+                study.optimize(
+                    _Trials(config, data, outputs),
+                    n_trials=remaining,
+                    callbacks=[show],
+                    gc_after_trial=False,
+                )
+        except KeyboardInterrupt:
+            interrupted = True
+    search_seconds = time.perf_counter() - search_started
+
+    frame = trials_frame(study)
+    front = write_tables(folder, frame)
+    timings = {
+        "this_invocation_s": round(time.perf_counter() - started, 2),
+        "teacher_s": round(teacher.seconds, 2),
+        "teacher_outputs_s": round(outputs_seconds, 3),
+        "teacher_outputs_cached": outputs_cached,
+        "search_s": round(search_seconds, 2),
+        "trials_run": ran,
+    }
+    summary = build_summary(config, data, teacher, frame, front, timings)
+    from autokd.report import write_run_report
+
+    report_path = write_run_report(folder, summary=summary, reports_dir=config.reports_dir)
+    summary["report"] = str(report_path)
+    write_json(folder.summary_json, summary)
+    return SearchOutcome(folder, summary, report_path, ran, interrupted)
+
+
+def _counted(study: Any) -> list[Any]:
+    """Trials that count towards the budget: complete or pruned (failed ones are retried)."""
+    import optuna
+
+    finished = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
+    return study.get_trials(deepcopy=False, states=finished)
+
+
+def build_summary(
+    config: RunConfig,
+    data: DataBundle,
+    teacher: PreparedTeacher,
+    frame: Any,
+    front: Any,
+    timings: dict[str, Any],
+) -> dict[str, Any]:
+    """Everything summary.json says about a run; the report reads it too."""
+    complete = frame[frame["state"] == "COMPLETE"]
+    target = config.target
+    threads = target_threads(target)
+    timings = dict(timings)
+    if len(complete):
+        timings["measure_s_total"] = round(float(complete["measure_seconds"].sum()), 2)
+        timings["train_s_total"] = round(float(complete["train_seconds"].sum()), 2)
+        timings["train_s_per_trial"] = round(float(complete["train_seconds"].mean()), 3)
+        timings["metrics_cache_hits"] = int(complete["metrics_cached"].fillna(False).sum())
+    return {
+        "name": config.name,
+        "budget": config.budget,
+        "trials": {state.lower(): int(n) for state, n in frame["state"].value_counts().items()},
+        "objectives": [{"name": n, "direction": d} for n, d in OBJECTIVES],
+        "sampler": config.sampler,
+        "seed": config.seed,
+        "epochs": config.epochs,
+        "batch_size": config.batch_size,
+        "space": {
+            "name": config.space.name,
+            "source": config.space.source,
+            "digest": config.space.digest,
+            "description": config.space.description,
+        },
+        "teacher": {**teacher.summary(), "epochs": config.teacher_epochs},
+        "data": data.summary(),
+        "target": {
+            "name": target.name,
+            "description": target.description,
+            "backend": target.backend,
+            "device": target.device,
+            "threads": threads,
+            "batch_size": target.batch_size,
+            "input_size": target.input_size or data.input_size,
+            "warmup": target.warmup,
+            "min_run_time": target.min_run_time,
+        },
+        "latency_protocol": LATENCY_PROTOCOL.format(
+            min_run_time=target.min_run_time,
+            warmup=target.warmup,
+            batch_size=target.batch_size,
+            threads=threads,
+        ),
+        "flops_convention": FLOPS_CONVENTION,
+        "environment": environment_info(),
+        "best_accuracy": float(complete["accuracy"].max()) if len(complete) else None,
+        "pareto_size": int(len(front)),
+        "timings": timings,
+        "updated": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    }

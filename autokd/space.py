@@ -1,0 +1,66 @@
+"""Define-by-run sampling: one function turns a search space and a trial into a candidate.
+
+Parameter names are what trials.csv and the report show: `stages`, `stem_width`, then per stage
+(1-based) `s1_depth`, `s1_width`, `s1_kernel`, `s1_dilation`, `s1_feature_weight`, and finally
+`temperature`, `alpha`, `lr`. Fixed values in the space are not Optuna parameters.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from autokd.config import KDConfig, SearchSpace, StageConfig, StudentConfig
+from autokd.data import DataBundle
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """What one trial trains: an architecture, its distillation settings and its learning rate."""
+
+    student: StudentConfig
+    kd: KDConfig
+    lr: float
+
+
+def sample_candidate(trial: Any, space: SearchSpace, data: DataBundle) -> Candidate:
+    """Sample a candidate with `trial` (an Optuna trial, or `optuna.trial.FixedTrial` in tests)."""
+    n = int(space.stages.suggest(trial, "stages"))
+    stem_width = int(space.stem_width.suggest(trial, "stem_width"))
+    stages = tuple(
+        StageConfig(
+            depth=int(space.depth[i].suggest(trial, f"s{i + 1}_depth")),
+            width=int(space.width[i].suggest(trial, f"s{i + 1}_width")),
+            kernel=int(space.kernel[i].suggest(trial, f"s{i + 1}_kernel")),
+            dilation=int(space.dilation[i].suggest(trial, f"s{i + 1}_dilation")),
+            stride=space.strides[i],
+        )
+        for i in range(n)
+    )
+    kd = KDConfig(
+        temperature=float(space.temperature.suggest(trial, "temperature")),
+        alpha=float(space.alpha.suggest(trial, "alpha")),
+        feature_weights=tuple(
+            float(space.feature_weight[i].suggest(trial, f"s{i + 1}_feature_weight"))
+            for i in range(n)
+        ),
+    )
+    student = StudentConfig(
+        family=space.family,
+        in_channels=data.channels,
+        num_classes=data.classes,
+        input_size=data.input_size,
+        stem_width=stem_width,
+        stages=stages,
+    )
+    return Candidate(student=student, kd=kd, lr=float(space.lr.suggest(trial, "lr")))
+
+
+STAGE_PARAMS = ("depth", "width", "kernel", "dilation", "feature_weight")
+
+
+def param_names(max_stages: int) -> list[str]:
+    """Every parameter name a space with up to `max_stages` stages can sample, in reading order:
+    the shape, then each stage's parameters together, then distillation and learning rate."""
+    per_stage = [f"s{i + 1}_{p}" for i in range(max_stages) for p in STAGE_PARAMS]
+    return ["stages", "stem_width", *per_stage, "temperature", "alpha", "lr"]

@@ -1,0 +1,325 @@
+"""The timm teacher: create it for the data, train it once (cached) or load a checkpoint, and
+compute its outputs on the training images once, so no trial ever runs the teacher.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from autokd.cache import atomic_write, cache_dir
+from autokd.config import DEFAULT_TEACHER_EPOCHS, TrainConfig, stable_hash
+from autokd.data import DataBundle
+from autokd.distill.engine import EpochReport, evaluate, fit
+from autokd.errors import AutoKDError, UnknownNameError
+
+TEACHER_LR = 2e-3
+
+
+@functools.cache
+def _timm_names() -> tuple[str, ...]:
+    import timm
+
+    return tuple(timm.list_models())
+
+
+def check_teacher_name(name: str) -> str:
+    import timm
+
+    if not timm.is_model(name):
+        raise UnknownNameError(
+            "teacher",
+            name,
+            _timm_names(),
+            hint=" (timm model names: python -c 'import timm; print(timm.list_models())')",
+        )
+    return name
+
+
+def create_teacher(name: str, data: DataBundle, *, pretrained: bool = False) -> nn.Module:
+    """A timm model with the data's channels and classes that accepts the data's input size."""
+    import timm
+
+    check_teacher_name(name)
+    kwargs: dict[str, Any] = {"in_chans": data.channels, "num_classes": data.classes}
+    try:
+        model = timm.create_model(name, pretrained=pretrained, **kwargs)
+    except Exception as err:  # noqa: BLE001 - offline downloads fail with several error types
+        if pretrained and _is_download_error(err):
+            raise AutoKDError(
+                f"could not download timm's pretrained weights for '{name}' (no internet?): pass "
+                "--teacher-weights PATH with a checkpoint, or leave out --teacher-pretrained to "
+                "train the teacher from scratch"
+            ) from None
+        raise
+    if not _accepts_input(model, data):
+        # Transformers fix their input size at creation: ask for the data's size instead.
+        try:
+            model = timm.create_model(
+                name, pretrained=pretrained, img_size=data.input_size, **kwargs
+            )
+        except TypeError:  # a model without an img_size argument: the size itself is the problem
+            model = None
+        if model is None or not _accepts_input(model, data):
+            raise AutoKDError(
+                f"teacher '{name}' cannot take {data.channels}x{data.input_size}x{data.input_size} "
+                "inputs; choose another timm model"
+            )
+    return model
+
+
+def _is_download_error(err: Exception) -> bool:
+    names = {type(e).__name__ for e in (err, err.__cause__, err.__context__) if e is not None}
+    return bool(
+        names
+        & {
+            "LocalEntryNotFoundError",
+            "ConnectionError",
+            "URLError",
+            "OfflineModeIsEnabled",
+            "HfHubHTTPError",
+        }
+    )
+
+
+def _accepts_input(model: nn.Module, data: DataBundle) -> bool:
+    model.eval()
+    try:
+        with torch.no_grad():
+            model(torch.zeros(2, *data.input_shape))
+        return True
+    except (RuntimeError, AssertionError, ValueError):
+        return False
+
+
+def weights_digest(model: nn.Module) -> str:
+    """A hash of the teacher's weights: the identity of its cached outputs and of exports."""
+    digest = hashlib.sha256()
+    for key, tensor in sorted(model.state_dict().items()):
+        digest.update(key.encode())
+        digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+    return digest.hexdigest()[:16]
+
+
+# --------------------------------------------------------------------------------------------
+# Checkpoints
+
+
+def _unwrap_state_dict(obj: Any) -> dict[str, torch.Tensor] | None:
+    if isinstance(obj, dict):
+        for key in ("state_dict", "model", "model_state_dict", "state_dict_ema"):
+            if isinstance(obj.get(key), dict):
+                return obj[key]
+        if obj and all(isinstance(v, torch.Tensor) for v in obj.values()):
+            return obj
+    return None
+
+
+def load_checkpoint(model: nn.Module, name: str, path: Path, data: DataBundle) -> None:
+    """Load a teacher checkpoint, explaining a misfit in the user's terms (classes, channels)."""
+    if not path.is_file():
+        raise AutoKDError(f"teacher weights file '{path}' does not exist")
+    try:
+        obj = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # noqa: BLE001 - torch raises many types for a bad file
+        raise AutoKDError(f"'{path}' is not a readable PyTorch checkpoint ({err})") from None
+    state = _unwrap_state_dict(obj)
+    if state is None:
+        raise AutoKDError(f"'{path}' holds no state dict (a mapping of parameter names to tensors)")
+    expected = model.state_dict()
+    cfg = getattr(model, "pretrained_cfg", {}) or {}
+    classifier = f"{cfg.get('classifier', '')}.weight"
+    first_conv = f"{cfg.get('first_conv', '')}.weight"
+    for key, tensor in state.items():
+        if key in expected and tensor.shape != expected[key].shape:
+            if key == classifier and tensor.shape[0] != data.classes:
+                raise AutoKDError(
+                    f"teacher checkpoint '{path}' has {tensor.shape[0]} classes but data "
+                    f"'{data.name}' has {data.classes}; train a teacher for this data or drop "
+                    "--teacher-weights to let autokd train one"
+                )
+            if key == first_conv and tensor.ndim == 4 and tensor.shape[1] != data.channels:
+                raise AutoKDError(
+                    f"teacher checkpoint '{path}' takes {tensor.shape[1]} input channels but data "
+                    f"'{data.name}' has {data.channels}"
+                )
+            raise AutoKDError(
+                f"teacher checkpoint '{path}' does not fit timm model '{name}': '{key}' has shape "
+                f"{tuple(tensor.shape)}, the model expects {tuple(expected[key].shape)}"
+            )
+    missing = [k for k in expected if k not in state]
+    unexpected = [k for k in state if k not in expected]
+    if missing or unexpected:
+        raise AutoKDError(
+            f"teacher checkpoint '{path}' does not fit timm model '{name}': {len(missing)} "
+            f"parameters missing (e.g. {missing[:2]}), {len(unexpected)} unexpected "
+            f"(e.g. {unexpected[:2]}); is it a checkpoint of another model?"
+        )
+    model.load_state_dict(state)
+
+
+# --------------------------------------------------------------------------------------------
+# The teacher a run distils from
+
+
+@dataclass(frozen=True)
+class PreparedTeacher:
+    name: str
+    model: nn.Module
+    accuracy: float  # on the validation split
+    source: str  # "trained" now, "cache" (trained by an earlier run), or "file"
+    digest: str
+    seconds: float  # spent training or loading it in this run
+    path: Path | None  # the checkpoint on disk
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "accuracy": self.accuracy,
+            "source": self.source,
+            "weights_digest": self.digest,
+            "seconds": round(self.seconds, 2),
+            "checkpoint": str(self.path) if self.path else None,
+            "params": sum(p.numel() for p in self.model.parameters()),
+        }
+
+
+def teacher_cache_path(
+    name: str, data: DataBundle, *, epochs: int, seed: int, pretrained: bool = False
+) -> Path:
+    key = stable_hash([name, data.key, epochs, seed, TEACHER_LR, pretrained])
+    return cache_dir() / "teachers" / f"{name}-{data.name}-{key}.pt"
+
+
+def prepare_teacher(
+    name: str,
+    data: DataBundle,
+    *,
+    weights: Path | None = None,
+    epochs: int = DEFAULT_TEACHER_EPOCHS,
+    seed: int = 0,
+    pretrained: bool = False,
+    progress: bool = True,
+) -> PreparedTeacher:
+    """The run's teacher: from `weights`, from the cache, or trained now (once) and cached.
+
+    With `pretrained`, training starts from timm's pretrained weights (a download) instead of
+    random ones, i.e. the teacher is fine-tuned on the data.
+    """
+    started = time.perf_counter()
+    if weights is not None:
+        model = create_teacher(name, data)
+        load_checkpoint(model, name, weights, data)
+        source, path = "file", weights
+    else:
+        path = teacher_cache_path(name, data, epochs=epochs, seed=seed, pretrained=pretrained)
+        if path.is_file():
+            model = create_teacher(name, data)
+            load_checkpoint(model, name, path, data)
+            source = "cache"
+        else:
+            model = create_teacher(name, data, pretrained=pretrained)
+            _train_teacher(model, name, data, epochs=epochs, seed=seed, progress=progress)
+            state = {
+                "state_dict": model.state_dict(),
+                "name": name,
+                "data": data.summary(),
+                "epochs": epochs,
+                "seed": seed,
+                "pretrained": pretrained,
+            }
+            atomic_write(path, lambda tmp: torch.save(state, tmp))
+            source = "trained"
+    model.eval()
+    accuracy = evaluate(model, data.val_x, data.val_y)
+    return PreparedTeacher(
+        name, model, accuracy, source, weights_digest(model), time.perf_counter() - started, path
+    )
+
+
+def _train_teacher(
+    model: nn.Module, name: str, data: DataBundle, *, epochs: int, seed: int, progress: bool
+) -> None:
+    from tqdm.auto import tqdm
+
+    bar = tqdm(total=epochs, desc=f"teacher {name}", unit="epoch", disable=not progress)
+
+    def show(report: EpochReport) -> None:
+        bar.update(1)
+        bar.set_postfix(loss=f"{report.train_loss:.3f}", val_acc=f"{report.val_accuracy:.3f}")
+
+    with bar:
+        fit(model, data, TrainConfig(epochs=epochs, lr=TEACHER_LR, seed=seed), callbacks=[show])
+
+
+# --------------------------------------------------------------------------------------------
+# Teacher outputs, computed once per teacher and data set
+
+
+class TeacherOutputs:
+    """The teacher's logits and feature maps on every training image, indexed like `train_x`."""
+
+    def __init__(self, logits: torch.Tensor, features: list[torch.Tensor]) -> None:
+        self.logits = logits
+        self.features = features
+        self.feature_shapes = [tuple(f.shape[1:]) for f in features]
+
+    def __call__(
+        self, index: torch.Tensor, x: torch.Tensor, levels: list[int]
+    ) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        return self.logits[index], [self.features[level][index] for level in levels]
+
+
+class LiveTeacher:
+    """Runs the teacher on every batch: what caching saves (and what augmented training needs)."""
+
+    def __init__(self, model: nn.Module, input_shape: tuple[int, int, int]) -> None:
+        self.model = model.eval()
+        _, features = run_teacher(model, torch.zeros(1, *input_shape))
+        self.feature_shapes = [tuple(f.shape[1:]) for f in features]
+
+    def __call__(
+        self, index: torch.Tensor, x: torch.Tensor, levels: list[int]
+    ) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        logits, features = run_teacher(self.model, x)
+        return logits, [features[level] for level in levels]
+
+
+@torch.no_grad()
+def run_teacher(model: nn.Module, x: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
+    """Logits and every intermediate feature map (NCHW) from one forward pass of a timm model."""
+    model.eval()
+    if not hasattr(model, "forward_intermediates"):
+        return model(x), []
+    final, intermediates = model.forward_intermediates(x)
+    return model.forward_head(final), list(intermediates)
+
+
+def teacher_outputs(
+    teacher: PreparedTeacher, data: DataBundle, *, batch_size: int = 256
+) -> tuple[TeacherOutputs, bool]:
+    """The teacher's outputs on the training split (cached or computed now), and whether cached."""
+    path = cache_dir() / "teacher_outputs" / f"{teacher.digest}-{data.key}.pt"
+    if path.is_file():
+        stored = torch.load(path, map_location="cpu", weights_only=True)
+        return TeacherOutputs(stored["logits"], stored["features"]), True
+    logits, features = [], []
+    for start in range(0, len(data.train_y), batch_size):
+        batch_logits, batch_features = run_teacher(
+            teacher.model, data.train_x[start : start + batch_size]
+        )
+        logits.append(batch_logits)
+        features.append(batch_features)
+    stored = {
+        "logits": torch.cat(logits),
+        "features": [torch.cat(level).contiguous() for level in zip(*features, strict=True)],
+    }
+    atomic_write(path, lambda tmp: torch.save(stored, tmp))
+    return TeacherOutputs(stored["logits"], stored["features"]), False

@@ -1,0 +1,41 @@
+"""Shared fixtures: one cache folder per test session, the digits data, a tiny trained teacher."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+# Every test (and every `autokd` subprocess a test starts) uses one cache folder of its own, so
+# the tests never read or fill the user's ~/.cache/autokd, and the tiny teacher trains once.
+TINY_TEACHER = "test_resnet"  # timm's own test model: 0.4 M parameters, trains in seconds
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _isolated_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("autokd-cache")
+    os.environ["AUTOKD_CACHE_DIR"] = str(folder)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def digits():
+    from autokd.data import load_data
+
+    return load_data("digits", seed=0)
+
+
+@pytest.fixture(scope="session")
+def tiny_teacher(digits):
+    from autokd.teacher import prepare_teacher
+
+    return prepare_teacher(TINY_TEACHER, digits, epochs=1, seed=0, progress=False)
+
+
+@pytest.fixture(scope="session")
+def tiny_outputs(tiny_teacher, digits):
+    from autokd.teacher import teacher_outputs
+
+    outputs, _ = teacher_outputs(tiny_teacher, digits)
+    return outputs

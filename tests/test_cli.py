@@ -1,0 +1,130 @@
+"""Bad input through the real command line: one line, exit code 2, nothing written."""
+
+import pytest
+
+from autokd.cli import main
+from tests.helpers import TINY_SEARCH, autokd, snapshot
+
+
+@pytest.fixture(scope="module")
+def existing_run(tmp_path_factory):
+    work = tmp_path_factory.mktemp("cli")
+    args = [
+        "search",
+        "--budget",
+        "2",
+        "--name",
+        "kept",
+        "--runs-dir",
+        str(work / "runs"),
+        "--reports-dir",
+        str(work / "reports"),
+        *TINY_SEARCH,
+    ]
+    assert main(args) == 0
+    return work
+
+
+def run_main(capsys, *args):
+    code = main(list(args))
+    captured = capsys.readouterr()
+    return code, captured.err
+
+
+BAD_SEARCHES = [
+    (["--target", "cpx"], "unknown target 'cpx' (did you mean 'cpu'?); valid: cpu, cpu-1t"),
+    (["--space", "cnm"], "unknown search space 'cnm' (did you mean 'cnn'?)"),
+    (["--data", "digts"], "unknown data set 'digts' (did you mean 'digits'?); valid: digits"),
+    (["--sampler", "tp"], "unknown sampler 'tp' (did you mean 'tpe'?); valid: nsga2, random, tpe"),
+    (["--teacher", "resnet81"], "unknown teacher 'resnet81' (did you mean 'resnet18'?)"),
+    (["--teacher-weights", "missing.pt"], "teacher weights file 'missing.pt' does not exist"),
+    (["--space", "missing.yaml"], "search space file 'missing.yaml' does not exist"),
+    (["--target", "./nothere.yaml"], "target file './nothere.yaml' does not exist"),
+    (["--name", "../escape"], "run name '../escape' must start with a letter or digit"),
+    (["--epochs", "2"], "run 'kept' was started with epochs=1, this command asks for 2"),
+]
+
+
+@pytest.mark.parametrize(("extra", "message"), BAD_SEARCHES)
+def test_bad_search_input_is_one_line_and_exit_2(existing_run, capsys, extra, message):
+    work = existing_run
+    before = snapshot(work)
+    args = [
+        "search",
+        "--budget",
+        "3",
+        "--name",
+        "kept",
+        "--runs-dir",
+        str(work / "runs"),
+        "--reports-dir",
+        str(work / "reports"),
+        *TINY_SEARCH,
+    ]
+    # the later flag wins in argparse, so the bad value replaces the good one
+    code, err = run_main(capsys, *args, *extra)
+    assert code == 2
+    assert err.count("\n") == 1 and err.startswith("autokd: error: ")
+    assert message in err
+    assert snapshot(work) == before
+
+
+def test_malformed_space_yaml_is_one_line(existing_run, capsys, tmp_path):
+    space = tmp_path / "broken.yaml"
+    space.write_text("student: {stages: [1, 2\n")
+    code, err = run_main(capsys, "search", "--space", str(space), "--runs-dir", str(tmp_path))
+    assert code == 2 and f"{space}: not valid YAML at line" in err
+    assert not (tmp_path / "runs").exists()
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["search", "--budget", "0"], "argument --budget: must be a positive integer, got '0'"),
+        (["search", "--epochs", "x"], "argument --epochs: must be a positive integer, got 'x'"),
+        (["search", "--sampler"], "argument --sampler: expected one argument"),
+        (["serch"], "invalid choice: 'serch'"),
+        (["report", "no/such/run"], "run folder 'no/such/run' does not exist"),
+    ],
+)
+def test_usage_errors_through_the_console_entry_point(args, message, tmp_path):
+    result = autokd(*args, cwd=tmp_path)
+    assert result.returncode == 2
+    assert message in result.stderr
+    assert "Traceback" not in result.stderr and result.stderr.count("\n") == 1
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_report_refuses_a_folder_that_is_not_a_run(tmp_path, capsys):
+    code, err = run_main(capsys, "report", str(tmp_path))
+    assert code == 2 and "is not an autokd run folder" in err
+
+
+def test_a_foreign_folder_is_not_taken_over(tmp_path, capsys):
+    foreign = tmp_path / "runs" / "mine"
+    foreign.mkdir(parents=True)
+    (foreign / "notes.txt").write_text("keep me")
+    code, err = run_main(
+        capsys, "search", "--name", "mine", "--runs-dir", str(tmp_path / "runs"), *TINY_SEARCH
+    )
+    assert code == 2 and "exists and is not an autokd run" in err
+    assert [p.name for p in foreign.iterdir()] == ["notes.txt"]
+
+
+def test_help_lists_the_commands_and_search_flags():
+    assert autokd("--help").stdout.count("search") >= 1
+    help_text = autokd("search", "--help").stdout
+    for flag in (
+        "--budget",
+        "--target",
+        "--space",
+        "--data",
+        "--teacher",
+        "--teacher-weights",
+        "--epochs",
+        "--name",
+        "--runs-dir",
+        "--seed",
+        "--sampler",
+    ):
+        assert flag in help_text

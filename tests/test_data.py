@@ -1,0 +1,42 @@
+import pytest
+import torch
+
+from autokd.data import iterate_batches, list_datasets, load_data
+from autokd.errors import UnknownNameError
+
+
+def test_digits_bundle_carries_shapes_and_a_stratified_split(digits):
+    assert "digits" in list_datasets()
+    assert (digits.channels, digits.classes, digits.input_size) == (1, 10, 16)
+    assert digits.train_x.shape == (1437, 1, 16, 16) and digits.val_x.shape == (360, 1, 16, 16)
+    assert digits.train_y.dtype == torch.int64
+    train_share = torch.bincount(digits.train_y) / len(digits.train_y)
+    val_share = torch.bincount(digits.val_y) / len(digits.val_y)
+    assert torch.allclose(train_share, val_share, atol=0.01)  # stratified
+    # normalised with training statistics
+    assert digits.train_x.mean().item() == pytest.approx(0.0, abs=1e-4)
+    assert digits.train_x.std().item() == pytest.approx(1.0, abs=1e-3)
+
+
+def test_the_split_is_fixed_by_the_seed(digits):
+    again = load_data("digits", seed=0)
+    assert torch.equal(again.val_y, digits.val_y) and again.key == digits.key
+    other = load_data("digits", seed=1)
+    assert not torch.equal(other.val_y, digits.val_y) and other.key != digits.key
+
+
+def test_input_size_override_resizes_and_changes_the_key(digits):
+    bigger = load_data("digits", input_size=32)
+    assert bigger.train_x.shape[-2:] == (32, 32) and bigger.key != digits.key
+
+
+def test_unknown_data_set_names_the_valid_ones():
+    with pytest.raises(UnknownNameError, match="unknown data set 'digit' .*did you mean 'digits'"):
+        load_data("digit")
+
+
+def test_batches_cover_every_index_once():
+    batches = iterate_batches(10, 4, generator=torch.Generator().manual_seed(0))
+    assert [len(b) for b in batches] == [4, 4, 2]
+    assert sorted(torch.cat(batches).tolist()) == list(range(10))
+    assert torch.cat(iterate_batches(5, 2)).tolist() == [0, 1, 2, 3, 4]

@@ -1,0 +1,103 @@
+import dataclasses
+
+import pytest
+import torch
+
+from autokd.config import KDConfig, StageConfig, StudentConfig, TrainConfig
+from autokd.distill.engine import evaluate, fit, warmup_cosine
+from autokd.students import build_student
+
+
+def small_student(digits, stages=2):
+    config = StudentConfig(
+        "cnn",
+        digits.channels,
+        digits.classes,
+        digits.input_size,
+        8,
+        tuple(StageConfig(1, 16, 3, 1, 1 if i == 0 else 2) for i in range(stages)),
+    )
+    return build_student(config)
+
+
+def test_warmup_then_cosine_to_zero():
+    factors = [warmup_cosine(step, 100, 10) for step in range(100)]
+    assert factors[0] == pytest.approx(0.1) and factors[9] == pytest.approx(1.0)
+    assert factors[10] == pytest.approx(1.0)
+    assert factors[55] == pytest.approx(0.5, abs=0.02)
+    assert all(a >= b for a, b in zip(factors[10:], factors[11:], strict=False))
+    assert factors[-1] < 0.01
+
+
+class CountingTeacher:
+    """Wraps cached outputs and counts lookups; the teacher model itself must never run."""
+
+    def __init__(self, outputs):
+        self.outputs, self.calls = outputs, 0
+        self.feature_shapes = outputs.feature_shapes
+
+    def __call__(self, index, x, levels):
+        self.calls += 1
+        return self.outputs(index, x, levels)
+
+
+def test_distillation_uses_cached_outputs_and_never_runs_the_teacher(
+    digits, tiny_teacher, tiny_outputs, monkeypatch
+):
+    forwards = []
+    monkeypatch.setattr(tiny_teacher.model, "forward", lambda *a: forwards.append(1))
+    signal = CountingTeacher(tiny_outputs)
+    kd = KDConfig(temperature=4.0, alpha=0.5, feature_weights=(0.5, 1.0))
+    epochs = []
+    result = fit(
+        small_student(digits),
+        digits,
+        TrainConfig(epochs=2, lr=0.01),
+        kd=kd,
+        teacher=signal,
+        callbacks=[epochs.append],
+    )
+    assert forwards == []
+    assert signal.calls == 2 * len(range(0, len(digits.train_y), 64))
+    assert [e.epoch for e in epochs] == [1, 2] and result.epochs_run == 2
+    assert result.val_accuracy > 0.25  # well above chance (0.1), even from a 1-epoch teacher
+    assert result.best_val_accuracy >= result.val_accuracy and not result.diverged
+
+
+def test_training_is_reproducible_for_a_seed(digits, tiny_outputs):
+    kd = KDConfig(temperature=2.0, alpha=0.3, feature_weights=(0.0, 1.0))
+    runs = []
+    for _ in range(2):
+        torch.manual_seed(123)  # the student's initialisation
+        model = small_student(digits)
+        fit(model, digits, TrainConfig(epochs=1, lr=0.01, seed=7), kd=kd, teacher=tiny_outputs)
+        runs.append(model(digits.val_x[:4]).detach())
+    assert torch.allclose(runs[0], runs[1])
+
+
+def test_label_only_training_needs_no_teacher(digits):
+    result = fit(small_student(digits), digits, TrainConfig(epochs=1, lr=0.01))
+    assert result.epochs_run == 1 and 0.0 <= result.val_accuracy <= 1.0
+
+
+def test_a_diverging_run_stops_and_says_so(digits, tiny_outputs):
+    bad = dataclasses.replace(TrainConfig(epochs=3, lr=0.01), grad_clip=float("inf"))
+    kd = KDConfig(temperature=float("nan"), alpha=1.0, feature_weights=(0.0, 0.0))
+    result = fit(small_student(digits), digits, bad, kd=kd, teacher=tiny_outputs)
+    assert result.diverged and result.epochs_run == 1
+
+
+def test_kd_settings_without_a_teacher_are_an_error(digits):
+    with pytest.raises(ValueError, match="without a teacher"):
+        fit(
+            small_student(digits),
+            digits,
+            TrainConfig(epochs=1, lr=0.01),
+            kd=KDConfig(1.0, 0.5, (0.0, 0.0)),
+        )
+
+
+def test_evaluate_counts_correct_predictions():
+    model = torch.nn.Identity()
+    x = torch.tensor([[0.9, 0.1], [0.2, 0.8], [0.6, 0.4]])
+    assert evaluate(model, x, torch.tensor([0, 1, 1])) == pytest.approx(2 / 3)

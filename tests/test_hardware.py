@@ -1,0 +1,79 @@
+import dataclasses
+
+import pytest
+import torch
+from torch import nn
+
+from autokd import hardware
+from autokd.cache import JsonStore
+from autokd.config import StageConfig, StudentConfig, load_target
+from autokd.hardware import LatencyMeasurement, MetricsCache, count_flops, measure_latency
+
+
+def test_flops_count_one_multiply_add_as_one_flop():
+    batch, cin, cout, size, k, classes = 1, 3, 8, 10, 3, 5
+    model = nn.Sequential(
+        nn.Conv2d(cin, cout, k, padding=1, bias=False),
+        nn.Flatten(),
+        nn.Linear(cout * size * size, classes, bias=False),
+    )
+    conv = batch * cout * size * size * cin * k * k
+    linear = batch * cout * size * size * classes
+    assert count_flops(model, (cin, size, size)) == conv + linear
+
+
+def test_latency_is_a_record_with_median_iqr_and_threads(tmp_path):
+    target = dataclasses.replace(load_target("cpu-1t"), min_run_time=0.05, warmup=2)
+    threads_before = torch.get_num_threads()
+    measurement = measure_latency(nn.Conv2d(1, 4, 3), target, (1, 8, 8))
+    assert measurement.median_ms > 0 and measurement.iqr_ms >= 0
+    assert measurement.threads == 1 and measurement.batch_size == 1
+    assert measurement.blocks >= 1 and measurement.calls_per_block >= 1
+    assert torch.get_num_threads() == threads_before  # the training thread count is restored
+
+
+def test_noisy_flag_uses_the_tenth_of_the_median_threshold():
+    quiet = LatencyMeasurement(1.0, 0.05, 5, 100, 1, 1, "torch", "cpu")
+    assert not quiet.noisy
+    assert dataclasses.replace(quiet, iqr_ms=0.2).noisy
+
+
+def _config(width=8):
+    return StudentConfig("cnn", 1, 10, 16, 8, (StageConfig(1, width, 3, 1, 1),))
+
+
+def test_metrics_are_measured_once_per_architecture(tmp_path, monkeypatch):
+    cache = MetricsCache(
+        counts=JsonStore("c", root=tmp_path), latencies=JsonStore("l", root=tmp_path)
+    )
+    target = dataclasses.replace(load_target("cpu-1t"), min_run_time=0.02, warmup=1)
+    calls = []
+    real = hardware.measure_latency
+    monkeypatch.setattr(hardware, "measure_latency", lambda *a: calls.append(a) or real(*a))
+    first = cache.measure(_config(), target)
+    second = cache.measure(_config(), target)
+    assert len(calls) == 1
+    assert not first.cached and second.cached and second.seconds == 0
+    assert (first.flops, first.params, first.latency) == (
+        second.flops,
+        second.params,
+        second.latency,
+    )
+    cache.measure(_config(width=16), target)
+    assert len(calls) == 2
+    # Another thread count is another measurement; FLOPs and parameters are still reused.
+    cache.measure(_config(), dataclasses.replace(target, threads=2))
+    assert len(calls) == 3
+
+
+def test_the_cache_survives_a_new_process_view(tmp_path):
+    store = JsonStore("ns", root=tmp_path)
+    store.put("abcdef", {"x": 1})
+    assert JsonStore("ns", root=tmp_path).get("abcdef") == {"x": 1}
+    assert store.get("missing") is None
+
+
+@pytest.mark.parametrize("threads", [None, 1])
+def test_target_threads_resolve_to_a_count(threads):
+    target = dataclasses.replace(load_target("cpu"), threads=threads)
+    assert hardware.target_threads(target) >= 1

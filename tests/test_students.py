@@ -1,0 +1,57 @@
+import optuna
+import pytest
+import torch
+
+from autokd.config import StudentConfig, load_space, shipped_names
+from autokd.errors import UnknownNameError
+from autokd.hardware import count_flops
+from autokd.space import sample_candidate
+from autokd.students import build_student, count_params, list_students
+
+
+def sampled_configs(space_name, data, n, seed=0):
+    space = load_space(space_name)
+    study = optuna.create_study(
+        sampler=optuna.samplers.RandomSampler(seed=seed), directions=["maximize", "minimize"]
+    )
+    return [sample_candidate(study.ask(), space, data).student for _ in range(n)]
+
+
+@pytest.mark.parametrize("space_name", shipped_names("search_spaces"))
+def test_every_sampled_student_runs_counts_and_rebuilds(space_name, digits):
+    for config in sampled_configs(space_name, digits, 25):
+        assert config.family in list_students()
+        model = build_student(config).eval()
+        x = digits.val_x[:3]
+        logits, features = model.forward_with_features(x)
+        assert logits.shape == (3, digits.classes)
+        assert len(features) == len(config.stages) == len(model.feature_channels)
+        assert [f.shape[1] for f in features] == model.feature_channels
+        assert torch.equal(model(x), logits)
+        assert count_flops(model, digits.input_shape) > 0
+        rebuilt = build_student(StudentConfig.from_dict(config.to_dict()))
+        assert count_params(rebuilt) == count_params(model)
+        rebuilt.load_state_dict(model.state_dict())
+        assert torch.equal(rebuilt.eval()(x), logits)
+        assert StudentConfig.from_dict(config.to_dict()).arch_hash() == config.arch_hash()
+
+
+def test_stride_schedule_halves_resolution_after_the_first_stage(digits):
+    config = sampled_configs("cnn", digits, 1, seed=3)[0]
+    _, features = build_student(config).forward_with_features(digits.val_x[:1])
+    size = digits.input_size
+    for stage, feature in zip(config.stages, features, strict=True):
+        size //= stage.stride
+        assert feature.shape[-1] == size
+
+
+def test_different_architectures_have_different_hashes(digits):
+    configs = sampled_configs("cnn", digits, 20)
+    assert len({c.arch_hash() for c in configs}) == len({c.describe() + str(c) for c in configs})
+
+
+def test_unknown_family_lists_the_known_ones(digits):
+    config = sampled_configs("cnn", digits, 1)[0]
+    bad = StudentConfig.from_dict({**config.to_dict(), "family": "cnm"})
+    with pytest.raises(UnknownNameError, match="unknown student family 'cnm' .*did you mean 'cnn'"):
+        build_student(bad)
