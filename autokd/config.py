@@ -72,6 +72,13 @@ def read_yaml_mapping(path: Path) -> dict[str, Any]:
     return data
 
 
+def _description(path: Path, raw: dict[str, Any]) -> str:
+    description = raw.get("description", "")
+    if not isinstance(description, str):
+        raise ConfigError(f"{path}: key 'description' must be text, got {description!r}")
+    return description
+
+
 def _check_keys(path: Path, prefix: str, mapping: Mapping[str, Any], allowed: list[str]) -> None:
     for key in mapping:
         if key not in allowed:
@@ -312,13 +319,10 @@ def load_space(name_or_path: str | Path) -> SearchSpace:
     family = raw.get("family", "cnn")
     if not isinstance(family, str):
         raise ConfigError(f"{path}: key 'family' must be a student family name, got {family!r}")
-    description = raw.get("description", "")
-    if not isinstance(description, str):
-        raise ConfigError(f"{path}: key 'description' must be text, got {description!r}")
     return SearchSpace(
         name=path.stem,
         source=str(path),
-        description=description,
+        description=_description(path, raw),
         family=family,
         stages=stages,
         strides=tuple(int(s) for s in strides[:n]),
@@ -403,13 +407,10 @@ def load_target(name_or_path: str | Path) -> Target:
         raise ConfigError(
             f"{path}: key 'min_run_time' must be seconds in [0.01, 60], got {min_run_time!r}"
         )
-    description = raw.get("description", "")
-    if not isinstance(description, str):
-        raise ConfigError(f"{path}: key 'description' must be text, got {description!r}")
     return Target(
         name=path.stem,
         source=str(path),
-        description=description,
+        description=_description(path, raw),
         backend=backend,
         device=device,
         threads=threads,

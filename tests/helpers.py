@@ -14,6 +14,12 @@ from tests.conftest import TINY_TEACHER
 TINY_SEARCH = ["--teacher", TINY_TEACHER, "--teacher-epochs", "1", "--epochs", "1", "--quiet"]
 
 
+def tiny_search(work: Path, name: str, budget: int) -> list[str]:
+    """`search` arguments for a tiny run `name` whose runs and reports stay inside `work`."""
+    return ["search", "--budget", str(budget), "--name", name, "--runs-dir", str(work / "runs"),
+            "--reports-dir", str(work / "reports"), *TINY_SEARCH]  # fmt: skip
+
+
 def autokd(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
     """Run `python -m autokd ARGS` (the console script's own entry point) in a subprocess."""
     return subprocess.run(

@@ -3,25 +3,13 @@
 import pytest
 
 from autokd.cli import main
-from tests.helpers import TINY_SEARCH, autokd, snapshot
+from tests.helpers import TINY_SEARCH, autokd, snapshot, tiny_search
 
 
 @pytest.fixture(scope="module")
 def existing_run(tmp_path_factory):
     work = tmp_path_factory.mktemp("cli")
-    args = [
-        "search",
-        "--budget",
-        "2",
-        "--name",
-        "kept",
-        "--runs-dir",
-        str(work / "runs"),
-        "--reports-dir",
-        str(work / "reports"),
-        *TINY_SEARCH,
-    ]
-    assert main(args) == 0
+    assert main(tiny_search(work, "kept", 2)) == 0
     return work
 
 
@@ -49,20 +37,8 @@ BAD_SEARCHES = [
 def test_bad_search_input_is_one_line_and_exit_2(existing_run, capsys, extra, message):
     work = existing_run
     before = snapshot(work)
-    args = [
-        "search",
-        "--budget",
-        "3",
-        "--name",
-        "kept",
-        "--runs-dir",
-        str(work / "runs"),
-        "--reports-dir",
-        str(work / "reports"),
-        *TINY_SEARCH,
-    ]
     # the later flag wins in argparse, so the bad value replaces the good one
-    code, err = run_main(capsys, *args, *extra)
+    code, err = run_main(capsys, *tiny_search(work, "kept", 3), *extra)
     assert code == 2
     assert err.count("\n") == 1 and err.startswith("autokd: error: ")
     assert message in err

@@ -8,25 +8,13 @@ import pandas as pd
 import pytest
 
 from autokd.records import RunFolder, load_study
-from tests.helpers import TINY_SEARCH, autokd, chromium, render_in_chromium
+from tests.helpers import autokd, chromium, render_in_chromium, tiny_search
 
 
 @pytest.fixture(scope="module")
 def finished_run(tmp_path_factory):
     work = tmp_path_factory.mktemp("search")
-    result = autokd(
-        "search",
-        "--budget",
-        "3",
-        "--name",
-        "e2e",
-        "--runs-dir",
-        str(work / "runs"),
-        "--reports-dir",
-        str(work / "reports"),
-        *TINY_SEARCH,
-        cwd=work,
-    )
+    result = autokd(*tiny_search(work, "e2e", 3), cwd=work)
     assert result.returncode == 0, result.stderr
     return work, result
 
@@ -100,19 +88,7 @@ def test_rerunning_the_same_name_continues_the_study(finished_run):
     work, _ = finished_run
     run = work / "runs" / "e2e"
     before = pd.read_csv(run / "trials.csv")
-    result = autokd(
-        "search",
-        "--budget",
-        "4",
-        "--name",
-        "e2e",
-        "--runs-dir",
-        str(work / "runs"),
-        "--reports-dir",
-        str(work / "reports"),
-        *TINY_SEARCH,
-        cwd=work,
-    )
+    result = autokd(*tiny_search(work, "e2e", 4), cwd=work)
     assert result.returncode == 0, result.stderr
     assert "(1 run now)" in result.stdout
     after = pd.read_csv(run / "trials.csv")
