@@ -19,6 +19,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+import torch
+
 from autokd.cache import write_json
 from autokd.config import RunConfig, TrainConfig
 from autokd.data import DataBundle, get_dataset, load_data
@@ -129,6 +131,7 @@ class _Trials:
             batch_size=config.batch_size,
             seed=config.seed + trial.number,
         )
+        torch.manual_seed(schedule.seed)  # the student's initial weights, reproducible per trial
         result = fit(
             build_student(candidate.student),
             self.data,

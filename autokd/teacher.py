@@ -225,6 +225,7 @@ def prepare_teacher(
             load_checkpoint(model, name, path, data)
             source = "cache"
         else:
+            torch.manual_seed(seed)  # the teacher's initial weights: the cache key holds the seed
             model = create_teacher(name, data, pretrained=pretrained)
             _train_teacher(model, name, data, epochs=epochs, seed=seed, progress=progress)
             state = {
@@ -302,24 +303,26 @@ def run_teacher(model: nn.Module, x: torch.Tensor) -> tuple[torch.Tensor, list[t
     return model.forward_head(final), list(intermediates)
 
 
-def teacher_outputs(
-    teacher: PreparedTeacher, data: DataBundle, *, batch_size: int = 256
-) -> tuple[TeacherOutputs, bool]:
+def compute_teacher_outputs(
+    model: nn.Module, x: torch.Tensor, *, batch_size: int = 256
+) -> TeacherOutputs:
+    """Run the teacher once over `x` (in order) and keep its logits and every feature level."""
+    logits, features = [], []
+    for start in range(0, len(x), batch_size):
+        batch_logits, batch_features = run_teacher(model, x[start : start + batch_size])
+        logits.append(batch_logits)
+        features.append(batch_features)
+    levels = [torch.cat(level).contiguous() for level in zip(*features, strict=True)]
+    return TeacherOutputs(torch.cat(logits), levels)
+
+
+def teacher_outputs(teacher: PreparedTeacher, data: DataBundle) -> tuple[TeacherOutputs, bool]:
     """The teacher's outputs on the training split (cached or computed now), and whether cached."""
     path = cache_dir() / "teacher_outputs" / f"{teacher.digest}-{data.key}.pt"
     if path.is_file():
         stored = torch.load(path, map_location="cpu", weights_only=True)
         return TeacherOutputs(stored["logits"], stored["features"]), True
-    logits, features = [], []
-    for start in range(0, len(data.train_y), batch_size):
-        batch_logits, batch_features = run_teacher(
-            teacher.model, data.train_x[start : start + batch_size]
-        )
-        logits.append(batch_logits)
-        features.append(batch_features)
-    stored = {
-        "logits": torch.cat(logits),
-        "features": [torch.cat(level).contiguous() for level in zip(*features, strict=True)],
-    }
+    outputs = compute_teacher_outputs(teacher.model, data.train_x)
+    stored = {"logits": outputs.logits, "features": outputs.features}
     atomic_write(path, lambda tmp: torch.save(stored, tmp))
-    return TeacherOutputs(stored["logits"], stored["features"]), False
+    return outputs, False

@@ -115,3 +115,15 @@ def test_the_report_draws_in_a_real_browser_without_javascript_errors(finished_r
     dom, errors = render_in_chromium(work / "reports" / "e2e.html", tmp_path / "profile")
     assert errors == []
     assert dom.count('class="main-svg"') >= 2  # plotly drew both front plots as SVG
+
+
+def test_the_same_seed_gives_the_same_trials(finished_run):
+    work, _ = finished_run
+    result = autokd(*tiny_search(work, "again", 3), cwd=work)
+    assert result.returncode == 0, result.stderr
+    first = pd.read_csv(work / "runs" / "e2e" / "trials.csv").iloc[:3]
+    again = pd.read_csv(work / "runs" / "again" / "trials.csv")
+    same = [c for c in again.columns if c not in ("latency_ms", "latency_iqr_ms", "is_pareto")
+            and not c.endswith(("_seconds", "_cached", "_noisy"))]  # fmt: skip
+    assert "accuracy" in same and "s1_width" in same
+    pd.testing.assert_frame_equal(first[same], again[same])
