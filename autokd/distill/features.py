@@ -35,7 +35,11 @@ def align_spatial(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
 
 
 class FeatureAdapter(nn.Module):
-    """1x1 conv + BN from the student's channels to the teacher's, then spatial alignment."""
+    """1x1 conv + BN from the student's channels to the teacher's, and spatial alignment.
+
+    A larger student map is pooled before the projection, a smaller one upsampled after it, so the
+    projection always runs on the smaller grid (pooling and a 1x1 convolution commute).
+    """
 
     def __init__(self, student_channels: int, teacher_channels: int) -> None:
         super().__init__()
@@ -43,6 +47,8 @@ class FeatureAdapter(nn.Module):
         self.bn = nn.BatchNorm2d(teacher_channels)
 
     def forward(self, x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+        if x.shape[-2] > size[0] and x.shape[-1] > size[1]:
+            x = align_spatial(x, size)
         return align_spatial(self.bn(self.proj(x)), size)
 
 
