@@ -24,9 +24,16 @@ from autokd.pareto import pareto_mask
 from autokd.space import param_names
 
 STUDY_NAME = "autokd"
-# The study's objectives, in Optuna's order; FLOPs and parameters are recorded beside them.
-OBJECTIVES: tuple[tuple[str, str], ...] = (("accuracy", "maximize"), ("latency_ms", "minimize"))
-METRIC_COLUMNS = ["latency_iqr_ms", "flops", "params"]
+# The study's objectives, in Optuna's order: accuracy against the two costs of a student, its
+# latency on the target and its FLOPs (what it costs on hardware that was not measured).
+OBJECTIVES: tuple[tuple[str, str], ...] = (
+    ("accuracy", "maximize"),
+    ("latency_ms", "minimize"),
+    ("flops", "minimize"),
+)
+HEAD_COLUMNS = ["number", "state", "accuracy", "latency_ms", "latency_iqr_ms", "flops", "params",
+                "is_pareto"]  # fmt: skip
+ATTR_COLUMNS = ["latency_iqr_ms", "params"]  # recorded as user attributes, not objectives
 EXTRA_COLUMNS = [
     "architecture",
     "latency_noisy",
@@ -107,21 +114,13 @@ def trials_frame(study: Any) -> pd.DataFrame:
         values = trial.values or [None] * len(OBJECTIVES)
         row: dict[str, Any] = {"number": trial.number, "state": trial.state.name}
         row.update({name: value for (name, _), value in zip(OBJECTIVES, values, strict=True)})
-        row.update({column: attrs.get(column) for column in METRIC_COLUMNS})
+        row.update({column: attrs.get(column) for column in ATTR_COLUMNS})
         row["is_pareto"] = False
         row.update({name: trial.params.get(name) for name in names})
         row.update({column: attrs.get(column) for column in EXTRA_COLUMNS})
         rows.append(row)
-    columns = [
-        "number",
-        "state",
-        *(n for n, _ in OBJECTIVES),
-        *METRIC_COLUMNS,
-        "is_pareto",
-        *names,
-        *EXTRA_COLUMNS,
-    ]
-    frame = pd.DataFrame(rows, columns=columns)
+    frame = pd.DataFrame(rows, columns=[*HEAD_COLUMNS, *names, *EXTRA_COLUMNS])
+    frame[["flops", "params"]] = frame[["flops", "params"]].astype("Int64")
     complete = frame["state"] == "COMPLETE"
     if complete.any():
         objective_values = frame.loc[complete, [n for n, _ in OBJECTIVES]].to_numpy(float)

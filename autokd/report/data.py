@@ -31,7 +31,7 @@ class RunReportData:
     trials: pd.DataFrame  # every trial (trials.csv's columns)
     complete: pd.DataFrame  # complete trials with a `hover` column
     fronts: list[FrontInfo]
-    pareto: pd.DataFrame  # the study's own front (accuracy vs latency), fastest first
+    pareto: pd.DataFrame  # the study's own front (accuracy, latency, FLOPs), fastest first
     counts: dict[str, int]  # trials by state
 
 

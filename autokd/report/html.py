@@ -41,30 +41,37 @@ def _plotly_js() -> str:
 
 
 def front_figure(data: RunReportData, info: FrontInfo) -> Any:
-    """Accuracy against one cost: the front drawn and joined, dominated trials faded."""
+    """Accuracy against one cost: this view's front drawn and joined, the other Pareto students
+    (those that win on the other cost) marked, dominated trials faded."""
     import plotly.graph_objects as go
 
     frame = data.complete
-    on_front = frame["number"].isin(info.front)
-    dominated, front = frame[~on_front], frame.set_index("number").loc[info.front].reset_index()
+    on_view_front = frame["number"].isin(info.front)
+    front = frame.set_index("number").loc[info.front].reset_index()
     fig = go.Figure()
-    fig.add_trace(
-        go.Scatter(
-            x=dominated[info.cost],
-            y=dominated["accuracy"],
-            mode="markers",
-            name="dominated",
-            marker={"color": DOMINATED_COLOUR, "size": 7, "opacity": 0.45},
-            hovertext=dominated["hover"],
-            hoverinfo="text",
+    for name, rows, marker in (
+        ("dominated", frame[~on_view_front & ~frame["is_pareto"]],
+         {"color": DOMINATED_COLOUR, "size": 7, "opacity": 0.45}),
+        ("Pareto, cheaper on the other cost", frame[~on_view_front & frame["is_pareto"]],
+         {"color": FRONT_COLOUR, "size": 8, "symbol": "circle-open", "line": {"width": 2}}),
+    ):  # fmt: skip
+        fig.add_trace(
+            go.Scatter(
+                x=rows[info.cost],
+                y=rows["accuracy"],
+                mode="markers",
+                name=name,
+                marker=marker,
+                hovertext=rows["hover"],
+                hoverinfo="text",
+            )
         )
-    )
     fig.add_trace(
         go.Scatter(
             x=front[info.cost],
             y=front["accuracy"],
             mode="lines+markers",
-            name="Pareto front",
+            name=f"front of accuracy vs {info.cost.split('_')[0]}",
             line={"color": FRONT_COLOUR, "shape": "hv", "width": 2},
             marker={"color": FRONT_COLOUR, "size": 10, "line": {"color": "white", "width": 1}},
             hovertext=front["hover"],
@@ -209,10 +216,11 @@ def render_run_report(data: RunReportData) -> str:
 <p class="sub">Students distilled from {html.escape(str(teacher.get("name")))} on
 {html.escape(s["data"]["name"])}; latency measured on target {html.escape(target.get("name", ""))}
 ({html.escape(target.get("description", ""))}). Hover a point for its architecture and
-distillation settings; faded points are dominated.</p>
+distillation settings. Filled points joined by a line are the front of that view; open points
+are Pareto students that win on the other cost; faded points are dominated.</p>
 <div class="cards">{cards_html}</div>
 <div class="plots">{plots}</div>
-<h2>Pareto students (accuracy vs latency), fastest first</h2>
+<h2>Pareto students (accuracy, latency, FLOPs), fastest first</h2>
 {pareto_table(data)}
 <h2>Run</h2>
 {run_facts}
