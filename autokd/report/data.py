@@ -5,9 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
-from autokd.pareto import pareto_mask
+from autokd.pareto import hypervolume_2d, pareto_mask
 from autokd.records import RunFolder, load_study, trials_frame
 
 # The report's two fronts: accuracy against each cost, with its axis label.
@@ -33,6 +34,8 @@ class RunReportData:
     fronts: list[FrontInfo]
     pareto: pd.DataFrame  # the study's own front (accuracy, latency, FLOPs), fastest first
     counts: dict[str, int]  # trials by state
+    hypervolume_reference: tuple[float, float]  # (accuracy, latency_ms) the volume is bounded by
+    hypervolume: list[tuple[int, float]]  # accuracy-latency hypervolume after each complete trial
 
 
 def front_of(frame: pd.DataFrame, cost: str) -> list[int]:
@@ -43,10 +46,8 @@ def front_of(frame: pd.DataFrame, cost: str) -> list[int]:
     return frame[mask].sort_values(cost)["number"].astype(int).tolist()
 
 
-def hover_text(row: pd.Series) -> str:
-    weights = [
-        f"{row[c]:g}" for c in row.index if c.endswith("_feature_weight") and pd.notna(row[c])
-    ]
+def hover_text(row: pd.Series, kd: dict[str, Any], lr: float) -> str:
+    weights = ", ".join(f"{w:g}" for w in kd["feature_weights"])
     return "<br>".join(
         [
             f"trial {int(row['number'])}",
@@ -54,19 +55,41 @@ def hover_text(row: pd.Series) -> str:
             f"latency {row['latency_ms']:.3f} ms (IQR {row['latency_iqr_ms']:.3f})",
             f"{row['flops'] / 1e6:.2f} MFLOPs, {row['params'] / 1e3:.1f} k params",
             f"stages: {row['architecture']}",
-            f"T {row['temperature']:.2f}, alpha {row['alpha']:.2f}, feature weights "
-            f"[{', '.join(weights)}], lr {row['lr']:.4f}",
+            f"T {kd['temperature']:.2f}, alpha {kd['alpha']:.2f}, feature weights [{weights}], "
+            f"lr {lr:.4f}",
         ]
     )
+
+
+def hypervolume_history(
+    complete: pd.DataFrame, reference: tuple[float, float]
+) -> list[tuple[int, float]]:
+    """(trial number, hypervolume of the accuracy-latency front of the trials up to it)."""
+    history: list[tuple[int, float]] = []
+    front = np.empty((0, 2))
+    for number, accuracy, latency in complete[["number", "accuracy", "latency_ms"]].itertuples(
+        index=False
+    ):
+        points = np.vstack([front, [accuracy, latency]])
+        front = points[pareto_mask(points, ["maximize", "minimize"])]
+        history.append((int(number), hypervolume_2d(front, ["maximize", "minimize"], reference)))
+    return history
 
 
 def build_run_report(folder: RunFolder, *, summary: dict[str, Any] | None = None) -> RunReportData:
     """Read the run's study (the source of truth) and summary, and compute what the report shows."""
     summary = summary if summary is not None else folder.read_json(folder.summary_json)
-    frame = trials_frame(load_study(folder))
+    study = load_study(folder)
+    frame = trials_frame(study)
     complete = frame[frame["state"] == "COMPLETE"].copy()
-    complete["hover"] = [hover_text(row) for _, row in complete.iterrows()]
+    attrs = {t.number: t.user_attrs for t in study.get_trials(deepcopy=False)}
+    complete["hover"] = [
+        hover_text(row, attrs[row["number"]]["kd"], attrs[row["number"]]["train"]["lr"])
+        for _, row in complete.iterrows()
+    ]
     fronts = [FrontInfo(cost, label, front_of(complete, cost)) for cost, label in COST_AXES.items()]
+    # Accuracy 0 and the slowest latency seen: every complete trial counts.
+    reference = (0.0, float(complete["latency_ms"].max()) if len(complete) else 1.0)
     return RunReportData(
         name=folder.name,
         summary=summary,
@@ -75,4 +98,6 @@ def build_run_report(folder: RunFolder, *, summary: dict[str, Any] | None = None
         fronts=fronts,
         pareto=complete[complete["is_pareto"]].sort_values("latency_ms"),
         counts={state.lower(): int(n) for state, n in frame["state"].value_counts().items()},
+        hypervolume_reference=reference,
+        hypervolume=hypervolume_history(complete, reference),
     )

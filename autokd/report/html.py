@@ -24,7 +24,8 @@ h1 { font-size: 24px; margin: 0 0 4px; } h2 { font-size: 18px; margin: 28px 0 8p
         min-width: 150px; }
 .card b { display: block; font-size: 20px; } .card span { color: #59636e; font-size: 13px; }
 .plots { display: grid; grid-template-columns: repeat(auto-fit, minmax(520px, 1fr)); gap: 16px; }
-.plot { background: #fff; border: 1px solid #d1d9e0; border-radius: 8px; padding: 4px; }
+.plot { background: #fff; border: 1px solid #d1d9e0; border-radius: 8px; padding: 4px; min-width: 0;
+        overflow: hidden; }
 table { border-collapse: collapse; background: #fff; font-size: 13px; width: 100%; }
 th, td { border: 1px solid #d1d9e0; padding: 4px 8px; text-align: right; white-space: nowrap; }
 th { background: #eef1f4; } td.l, th.l { text-align: left; }
@@ -87,7 +88,7 @@ def front_figure(data: RunReportData, info: FrontInfo) -> Any:
             annotation_position="bottom right",
         )
     fig.update_layout(
-        title={"text": f"accuracy vs {info.label}", "x": 0.02, "y": 0.97},
+        title={"text": f"accuracy vs {info.label.split(' (')[0]}", "x": 0.02, "y": 0.97},
         autosize=True,
         template="plotly_white",
         margin={"l": 60, "r": 20, "t": 60, "b": 50},
@@ -97,6 +98,28 @@ def front_figure(data: RunReportData, info: FrontInfo) -> Any:
     )
     if info.cost == "flops":
         fig.update_xaxes(type="log")
+    return fig
+
+
+def hypervolume_figure(data: RunReportData) -> Any:
+    """How the accuracy-latency front grew: its hypervolume after each complete trial."""
+    import plotly.graph_objects as go
+
+    numbers = [n for n, _ in data.hypervolume]
+    volumes = [v for _, v in data.hypervolume]
+    accuracy, latency = data.hypervolume_reference
+    fig = go.Figure(
+        go.Scatter(x=numbers, y=volumes, mode="lines+markers", line={"color": FRONT_COLOUR},
+                   marker={"size": 5}, name="hypervolume")
+    )  # fmt: skip
+    fig.update_layout(
+        title={"text": "hypervolume of the accuracy-latency front", "x": 0.02, "y": 0.97},
+        autosize=True,
+        template="plotly_white",
+        margin={"l": 60, "r": 20, "t": 60, "b": 50},
+        xaxis_title="trial number",
+        yaxis_title=f"accuracy x ms (reference: accuracy {accuracy:g}, {latency:.3f} ms)",
+    )
     return fig
 
 
@@ -161,9 +184,10 @@ def render_run_report(data: RunReportData) -> str:
         f"<div class=card><b>{html.escape(v)}</b><span>{html.escape(t)}</span></div>"
         for v, t in cards
     )
+    figures = [front_figure(data, info) for info in data.fronts] + [hypervolume_figure(data)]
     plots = "".join(
         '<div class="plot">'
-        + front_figure(data, info).to_html(
+        + figure.to_html(
             full_html=False,
             include_plotlyjs=False,
             default_width="100%",
@@ -171,7 +195,7 @@ def render_run_report(data: RunReportData) -> str:
             config={"displaylogo": False, "responsive": True},
         )
         + "</div>"
-        for info in data.fronts
+        for figure in figures
     )
     run_facts = _facts(
         [
@@ -224,5 +248,12 @@ are Pareto students that win on the other cost; faded points are dominated.</p>
 {pareto_table(data)}
 <h2>Run</h2>
 {run_facts}
-</main></body></html>
+</main>
+<script>
+// Each plot is drawn while the page is still being parsed, before the grid has all its cells:
+// fit every plot to its final cell once the page has loaded.
+window.addEventListener("load", () =>
+  document.querySelectorAll(".js-plotly-plot").forEach((el) => Plotly.Plots.resize(el)));
+</script>
+</body></html>
 """

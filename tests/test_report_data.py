@@ -1,0 +1,30 @@
+"""The report's numbers, checked as plain objects (no HTML parsing)."""
+
+import pandas as pd
+import pytest
+
+from autokd.report.data import front_of, hypervolume_history
+
+TRIALS = pd.DataFrame(
+    {
+        "number": [0, 1, 2, 3],
+        "accuracy": [0.7, 0.9, 0.8, 0.95],
+        "latency_ms": [0.5, 1.0, 2.0, 2.5],
+        "flops": [300, 100, 400, 200],
+    }
+)
+
+
+def test_fronts_per_cost_by_hand():
+    assert front_of(TRIALS, "latency_ms") == [0, 1, 3]  # trial 2 is slower and worse than 1
+    assert front_of(TRIALS, "flops") == [1, 3]  # cheapest first
+    assert front_of(TRIALS.iloc[:0], "flops") == []
+
+
+def test_hypervolume_grows_trial_by_trial_as_computed_by_hand():
+    history = hypervolume_history(TRIALS, reference=(0.0, 3.0))
+    assert [n for n, _ in history] == [0, 1, 2, 3]
+    after_0 = 0.7 * (3.0 - 0.5)
+    after_1 = after_0 + (0.9 - 0.7) * (3.0 - 1.0)
+    after_3 = after_1 + (0.95 - 0.9) * (3.0 - 2.5)
+    assert [v for _, v in history] == pytest.approx([after_0, after_1, after_1, after_3])
