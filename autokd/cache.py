@@ -6,6 +6,7 @@ processes can share the cache: a reader sees a whole entry or none, never half o
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import tempfile
@@ -35,7 +36,9 @@ def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
         raise
 
 
+@functools.cache
 def _umask() -> int:
+    """The process umask, read once (reading it means setting it, briefly)."""
     mask = os.umask(0)
     os.umask(mask)
     return mask

@@ -38,11 +38,14 @@ def _positive_int(text: str) -> int:
     return value
 
 
-def _int(text: str) -> int:
+def _seed(text: str) -> int:
     try:
-        return int(text)
+        value = int(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"must be an integer, got {text!r}") from None
+        value = -1
+    if not 0 <= value < 2**32:
+        raise argparse.ArgumentTypeError(f"must be an integer from 0 to 2**32 - 1, got {text!r}")
+    return value
 
 
 # --------------------------------------------------------------------------------------------
@@ -126,7 +129,7 @@ def _add_search(commands: argparse._SubParsersAction) -> None:
     )
     p.add_argument(
         "--seed",
-        type=_int,
+        type=_seed,
         default=0,
         help="seed of the data split, teacher, sampler and training (default 0)",
     )
@@ -138,13 +141,14 @@ def _add_search(commands: argparse._SubParsersAction) -> None:
 def _search(args: argparse.Namespace) -> int:
     from autokd import search
     from autokd.config import RunConfig, check_choice, load_space, load_target
+    from autokd.data import get_dataset
     from autokd.records import check_run_name
 
     space = load_space(args.space)
     target = load_target(args.target)
     sampler = check_choice("sampler", args.sampler, SAMPLERS)
-    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
-    name = check_run_name(args.name or f"{args.data}-{target.name}-{stamp}")
+    get_dataset(args.data)
+    name = check_run_name(args.name or _new_run_name(args.runs_dir, f"{args.data}-{target.name}"))
     config = RunConfig(
         name=name,
         runs_dir=args.runs_dir,
@@ -182,6 +186,16 @@ def _search(args: argparse.Namespace) -> int:
         )
         return 130
     return 0
+
+
+def _new_run_name(runs_dir: Path, prefix: str) -> str:
+    """`<prefix>-<date>-<time>`, with `-2`, `-3`, ... when a run started in the same second."""
+    name = f"{prefix}-{datetime.now().strftime('%Y%m%d-%H%M%S')}"
+    candidate, n = name, 1
+    while (runs_dir / candidate).exists():
+        n += 1
+        candidate = f"{name}-{n}"
+    return candidate
 
 
 def _duration(seconds: float) -> str:
@@ -249,6 +263,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except AutoKDError as err:
         print(f"autokd: error: {err}", file=sys.stderr)
         return 2
+    except OSError as err:  # the file system refused: say which file and why, in one line
+        where = f" '{err.filename}'" if err.filename else ""
+        print(f"autokd: error: cannot write or read{where}: {err.strerror or err}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print("autokd: interrupted", file=sys.stderr)
         return 130

@@ -59,12 +59,14 @@ def resolve_yaml(folder: str, name_or_path: str | Path, *, kind: str) -> Path:
 
 def read_yaml_mapping(path: Path) -> dict[str, Any]:
     try:
-        data = yaml.safe_load(path.read_text())
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark is not None else ""
         problem = getattr(err, "problem", None) or str(err).splitlines()[0]
         raise ConfigError(f"{path}: not valid YAML{where}: {problem}") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path}: is not UTF-8 text (is it a YAML file?)") from None
     except OSError as err:
         raise ConfigError(f"{path}: cannot be read ({err.strerror})") from None
     if not isinstance(data, dict):
@@ -226,6 +228,10 @@ def _parse_param(path: Path, key: str, value: Any, rule: _Rule) -> Param:
         step = value.get("step", 1)
         if isinstance(step, bool) or not isinstance(step, int) or step < 1:
             raise ConfigError(f"{path}: key '{key}.step' must be a positive integer, got {step!r}")
+        if log and step != 1:
+            raise ConfigError(
+                f"{path}: key '{key}' cannot combine log: true with a step, got step={step}"
+            )
         return IntRange(int(low), int(high), step=step, log=log)
     return FloatRange(float(low), float(high), log=log)
 
@@ -235,12 +241,12 @@ def _parse_per_stage(
 ) -> tuple[Param, ...]:
     if not isinstance(value, list):
         return (_parse_param(path, key, value, rule),) * stages
-    if len(value) < stages:
+    if len(value) != stages:
         raise ConfigError(
             f"{path}: key '{key}' lists {len(value)} per-stage values but up to {stages} stages "
             "can be sampled; give one value per stage or a single value for all"
         )
-    return tuple(_parse_param(path, f"{key}[{i}]", v, rule) for i, v in enumerate(value[:stages]))
+    return tuple(_parse_param(path, f"{key}[{i}]", v, rule) for i, v in enumerate(value))
 
 
 # --------------------------------------------------------------------------------------------
@@ -300,11 +306,11 @@ def load_space(name_or_path: str | Path) -> SearchSpace:
     strides = student.get(_STRIDE_KEY, _DEFAULT_STRIDES[:n])
     if (
         not isinstance(strides, list)
-        or len(strides) < n
+        or len(strides) != n
         or any(isinstance(s, bool) or s not in (1, 2) for s in strides)
     ):
         raise ConfigError(
-            f"{path}: key 'student.strides' must list 1 or 2 for each of up to {n} stages, "
+            f"{path}: key 'student.strides' must list 1 or 2 for each of the {n} possible stages, "
             f"got {strides!r}"
         )
 
@@ -325,7 +331,7 @@ def load_space(name_or_path: str | Path) -> SearchSpace:
         description=_description(path, raw),
         family=family,
         stages=stages,
-        strides=tuple(int(s) for s in strides[:n]),
+        strides=tuple(int(s) for s in strides),
         stem_width=single("student", "stem_width"),
         depth=per_stage("student", "depth"),
         width=per_stage("student", "width"),
@@ -335,7 +341,7 @@ def load_space(name_or_path: str | Path) -> SearchSpace:
         alpha=single("distill", "alpha"),
         feature_weight=per_stage("distill", "feature_weight"),
         lr=single("train", "lr"),
-        digest=hashlib.sha256(path.read_bytes()).hexdigest()[:16],
+        digest=file_digest(path),
     )
 
 
@@ -369,6 +375,7 @@ class Target:
     input_size: int | None  # None: the data set's input size
     warmup: int
     min_run_time: float
+    digest: str = field(default="", compare=False)  # of the file: a rerun must measure alike
 
 
 def _target_int(path: Path, raw: dict[str, Any], key: str, default: int | None, low: int) -> Any:
@@ -386,19 +393,24 @@ def load_target(name_or_path: str | Path) -> Target:
     raw = read_yaml_mapping(path)
     _check_keys(path, "", raw, _TARGET_KEYS)
     backend = raw.get("backend", "torch")
-    if backend not in BACKENDS:
+    if not isinstance(backend, str) or backend not in BACKENDS:
         raise ConfigError(
             f"{path}: {unknown_name_message('backend', str(backend), list(BACKENDS))}"
         )
     device = raw.get("device", BACKENDS[backend][0])
-    if device not in BACKENDS[backend]:
+    if not isinstance(device, str) or device not in BACKENDS[backend]:
         raise ConfigError(
             f"{path}: key 'device': backend '{backend}' runs on "
             f"{', '.join(BACKENDS[backend])}, not {device!r}"
         )
     threads = raw.get("threads", "all")
-    threads = None if threads == "all" else _target_int(path, raw, "threads", 1, 1)
-    min_run_time = raw.get("min_run_time", 0.5)
+    if threads != "all" and (
+        isinstance(threads, bool) or not isinstance(threads, int) or threads < 1
+    ):
+        raise ConfigError(
+            f"{path}: key 'threads' must be 'all' or an integer >= 1, got {threads!r}"
+        )
+    min_run_time = raw.get("min_run_time", 0.3)
     if (
         isinstance(min_run_time, bool)
         or not isinstance(min_run_time, (int, float))
@@ -413,11 +425,12 @@ def load_target(name_or_path: str | Path) -> Target:
         description=_description(path, raw),
         backend=backend,
         device=device,
-        threads=threads,
+        threads=None if threads == "all" else threads,
         batch_size=_target_int(path, raw, "batch_size", 1, 1),
         input_size=_target_int(path, raw, "input_size", None, 1),
         warmup=_target_int(path, raw, "warmup", 10, 0),
         min_run_time=float(min_run_time),
+        digest=file_digest(path),
     )
 
 
@@ -499,6 +512,11 @@ class TrainConfig:
         return asdict(self)
 
 
+def file_digest(path: Path) -> str:
+    """A short hash of a file's bytes: its identity for runs that must not change under them."""
+    return hashlib.sha256(path.read_bytes()).hexdigest()[:16]
+
+
 def stable_hash(value: Any) -> str:
     """A short hash of a JSON-able value that is the same in every process and on every machine."""
     text = json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)
@@ -541,22 +559,18 @@ class RunConfig:
             "space": self.space.name,
             "space_digest": self.space.digest,
             "target": self.target.name,
+            "target_digest": self.target.digest,
             "data": self.data,
             "teacher": self.teacher,
-            "teacher_weights": str(self.teacher_weights) if self.teacher_weights else None,
+            # A checkpoint is known by its contents; training settings matter only without one.
+            "teacher_weights": file_digest(self.teacher_weights) if self.teacher_weights else None,
             "teacher_pretrained": self.teacher_pretrained,
-            "teacher_epochs": self.teacher_epochs,
+            "teacher_epochs": None if self.teacher_weights else self.teacher_epochs,
             "epochs": self.epochs,
             "batch_size": self.batch_size,
             "seed": self.seed,
             "sampler": self.sampler,
         }
-
-
-def check_positive(flag: str, value: int) -> int:
-    if value < 1:
-        raise ConfigError(f"{flag} must be a positive integer, got {value}")
-    return value
 
 
 def check_choice(kind: str, value: str, valid: tuple[str, ...] | list[str]) -> str:

@@ -19,6 +19,9 @@ from autokd.config import stable_hash
 from autokd.errors import UnknownNameError
 
 RawLoader = Callable[[], tuple[np.ndarray, np.ndarray]]
+# Part of every data key: bump it when preprocessing changes, so cached teachers and teacher
+# outputs made from differently prepared tensors are not reused.
+PREPROCESSING_VERSION = 1
 
 
 @dataclass(frozen=True)
@@ -42,6 +45,7 @@ class DataBundle:
     classes: int
     input_size: int
     key: str  # identity of exactly these tensors; keys the teacher and teacher-output caches
+    description: str = ""
 
     @property
     def input_shape(self) -> tuple[int, int, int]:
@@ -56,6 +60,7 @@ class DataBundle:
             "classes": self.classes,
             "input_size": self.input_size,
             "key": self.key,
+            "description": self.description,
         }
 
 
@@ -122,7 +127,8 @@ def load_data(
         channels=images.shape[1],
         classes=int(labels.max()) + 1,
         input_size=size,
-        key=stable_hash([name, seed, val_fraction, size, len(labels)]),
+        key=stable_hash([name, seed, val_fraction, size, len(labels), PREPROCESSING_VERSION]),
+        description=spec.description,
     )
 
 
@@ -138,6 +144,13 @@ def _resize(x: torch.Tensor, size: int) -> torch.Tensor:
 def iterate_batches(
     n: int, batch_size: int, *, generator: torch.Generator | None = None
 ) -> list[torch.Tensor]:
-    """Index batches over `n` items: shuffled with `generator`, in order without one."""
+    """Index batches over `n` items: shuffled with `generator`, in order without one.
+
+    A last batch of a single item joins the one before it: BatchNorm cannot train on one value
+    per channel (a 1x1 feature map of one image).
+    """
     order = torch.randperm(n, generator=generator) if generator is not None else torch.arange(n)
-    return list(order.split(batch_size))
+    batches = list(order.split(batch_size))
+    if len(batches) > 1 and len(batches[-1]) == 1:
+        batches[-2:] = [torch.cat(batches[-2:])]
+    return batches

@@ -5,8 +5,8 @@ the on-disk cache shared by every run on the machine: FLOPs and parameters by ar
 latency by architecture hash plus the target and machine fingerprint.
 
 FLOPs are fvcore's count: one fused multiply-add counts as one flop (convolutions, linear layers);
-batch norm counts one or two per element and average pooling one per element; additions and ReLU
-count zero.
+batch norm counts one or two per element; additions, ReLU and the students' mean pooling count
+zero.
 
 Latency protocol: the model in eval mode under `torch.inference_mode`, the thread count fixed to the
 target's, `warmup` untimed calls, then `torch.utils.benchmark.Timer.blocked_autorange` for at least
@@ -30,9 +30,11 @@ from autokd.environment import cpu_model, physical_cores
 from autokd.students import build_student, count_params
 
 FLOPS_CONVENTION = (
-    "fvcore count: one fused multiply-add = one flop; batch norm 1-2 and pooling 1 per element; "
-    "additions and ReLU 0"
+    "fvcore count: one fused multiply-add = one flop; batch norm 1-2 per element; "
+    "additions, ReLU and mean pooling 0"
 )
+# Part of every metrics cache key: bump it when what is stored, or how it is measured, changes.
+METRICS_FORMAT = 1
 
 
 def count_flops(model: nn.Module, input_shape: tuple[int, int, int]) -> int:
@@ -114,10 +116,8 @@ class ArchitectureMetrics:
     seconds: float  # spent measuring now (0 when cached)
 
     def as_attrs(self) -> dict[str, Any]:
-        return {
-            "flops": self.flops,
+        return {  # FLOPs and the median latency are objective values, recorded there
             "params": self.params,
-            "latency_ms": self.latency.median_ms,
             "latency_iqr_ms": self.latency.iqr_ms,
             "latency_noisy": self.latency.noisy,
             "latency_blocks": self.latency.blocks,
@@ -150,25 +150,39 @@ class MetricsCache:
         self.latencies = latencies or JsonStore("metrics/latency")
 
     def measure(self, config: StudentConfig, target: Target) -> ArchitectureMetrics:
+        """The architecture's metrics, measuring only what the cache does not hold.
+
+        A noisy latency (IQR above a tenth of the median) is used but not cached, so the next run
+        that meets the architecture times it again.
+        """
         started = time.perf_counter()
         input_shape = (config.in_channels, config.input_size, config.input_size)
         latency_shape = (config.in_channels, *(2 * (target.input_size or config.input_size,)))
-        arch_key = config.arch_hash()
+        arch_key = stable_hash([config.arch_hash(), METRICS_FORMAT])
         latency_key = stable_hash([arch_key, latency_shape, machine_fingerprint(target)])
         counts = self.counts.get(arch_key)
-        latency = self.latencies.get(latency_key)
+        latency = _as_latency(self.latencies.get(latency_key))
         cached = counts is not None and latency is not None
         model = None if cached else build_student(config)
         if counts is None:
             counts = {"flops": count_flops(model, input_shape), "params": count_params(model)}
             self.counts.put(arch_key, counts)
         if latency is None:
-            latency = asdict(measure_latency(model, target, latency_shape))
-            self.latencies.put(latency_key, latency)
+            latency = measure_latency(model, target, latency_shape)
+            if not latency.noisy:
+                self.latencies.put(latency_key, asdict(latency))
         return ArchitectureMetrics(
             flops=counts["flops"],
             params=counts["params"],
-            latency=LatencyMeasurement(**latency),
+            latency=latency,
             cached=cached,
             seconds=0.0 if cached else time.perf_counter() - started,
         )
+
+
+def _as_latency(stored: dict[str, Any] | None) -> LatencyMeasurement | None:
+    """A cached latency, or None when there is none or it was written in another format."""
+    try:
+        return LatencyMeasurement(**stored) if stored is not None else None
+    except TypeError:
+        return None

@@ -67,13 +67,16 @@ class RunFolder:
 
     def read_json(self, path: Path) -> dict[str, Any]:
         try:
-            return json.loads(path.read_text())
+            data = json.loads(path.read_text())
         except FileNotFoundError:
             raise AutoKDError(f"run '{self.path}' has no {path.name}") from None
         except json.JSONDecodeError as err:
             raise AutoKDError(
                 f"{path} is not valid JSON ({err.msg} at line {err.lineno})"
             ) from None
+        if not isinstance(data, dict):
+            raise AutoKDError(f"{path} must hold a JSON object")
+        return data
 
 
 def check_run_name(name: str) -> str:
@@ -103,6 +106,9 @@ def load_study(folder: RunFolder) -> Any:
         return optuna.load_study(study_name=STUDY_NAME, storage=folder.storage_url)
     except KeyError:
         raise AutoKDError(f"'{folder.study_db}' holds no autokd study") from None
+    except Exception as err:  # noqa: BLE001 - SQLAlchemy and Optuna raise many types here
+        first_line = str(err).splitlines()[0] if str(err) else type(err).__name__
+        raise AutoKDError(f"'{folder.study_db}' cannot be read as a study ({first_line})") from None
 
 
 def trials_frame(study: Any) -> pd.DataFrame:

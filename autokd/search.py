@@ -20,6 +20,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
 from autokd.cache import write_json
@@ -29,6 +30,7 @@ from autokd.distill.engine import fit
 from autokd.environment import environment_info
 from autokd.errors import AutoKDError, ConfigError, UnknownNameError
 from autokd.hardware import FLOPS_CONVENTION, MetricsCache, target_threads
+from autokd.pareto import pareto_mask
 from autokd.records import OBJECTIVES, STUDY_NAME, RunFolder, trials_frame, write_tables
 from autokd.space import sample_candidate
 from autokd.students import build_student, get_student_builder
@@ -97,6 +99,9 @@ def check_existing_run(folder: RunFolder, config: RunConfig) -> bool:
 
 def check_run_inputs(config: RunConfig) -> None:
     """Every name and file the run needs, checked before anything is trained or written."""
+    for flag, folder in (("--runs-dir", config.runs_dir), ("--reports-dir", config.reports_dir)):
+        if Path(folder).exists() and not Path(folder).is_dir():
+            raise AutoKDError(f"{flag} '{folder}' is a file, not a folder")
     try:
         get_student_builder(config.space.family)
     except UnknownNameError as err:
@@ -150,7 +155,6 @@ class _Trials:
 def run(config: RunConfig, *, progress: bool = True) -> SearchOutcome:
     """Run (or continue) the search `config` describes and write the run folder and report."""
     import optuna
-    from tqdm.auto import tqdm
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     started = time.perf_counter()
@@ -166,29 +170,64 @@ def run(config: RunConfig, *, progress: bool = True) -> SearchOutcome:
         epochs=config.teacher_epochs,
         seed=config.seed,
         pretrained=config.teacher_pretrained,
+        require_features=any(w.largest > 0 for w in config.space.feature_weight),
         progress=progress,
     )
     outputs_started = time.perf_counter()
     outputs, outputs_cached = teacher_outputs(teacher, data)
     outputs_seconds = time.perf_counter() - outputs_started
-    if not outputs.features and any(w.largest > 0 for w in config.space.feature_weight):
-        raise AutoKDError(
-            f"teacher '{config.teacher}' gives no feature maps (no forward_intermediates in timm); "
-            f"set distill.feature_weight to 0 in {config.space.source}"
+
+    study, first_budget = _open_study(folder, config, continuing)
+    progress_bar = _ProgressBar(study, config, enabled=progress)
+    interrupted = False
+    search_started = time.perf_counter()
+    try:
+        if progress_bar.remaining:
+            study.optimize(
+                _Trials(config, data, outputs),
+                n_trials=progress_bar.remaining,
+                callbacks=[progress_bar.update],
+                gc_after_trial=False,
+            )
+    except KeyboardInterrupt:
+        interrupted = True
+    finally:  # the finished trials are written whatever stopped the search
+        progress_bar.close()
+        timings = {
+            "teacher_s": round(teacher.seconds, 2),
+            "teacher_outputs_s": round(outputs_seconds, 3),
+            "teacher_outputs_cached": outputs_cached,
+            "search_s": round(time.perf_counter() - search_started, 2),
+            "trials_run": progress_bar.ran,
+        }
+        summary, report_path = _write_outputs(
+            folder,
+            config,
+            study,
+            data,
+            teacher,
+            timings,
+            started=started,
+            first_budget=first_budget,
         )
+    return SearchOutcome(folder, summary, report_path, progress_bar.ran, interrupted)
+
+
+def _open_study(folder: RunFolder, config: RunConfig, continuing: bool) -> tuple[Any, int]:
+    """Create or load the run's study and record the run; returns it and the run's first budget."""
+    import optuna
 
     folder.path.mkdir(parents=True, exist_ok=True)
-    created = (
-        folder.read_json(folder.run_json)["created"]
-        if continuing
-        else datetime.now(timezone.utc).isoformat(timespec="seconds")
-    )
+    record = folder.read_json(folder.run_json) if continuing else {}
+    created = record.get("created") or datetime.now(timezone.utc).isoformat(timespec="seconds")
+    first_budget = int(record.get("first_budget", config.budget))
     write_json(
         folder.run_json,
         {
             "name": config.name,
             "created": created,
             "budget": config.budget,
+            "first_budget": first_budget,
             "identity": config.identity(),
         },
     )
@@ -198,57 +237,68 @@ def run(config: RunConfig, *, progress: bool = True) -> SearchOutcome:
         directions=[direction for _, direction in OBJECTIVES],
         load_if_exists=True,
     )
-    # Offset the seed by the trials already there, so a continued study does not replay them.
+    # Offset the seed by the trials already there, so a continued study does not replay them;
+    # size NSGA-II's population by the first budget, so it stays the same when the run grows.
     study.sampler = make_sampler(
-        config.sampler, seed=config.seed + len(study.trials), budget=config.budget
+        config.sampler, seed=config.seed + len(study.trials), budget=first_budget
     )
-    remaining = max(0, config.budget - len(_counted(study)))
-    bar = tqdm(total=remaining, desc=f"search {config.name}", unit="trial", disable=not progress)
+    return study, first_budget
 
-    ran = 0
 
-    def show(study: Any, trial: Any) -> None:
-        nonlocal ran
-        ran += 1
-        bar.update(1)
-        complete = [t for t in study.get_trials(deepcopy=False) if t.values]
-        if complete:
-            bar.set_postfix(
-                best_acc=f"{max(t.values[0] for t in complete):.3f}", front=len(study.best_trials)
-            )
+class _ProgressBar:
+    """The bar over this invocation's trials, with the best accuracy and front size so far.
 
-    interrupted = False
-    search_started = time.perf_counter()
-    with bar:
-        try:
-            if remaining:
-                study.optimize(
-                    _Trials(config, data, outputs),
-                    n_trials=remaining,
-                    callbacks=[show],
-                    gc_after_trial=False,
-                )
-        except KeyboardInterrupt:
-            interrupted = True
-    search_seconds = time.perf_counter() - search_started
+    It keeps the objective values itself instead of re-reading the whole study after each trial.
+    """
+
+    def __init__(self, study: Any, config: RunConfig, *, enabled: bool) -> None:
+        from tqdm.auto import tqdm
+
+        self.values = [t.values for t in _counted(study) if t.values]
+        self.remaining = max(0, config.budget - len(_counted(study)))
+        self.ran = 0
+        self.bar = tqdm(total=self.remaining, desc=f"search {config.name}", unit="trial",
+                        disable=not enabled)  # fmt: skip
+
+    def update(self, study: Any, trial: Any) -> None:
+        self.ran += 1
+        if trial.values:
+            self.values.append(trial.values)
+        self.bar.update(1)
+        if self.values:
+            values = np.array(self.values, dtype=float)
+            front = pareto_mask(values, [d for _, d in OBJECTIVES])
+            self.bar.set_postfix(best_acc=f"{values[:, 0].max():.3f}", front=int(front.sum()))
+
+    def close(self) -> None:
+        self.bar.close()
+
+
+def _write_outputs(
+    folder: RunFolder,
+    config: RunConfig,
+    study: Any,
+    data: DataBundle,
+    teacher: PreparedTeacher,
+    timings: dict[str, Any],
+    *,
+    started: float,
+    first_budget: int,
+) -> tuple[dict[str, Any], Path]:
+    """trials.csv, pareto.csv, summary.json, then the report (the summary first: it is what
+    `autokd report` needs, and it must exist even if the report cannot be written)."""
+    from autokd.report import write_run_report
 
     frame = trials_frame(study)
     front = write_tables(folder, frame)
-    timings = {
-        "this_invocation_s": round(time.perf_counter() - started, 2),
-        "teacher_s": round(teacher.seconds, 2),
-        "teacher_outputs_s": round(outputs_seconds, 3),
-        "teacher_outputs_cached": outputs_cached,
-        "search_s": round(search_seconds, 2),
-        "trials_run": ran,
-    }
+    timings = {"this_invocation_s": round(time.perf_counter() - started, 2), **timings}
     summary = build_summary(config, data, teacher, frame, front, timings)
-    from autokd.report import write_run_report
-
-    report_path = write_run_report(folder, summary=summary, reports_dir=config.reports_dir)
+    summary["first_budget"] = first_budget
+    report_path = Path(config.reports_dir) / f"{config.name}.html"
     summary["report"] = str(report_path)
     write_json(folder.summary_json, summary)
-    return SearchOutcome(folder, summary, report_path, ran, interrupted)
+    write_run_report(folder, study=study, summary=summary, output=report_path)
+    return summary, report_path
 
 
 def _counted(study: Any) -> list[Any]:

@@ -101,10 +101,7 @@ class CNNStudent(nn.Module):
         return self.head(x.mean(dim=(2, 3))), features
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.stem(x)
-        for stage in self.stages:
-            x = stage(x)
-        return self.head(x.mean(dim=(2, 3)))
+        return self.forward_with_features(x)[0]
 
 
 @register_student("cnn")

@@ -58,7 +58,10 @@ def create_teacher(name: str, data: DataBundle, *, pretrained: bool = False) -> 
                 "--teacher-weights PATH with a checkpoint, or leave out --teacher-pretrained to "
                 "train the teacher from scratch"
             ) from None
-        raise
+        raise AutoKDError(
+            f"timm could not create teacher '{name}' with {data.channels} input channels and "
+            f"{data.classes} classes: {err}"
+        ) from None
     if not _accepts_input(model, data):
         # Transformers fix their input size at creation: ask for the data's size instead.
         try:
@@ -206,38 +209,42 @@ def prepare_teacher(
     epochs: int = DEFAULT_TEACHER_EPOCHS,
     seed: int = 0,
     pretrained: bool = False,
+    require_features: bool = False,
     progress: bool = True,
 ) -> PreparedTeacher:
     """The run's teacher: from `weights`, from the cache, or trained now (once) and cached.
 
     With `pretrained`, training starts from timm's pretrained weights (a download) instead of
-    random ones, i.e. the teacher is fine-tuned on the data.
+    random ones, i.e. the teacher is fine-tuned on the data. With `require_features`, a model
+    without feature maps is refused before anything is trained.
     """
     started = time.perf_counter()
-    if weights is not None:
-        model = create_teacher(name, data)
-        load_checkpoint(model, name, weights, data)
-        source, path = "file", weights
+    if weights is not None and not weights.is_file():
+        raise AutoKDError(f"teacher weights file '{weights}' does not exist")
+    torch.manual_seed(seed)  # the teacher's initial weights: the cache key holds the seed
+    path = weights or teacher_cache_path(name, data, epochs=epochs, seed=seed,
+                                         pretrained=pretrained)  # fmt: skip
+    model = create_teacher(name, data, pretrained=pretrained and not path.is_file())
+    if require_features and not hasattr(model, "forward_intermediates"):
+        raise AutoKDError(
+            f"teacher '{name}' gives no feature maps (timm has no forward_intermediates for it); "
+            "set distill.feature_weight to 0 in the search space, or choose another teacher"
+        )
+    if path.is_file():
+        load_checkpoint(model, name, path, data)
+        source = "file" if weights is not None else "cache"
     else:
-        path = teacher_cache_path(name, data, epochs=epochs, seed=seed, pretrained=pretrained)
-        if path.is_file():
-            model = create_teacher(name, data)
-            load_checkpoint(model, name, path, data)
-            source = "cache"
-        else:
-            torch.manual_seed(seed)  # the teacher's initial weights: the cache key holds the seed
-            model = create_teacher(name, data, pretrained=pretrained)
-            _train_teacher(model, name, data, epochs=epochs, seed=seed, progress=progress)
-            state = {
-                "state_dict": model.state_dict(),
-                "name": name,
-                "data": data.summary(),
-                "epochs": epochs,
-                "seed": seed,
-                "pretrained": pretrained,
-            }
-            atomic_write(path, lambda tmp: torch.save(state, tmp))
-            source = "trained"
+        _train_teacher(model, name, data, epochs=epochs, seed=seed, progress=progress)
+        state = {
+            "state_dict": model.state_dict(),
+            "name": name,
+            "data": data.summary(),
+            "epochs": epochs,
+            "seed": seed,
+            "pretrained": pretrained,
+        }
+        atomic_write(path, lambda tmp: torch.save(state, tmp))
+        source = "trained"
     model.eval()
     accuracy = evaluate(model, data.val_x, data.val_y)
     return PreparedTeacher(
@@ -319,9 +326,13 @@ def compute_teacher_outputs(
 def teacher_outputs(teacher: PreparedTeacher, data: DataBundle) -> tuple[TeacherOutputs, bool]:
     """The teacher's outputs on the training split (cached or computed now), and whether cached."""
     path = cache_dir() / "teacher_outputs" / f"{teacher.digest}-{data.key}.pt"
-    if path.is_file():
+    try:
         stored = torch.load(path, map_location="cpu", weights_only=True)
         return TeacherOutputs(stored["logits"], stored["features"]), True
+    except FileNotFoundError:
+        pass
+    except Exception:  # noqa: BLE001 - an unreadable entry is recomputed and replaced
+        path.unlink(missing_ok=True)
     outputs = compute_teacher_outputs(teacher.model, data.train_x)
     stored = {"logits": outputs.logits, "features": outputs.features}
     atomic_write(path, lambda tmp: torch.save(stored, tmp))

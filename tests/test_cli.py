@@ -30,6 +30,7 @@ BAD_SEARCHES = [
     (["--target", "./nothere.yaml"], "target file './nothere.yaml' does not exist"),
     (["--name", "../escape"], "run name '../escape' must start with a letter or digit"),
     (["--epochs", "2"], "run 'kept' was started with epochs=1, this command asks for 2"),
+    (["--runs-dir", __file__], f"--runs-dir '{__file__}' is a file, not a folder"),
 ]
 
 
@@ -57,6 +58,7 @@ def test_malformed_space_yaml_is_one_line(existing_run, capsys, tmp_path):
     ("args", "message"),
     [
         (["search", "--budget", "0"], "argument --budget: must be a positive integer, got '0'"),
+        (["search", "--seed", "-1"], "argument --seed: must be an integer from 0 to 2**32 - 1"),
         (["search", "--epochs", "x"], "argument --epochs: must be a positive integer, got 'x'"),
         (["search", "--sampler"], "argument --sampler: expected one argument"),
         (["serch"], "invalid choice: 'serch'"),
@@ -104,3 +106,34 @@ def test_help_lists_the_commands_and_search_flags():
         "--sampler",
     ):
         assert flag in help_text
+
+
+def test_continuing_with_a_changed_target_file_is_refused(tmp_path, capsys):
+    target = tmp_path / "box.yaml"
+    target.write_text("threads: 1\nmin_run_time: 0.02\n")
+    args = [*tiny_search(tmp_path, "box", 1), "--target", str(target)]
+    assert main(args) == 0
+    capsys.readouterr()
+    before = snapshot(tmp_path / "runs")
+    target.write_text("threads: 2\nmin_run_time: 0.02\n")
+    code, err = run_main(capsys, *tiny_search(tmp_path, "box", 2), "--target", str(target))
+    assert code == 2 and "was started with target_digest=" in err
+    assert snapshot(tmp_path / "runs") == before
+
+
+def test_fixed_settings_in_a_space_reach_the_report(tmp_path, capsys):
+    from autokd.config import shipped_dir
+
+    text = (shipped_dir("search_spaces") / "cnn.yaml").read_text()
+    for old, new in (("lr: {low: 0.002, high: 0.02, log: true}", "lr: 0.01"),
+                     ("temperature: {low: 1.0, high: 8.0}", "temperature: 3.0"),
+                     ("alpha: {low: 0.0, high: 1.0}", "alpha: 0.5")):  # fmt: skip
+        assert old in text
+        text = text.replace(old, new)
+    space = tmp_path / "fixed.yaml"
+    space.write_text(text)
+    assert main([*tiny_search(tmp_path, "fixed", 2), "--space", str(space)]) == 0
+    trials = (tmp_path / "runs" / "fixed" / "trials.csv").read_text().splitlines()[0].split(",")
+    assert "lr" not in trials and "temperature" not in trials  # fixed values are not sampled
+    html = (tmp_path / "reports" / "fixed.html").read_text()
+    assert "T 3.00, alpha 0.50" in html and "lr 0.01" in html

@@ -111,6 +111,13 @@ def test_space_errors_name_the_file_and_the_key(tmp_path, change, message):
     assert message in str(caught.value)
 
 
+def test_a_file_that_is_not_text_is_refused(tmp_path):
+    path = tmp_path / "binary.yaml"
+    path.write_bytes(b"\xff\xfe\x00binary")
+    with pytest.raises(ConfigError, match="is not UTF-8 text"):
+        load_space(path)
+
+
 def test_malformed_yaml_says_where(tmp_path):
     path = write(tmp_path, "student: {stages: [1, 2\n")
     with pytest.raises(ConfigError, match=r"not valid YAML at line \d"):
@@ -136,7 +143,8 @@ def test_target_fields_are_validated(tmp_path):
     assert load_target("cpu").threads is None  # "all" physical cores
     for text, message in [
         ("backend: tflite\n", "unknown backend 'tflite'"),
-        ("threads: 0\n", "key 'threads' must be an integer >= 1"),
+        ("backend: [torch]\n", "unknown backend '['torch']'"),
+        ("threads: 0\n", "key 'threads' must be 'all' or an integer >= 1, got 0"),
         ("min_run_time: 0\n", "key 'min_run_time' must be seconds"),
         ("batch: 2\n", "unknown key 'batch' (did you mean 'batch_size'?)"),
         ("device: cuda\n", "key 'device': backend 'torch' runs on cpu, not 'cuda'"),

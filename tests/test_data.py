@@ -40,3 +40,8 @@ def test_batches_cover_every_index_once():
     assert [len(b) for b in batches] == [4, 4, 2]
     assert sorted(torch.cat(batches).tolist()) == list(range(10))
     assert torch.cat(iterate_batches(5, 2)).tolist() == [0, 1, 2, 3, 4]
+
+
+def test_a_last_batch_of_one_joins_the_previous_one():
+    assert [len(b) for b in iterate_batches(9, 4)] == [4, 5]
+    assert [len(b) for b in iterate_batches(1, 4)] == [1]

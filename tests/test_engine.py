@@ -101,3 +101,11 @@ def test_evaluate_counts_correct_predictions():
     model = torch.nn.Identity()
     x = torch.tensor([[0.9, 0.1], [0.2, 0.8], [0.6, 0.4]])
     assert evaluate(model, x, torch.tensor([0, 1, 1])) == pytest.approx(2 / 3)
+
+
+def test_a_last_batch_of_one_image_trains_with_feature_distillation(digits, tiny_outputs):
+    assert len(digits.train_y) % 4 == 1  # 1,437 images: batches of 4 leave one over
+    kd = KDConfig(temperature=2.0, alpha=0.5, feature_weights=(1.0, 1.0))
+    result = fit(small_student(digits), digits, TrainConfig(epochs=1, lr=0.01, batch_size=4),
+                 kd=kd, teacher=tiny_outputs)  # fmt: skip
+    assert result.epochs_run == 1 and not result.diverged

@@ -45,7 +45,7 @@ def test_distiller_skips_zero_weights_and_trains_its_adapters():
     teacher_shapes = [(64, 8, 8), (64, 4, 4), (128, 2, 2), (256, 1, 1), (512, 1, 1)]
     distiller = FeatureDistiller([16, 32, 48], teacher_shapes, (0.0, 0.5, 2.0))
     assert distiller.stages == [1, 2] and distiller.levels == [3, 4]
-    assert len(distiller.adapters) == 2 and distiller.active
+    assert len(distiller.adapters) == 2
     student = [
         torch.randn(2, 16, 16, 16),
         torch.randn(2, 32, 8, 8, requires_grad=True),
@@ -59,8 +59,9 @@ def test_distiller_skips_zero_weights_and_trains_its_adapters():
     assert student[1].grad is not None
 
 
-def test_distiller_with_all_weights_zero_is_inactive():
-    assert not FeatureDistiller([8, 8], [(4, 2, 2)], (0.0, 0.0)).active
+def test_distiller_with_all_weights_zero_has_no_terms():
+    distiller = FeatureDistiller([8, 8], [(4, 2, 2)], (0.0, 0.0))
+    assert distiller.stages == [] and len(distiller.adapters) == 0
 
 
 def test_distiller_needs_one_weight_per_stage():

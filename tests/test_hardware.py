@@ -42,28 +42,50 @@ def _config(width=8):
     return StudentConfig("cnn", 1, 10, 16, 8, (StageConfig(1, width, 3, 1, 1),))
 
 
-def test_metrics_are_measured_once_per_architecture(tmp_path, monkeypatch):
-    cache = MetricsCache(
+def _steady(median_ms=1.0, iqr_ms=0.01):
+    return LatencyMeasurement(median_ms, iqr_ms, 5, 100, 1, 1, "torch", "cpu")
+
+
+def _cache(tmp_path):
+    return MetricsCache(
         counts=JsonStore("c", root=tmp_path), latencies=JsonStore("l", root=tmp_path)
     )
-    target = dataclasses.replace(load_target("cpu-1t"), min_run_time=0.02, warmup=1)
+
+
+def test_metrics_are_measured_once_per_architecture(tmp_path, monkeypatch):
+    cache, target = _cache(tmp_path), load_target("cpu-1t")
     calls = []
-    real = hardware.measure_latency
-    monkeypatch.setattr(hardware, "measure_latency", lambda *a: calls.append(a) or real(*a))
+    monkeypatch.setattr(hardware, "measure_latency", lambda *a: calls.append(a) or _steady())
     first = cache.measure(_config(), target)
     second = cache.measure(_config(), target)
     assert len(calls) == 1
     assert not first.cached and second.cached and second.seconds == 0
-    assert (first.flops, first.params, first.latency) == (
-        second.flops,
-        second.params,
-        second.latency,
-    )
+    assert (first.flops, first.params, first.latency) == (second.flops, second.params,
+                                                         second.latency)  # fmt: skip
     cache.measure(_config(width=16), target)
     assert len(calls) == 2
     # Another thread count is another measurement; FLOPs and parameters are still reused.
     cache.measure(_config(), dataclasses.replace(target, threads=2))
     assert len(calls) == 3
+
+
+def test_a_noisy_latency_is_used_but_timed_again_next_time(tmp_path, monkeypatch):
+    cache, target = _cache(tmp_path), load_target("cpu-1t")
+    calls = []
+    noisy = _steady(iqr_ms=0.5)
+    monkeypatch.setattr(hardware, "measure_latency", lambda *a: calls.append(a) or noisy)
+    assert cache.measure(_config(), target).latency == noisy
+    assert not cache.measure(_config(), target).cached
+    assert len(calls) == 2
+
+
+def test_a_cache_entry_in_another_format_is_measured_again(tmp_path, monkeypatch):
+    cache, target = _cache(tmp_path), load_target("cpu-1t")
+    monkeypatch.setattr(hardware, "measure_latency", lambda *a: _steady())
+    cache.measure(_config(), target)
+    for path in (tmp_path / "l").rglob("*.json"):
+        path.write_text('{"old_field": 1}')
+    assert not cache.measure(_config(), target).cached
 
 
 def test_the_cache_survives_a_new_process_view(tmp_path):

@@ -118,6 +118,8 @@ def test_the_report_draws_in_a_real_browser_without_javascript_errors(finished_r
 
 
 def test_the_same_seed_gives_the_same_trials(finished_run):
+    """Same seed, same sampled candidates and trained accuracies. The latencies come from the
+    cache filled by the first run: re-timed ones could differ and steer the sampler elsewhere."""
     work, _ = finished_run
     result = autokd(*tiny_search(work, "again", 3), cwd=work)
     assert result.returncode == 0, result.stderr

@@ -1,4 +1,4 @@
-"""The one training loop: every search trial, the teacher's own training and full training use it.
+"""The one training loop: every search trial and the teacher's own training use it.
 
 Where the teacher's signal comes from is the caller's choice (`TeacherSignal`): the search passes
 outputs computed once and cached, so the teacher never runs while students train.

@@ -38,7 +38,8 @@ class FeatureAdapter(nn.Module):
     """1x1 conv + BN from the student's channels to the teacher's, and spatial alignment.
 
     A larger student map is pooled before the projection, a smaller one upsampled after it, so the
-    projection always runs on the smaller grid (pooling and a 1x1 convolution commute).
+    projection always runs on the smaller grid. (Pooling and a 1x1 convolution commute; the
+    BatchNorm after the projection then takes its statistics from the pooled map.)
     """
 
     def __init__(self, student_channels: int, teacher_channels: int) -> None:
@@ -80,10 +81,6 @@ class FeatureDistiller(nn.Module):
             self.weights.append(float(weight))
             adapters.append(FeatureAdapter(student_channels[stage], teacher_shapes[level][0]))
         self.adapters = nn.ModuleList(adapters)
-
-    @property
-    def active(self) -> bool:
-        return bool(self.stages)
 
     def forward(
         self, student_features: list[torch.Tensor], teacher_features: list[torch.Tensor]

@@ -46,8 +46,8 @@ def front_of(frame: pd.DataFrame, cost: str) -> list[int]:
     return frame[mask].sort_values(cost)["number"].astype(int).tolist()
 
 
-def hover_text(row: pd.Series, kd: dict[str, Any], lr: float) -> str:
-    weights = ", ".join(f"{w:g}" for w in kd["feature_weights"])
+def hover_text(row: pd.Series, feature_weights: list[float]) -> str:
+    weights = ", ".join(f"{w:g}" for w in feature_weights)
     return "<br>".join(
         [
             f"trial {int(row['number'])}",
@@ -55,8 +55,8 @@ def hover_text(row: pd.Series, kd: dict[str, Any], lr: float) -> str:
             f"latency {row['latency_ms']:.3f} ms (IQR {row['latency_iqr_ms']:.3f})",
             f"{row['flops'] / 1e6:.2f} MFLOPs, {row['params'] / 1e3:.1f} k params",
             f"stages: {row['architecture']}",
-            f"T {kd['temperature']:.2f}, alpha {kd['alpha']:.2f}, feature weights [{weights}], "
-            f"lr {lr:.4f}",
+            f"T {row['temperature']:.2f}, alpha {row['alpha']:.2f}, feature weights [{weights}], "
+            f"lr {row['lr']:.3g}",
         ]
     )
 
@@ -76,19 +76,24 @@ def hypervolume_history(
     return history
 
 
-def build_run_report(folder: RunFolder, *, summary: dict[str, Any] | None = None) -> RunReportData:
-    """Read the run's study (the source of truth) and summary, and compute what the report shows."""
+def build_run_report(
+    folder: RunFolder, *, study: Any = None, summary: dict[str, Any] | None = None
+) -> RunReportData:
+    """Compute what the report shows from the run's study (the source of truth) and summary."""
     summary = summary if summary is not None else folder.read_json(folder.summary_json)
-    study = load_study(folder)
+    study = study if study is not None else load_study(folder)
     frame = trials_frame(study)
     complete = frame[frame["state"] == "COMPLETE"].copy()
+    # The settings each trial trained with, sampled or fixed by the space (then not a column).
     attrs = {t.number: t.user_attrs for t in study.get_trials(deepcopy=False)}
-    complete["hover"] = [
-        hover_text(row, attrs[row["number"]]["kd"], attrs[row["number"]]["train"]["lr"])
-        for _, row in complete.iterrows()
-    ]
+    kd = [attrs[n]["kd"] for n in complete["number"]]
+    complete["temperature"] = [k["temperature"] for k in kd]
+    complete["alpha"] = [k["alpha"] for k in kd]
+    complete["lr"] = [attrs[n]["train"]["lr"] for n in complete["number"]]
+    complete["hover"] = [hover_text(row, k["feature_weights"]) for (_, row), k in
+                         zip(complete.iterrows(), kd, strict=True)]  # fmt: skip
     fronts = [FrontInfo(cost, label, front_of(complete, cost)) for cost, label in COST_AXES.items()]
-    # Accuracy 0 and the slowest latency seen: every complete trial counts.
+    # Accuracy 0 and the slowest latency seen: the volume is measured within the run's own range.
     reference = (0.0, float(complete["latency_ms"].max()) if len(complete) else 1.0)
     return RunReportData(
         name=folder.name,
