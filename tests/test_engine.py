@@ -109,3 +109,49 @@ def test_a_last_batch_of_one_image_trains_with_feature_distillation(digits, tiny
     result = fit(small_student(digits), digits, TrainConfig(epochs=1, lr=0.01, batch_size=4),
                  kd=kd, teacher=tiny_outputs)  # fmt: skip
     assert result.epochs_run == 1 and not result.diverged
+
+
+class Interrupt(Exception):
+    pass
+
+
+def test_an_interrupted_run_resumes_at_the_next_epoch_and_ends_the_same(digits, tiny_outputs,
+                                                                        tmp_path):  # fmt: skip
+    kd = KDConfig(temperature=2.0, alpha=0.5, feature_weights=(0.0, 1.0))
+    schedule = TrainConfig(epochs=3, lr=0.01, seed=3)
+
+    def fresh():
+        torch.manual_seed(0)
+        return small_student(digits)
+
+    straight = fresh()
+    expected = fit(straight, digits, schedule, kd=kd, teacher=tiny_outputs)
+
+    def stop_after_first(report):
+        if report.epoch == 1:
+            raise Interrupt
+
+    checkpoint = tmp_path / "checkpoint.pt"
+    with pytest.raises(Interrupt):
+        fit(fresh(), digits, schedule, kd=kd, teacher=tiny_outputs, checkpoint=checkpoint,
+            callbacks=[stop_after_first])  # fmt: skip
+    resumed_epochs = []
+    resumed_model = fresh()
+    record = [lambda report: resumed_epochs.append(report.epoch)]
+    result = fit(resumed_model, digits, schedule, kd=kd, teacher=tiny_outputs,
+                 checkpoint=checkpoint, callbacks=record)  # fmt: skip
+    assert resumed_epochs == [2, 3]
+    assert result.epochs_run == 3
+    assert [h.val_accuracy for h in result.history] == [h.val_accuracy for h in expected.history]
+    for a, b in zip(resumed_model.state_dict().values(), straight.state_dict().values(),
+                    strict=True):  # fmt: skip
+        assert torch.equal(a, b)
+
+
+def test_a_checkpoint_of_other_settings_is_refused(digits, tiny_outputs, tmp_path):
+    from autokd.errors import AutoKDError
+
+    checkpoint = tmp_path / "checkpoint.pt"
+    fit(small_student(digits), digits, TrainConfig(epochs=1, lr=0.01), checkpoint=checkpoint)
+    with pytest.raises(AutoKDError, match="other training settings"):
+        fit(small_student(digits), digits, TrainConfig(epochs=2, lr=0.01), checkpoint=checkpoint)

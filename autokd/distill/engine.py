@@ -9,16 +9,19 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
-from typing import Protocol
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
 
 import torch
 from torch import nn
 
+from autokd.cache import atomic_write
 from autokd.config import KDConfig, TrainConfig
 from autokd.data import DataBundle, iterate_batches
 from autokd.distill.features import FeatureDistiller
 from autokd.distill.losses import soft_hard_loss
+from autokd.errors import AutoKDError
 
 
 class TeacherSignal(Protocol):
@@ -81,11 +84,14 @@ def fit(
     kd: KDConfig | None = None,
     teacher: TeacherSignal | None = None,
     callbacks: Sequence[EpochCallback] = (),
+    checkpoint: Path | None = None,
 ) -> FitResult:
     """Train `model` on `data`: distilling from `teacher` when `kd` is given, on labels otherwise.
 
     Feature terms need `model.forward_with_features` and `model.feature_channels` (every autokd
     student has both); plain logit training works for any module, timm teachers included.
+    With `checkpoint`, the whole training state is saved there after every epoch, and a call that
+    finds one continues from it: an interrupted run resumed ends exactly as an uninterrupted one.
     """
     if kd is not None and teacher is None:
         raise ValueError("distillation settings were given without a teacher signal")
@@ -97,7 +103,7 @@ def fit(
         )
     params = list(model.parameters()) + (list(distiller.parameters()) if distiller else [])
     optimizer = torch.optim.AdamW(params, lr=train.lr, weight_decay=train.weight_decay)
-    steps_per_epoch = math.ceil(len(data.train_y) / train.batch_size)
+    steps_per_epoch = len(iterate_batches(len(data.train_y), train.batch_size))
     total_steps = train.epochs * steps_per_epoch
     warmup_steps = max(1, int(train.warmup_fraction * total_steps))
     scheduler = torch.optim.lr_scheduler.LambdaLR(
@@ -105,11 +111,16 @@ def fit(
     )
     shuffle = torch.Generator().manual_seed(train.seed)
     levels = distiller.levels if distiller else []
+    # Everything that changes during training, in one place: what a checkpoint holds.
+    modules = {"model": model, "distiller": distiller, "optimizer": optimizer,
+               "scheduler": scheduler}  # fmt: skip
+    run = _RunState(identity={"train": train.to_dict(), "kd": kd.to_dict() if kd else None})
+    if checkpoint is not None and checkpoint.is_file():
+        run = run.restore_into(checkpoint, modules, shuffle)
 
-    history: list[EpochReport] = []
-    best, diverged, started = 0.0, False, time.perf_counter()
-    for epoch in range(1, train.epochs + 1):
-        epoch_start, loss_sum, batches = time.perf_counter(), 0.0, 0
+    started = time.perf_counter()
+    for epoch in range(run.epochs_done + 1, train.epochs + 1):
+        epoch_start, loss_sum, batches, diverged = time.perf_counter(), 0.0, 0, False
         model.train()
         if distiller:
             distiller.train()
@@ -145,25 +156,71 @@ def fit(
             scheduler.step()
             loss_sum, batches = loss_sum + loss.detach().item(), batches + 1
         accuracy = evaluate(model, data.val_x, data.val_y)
-        best = max(best, accuracy)
-        report = EpochReport(
-            epoch,
-            train.epochs,
-            loss_sum / max(1, batches),
-            accuracy,
-            lr,
-            time.perf_counter() - epoch_start,
-        )
-        history.append(report)
+        report = EpochReport(epoch, train.epochs, loss_sum / max(1, batches), accuracy, lr,
+                             time.perf_counter() - epoch_start)  # fmt: skip
+        run.record(report, diverged=diverged)
+        if checkpoint is not None:
+            run.save(checkpoint, modules, shuffle)
         for callback in callbacks:
             callback(report)
         if diverged:
             break
+    history = run.history
     return FitResult(
-        val_accuracy=history[-1].val_accuracy,
-        best_val_accuracy=best,
+        val_accuracy=history[-1].val_accuracy if history else 0.0,
+        best_val_accuracy=max((h.val_accuracy for h in history), default=0.0),
         epochs_run=len(history),
-        seconds=time.perf_counter() - started,
-        diverged=diverged,
+        seconds=run.seconds_before + time.perf_counter() - started,
+        diverged=run.diverged,
         history=history,
     )
+
+
+@dataclass
+class _RunState:
+    """The bookkeeping of one training run that a checkpoint carries besides the modules."""
+
+    identity: dict[str, Any]  # the settings; a checkpoint made with others is refused
+    history: list[EpochReport] = field(default_factory=list)
+    diverged: bool = False
+    seconds_before: float = 0.0  # spent in earlier, interrupted calls
+    _started: float = field(default_factory=time.perf_counter)
+
+    @property
+    def epochs_done(self) -> int:
+        return len(self.history)
+
+    def record(self, report: EpochReport, *, diverged: bool) -> None:
+        self.history.append(report)
+        self.diverged = self.diverged or diverged
+
+    def save(self, path: Path, modules: dict[str, Any], shuffle: torch.Generator) -> None:
+        state = {
+            "identity": self.identity,
+            "history": [asdict(h) for h in self.history],
+            "diverged": self.diverged,
+            "seconds": self.seconds_before + time.perf_counter() - self._started,
+            "shuffle": shuffle.get_state(),
+            **{name: m.state_dict() for name, m in modules.items() if m is not None},
+        }
+        atomic_write(path, lambda tmp: torch.save(state, tmp))
+
+    def restore_into(self, path: Path, modules: dict[str, Any], shuffle: torch.Generator
+                     ) -> _RunState:  # fmt: skip
+        try:
+            state = torch.load(path, map_location="cpu", weights_only=True)
+        except Exception as err:  # noqa: BLE001 - torch raises many types for a bad file
+            raise AutoKDError(f"checkpoint '{path}' cannot be read ({err})") from None
+        if state.get("identity") != self.identity:
+            raise AutoKDError(
+                f"checkpoint '{path}' was made with other training settings; "
+                "start a new output folder instead of resuming this one"
+            )
+        for name, module in modules.items():
+            if module is not None:
+                module.load_state_dict(state[name])
+        shuffle.set_state(state["shuffle"])
+        self.history = [EpochReport(**h) for h in state["history"]]
+        self.diverged = bool(state["diverged"])
+        self.seconds_before = float(state["seconds"])
+        return self
