@@ -29,7 +29,7 @@ def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
     os.close(fd)
     try:
         write(Path(tmp))
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes the file private; give it the usual mode
+        os.chmod(tmp, 0o666 & ~umask())  # mkstemp makes the file private; give it the usual mode
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -37,7 +37,7 @@ def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
 
 
 @functools.cache
-def _umask() -> int:
+def umask() -> int:
     """The process umask, read once (reading it means setting it, briefly)."""
     mask = os.umask(0)
     os.umask(mask)

@@ -14,7 +14,14 @@ from datetime import datetime
 from pathlib import Path
 
 from autokd import __version__
-from autokd.config import DEFAULT_TEACHER, DEFAULT_TEACHER_EPOCHS, SAMPLERS, shipped_names
+from autokd.config import (
+    DEFAULT_FULL_EPOCHS,
+    DEFAULT_TEACHER,
+    DEFAULT_TEACHER_EPOCHS,
+    PICKS,
+    SAMPLERS,
+    shipped_names,
+)
 from autokd.errors import AutoKDError
 
 DEFAULT_BUDGET = 50
@@ -235,8 +242,189 @@ def _report(args: argparse.Namespace) -> int:
 
 
 # --------------------------------------------------------------------------------------------
+# autokd export
 
-COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [_add_search, _add_report]
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be a positive number, got {text!r}")
+    return value
+
+
+def _add_export(commands: argparse._SubParsersAction) -> None:
+    p = commands.add_parser(
+        "export",
+        help="export a student of a run: config, weights, ONNX, TorchScript",
+        description="Write a self-describing bundle for one student of a run (student.yaml, "
+        "weights, ONNX with a dynamic batch axis, TorchScript), check the ONNX and TorchScript "
+        "outputs against PyTorch, and print the command for its full training.",
+    )
+    p.add_argument("run", help="run folder, e.g. runs/digits-cpu-20261125-120000")
+    which = p.add_mutually_exclusive_group()
+    which.add_argument("--trial", type=_seed, metavar="N", help="export trial N")
+    which.add_argument(
+        "--pick",
+        default="knee",
+        help=f"which Pareto student: {', '.join(PICKS)} (default knee: on the accuracy-latency "
+        "front, the student farthest above the line from the fastest to the most accurate)",
+    )
+    p.add_argument("--max-latency-ms", type=_positive_float, metavar="X",
+                   help="pick only among Pareto students at most X ms slow")  # fmt: skip
+    p.add_argument("-o", "--output", type=Path, required=True, help="bundle folder to write")
+    p.add_argument("--force", action="store_true", help="replace a non-empty output folder")
+    p.set_defaults(handler=_export)
+
+
+def _export(args: argparse.Namespace) -> int:
+    from autokd.config import check_choice
+    from autokd.export import export_run
+    from autokd.records import find_run
+
+    pick = check_choice("pick", args.pick, PICKS)
+    result = export_run(find_run(args.run), args.output, trial=args.trial, pick=pick,
+                        max_latency_ms=args.max_latency_ms, force=args.force)  # fmt: skip
+    metrics = result.description["metrics"]
+    print(
+        f"autokd: exported trial {result.trial} to {result.path}/ (accuracy "
+        f"{metrics['accuracy']:.4f}, {metrics['latency_ms']:.3f} ms, {metrics['flops']:,} FLOPs); "
+        f"ONNX and TorchScript match PyTorch within {result.onnx_max_diff:.1e} and "
+        f"{result.torchscript_max_diff:.1e}"
+    )
+    print(f"  full training: autokd train {result.path} --epochs {DEFAULT_FULL_EPOCHS}")
+    return 0
+
+
+# --------------------------------------------------------------------------------------------
+# autokd train
+
+
+def _add_train(commands: argparse._SubParsersAction) -> None:
+    p = commands.add_parser(
+        "train",
+        help="train an exported student fully, with the search's distillation settings",
+        description="Train the bundle's student from scratch with the same engine and "
+        "distillation settings as the search (or on labels alone with --no-kd), with a checkpoint "
+        "every epoch; writes result.json and the weights.",
+    )
+    p.add_argument("bundle", help="bundle folder written by autokd export")
+    p.add_argument("--epochs", type=_positive_int, default=DEFAULT_FULL_EPOCHS,
+                   help=f"training epochs (default {DEFAULT_FULL_EPOCHS})")  # fmt: skip
+    p.add_argument("--no-kd", action="store_true",
+                   help="train on labels alone: the baseline of the KD gain")  # fmt: skip
+    p.add_argument("--seed", type=_seed, default=0, help="seed of the initial weights and the "
+                   "batch order (default 0)")  # fmt: skip
+    p.add_argument(
+        "-o", "--output", type=Path,
+        help="output folder (default <bundle>/train-<kd|nokd>-e<epochs>-s<seed>)",
+    )  # fmt: skip
+    p.add_argument("--resume", action="store_true", help="continue an interrupted training")
+    p.add_argument("--force", action="store_true", help="start a non-empty output folder over")
+    _add_teacher_weights(p)
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.set_defaults(handler=_train)
+
+
+def _add_teacher_weights(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--teacher-weights", type=Path, metavar="PATH",
+        help="the teacher's checkpoint, when autokd's cache no longer has it",
+    )  # fmt: skip
+
+
+def _train(args: argparse.Namespace) -> int:
+    from autokd.export import load_bundle
+    from autokd.training import train_bundle
+
+    if args.resume and args.force:
+        raise AutoKDError("--resume continues a training and --force starts it over: pick one")
+    result = train_bundle(
+        load_bundle(Path(args.bundle)),
+        epochs=args.epochs,
+        use_kd=not args.no_kd,
+        seed=args.seed,
+        output=args.output,
+        resume=args.resume,
+        force=args.force,
+        teacher_weights=args.teacher_weights,
+        progress=not args.quiet,
+    )
+    print(
+        f"autokd: trained {'with' if result['kd'] else 'without'} KD for {result['epochs']} "
+        f"epochs in {_duration(result['seconds'])}: final accuracy "
+        f"{result['final_val_accuracy']:.4f} (best {result['best_val_accuracy']:.4f}, search "
+        f"{result['search_accuracy']:.4f}); {result['latency_ms']:.3f} ms on {result['target']}"
+    )
+    print(f"  result: {result['output']}/result.json")
+    return 0
+
+
+# --------------------------------------------------------------------------------------------
+# autokd validate
+
+
+def _add_validate(commands: argparse._SubParsersAction) -> None:
+    p = commands.add_parser(
+        "validate",
+        help="check the search's ranking and the KD gain by training the best students longer",
+        description="Retrain the K most accurate students of a run's front for E epochs, with "
+        "and without distillation (same seed); report the Kendall tau between their search "
+        "accuracy and their longer-training accuracy, and each KD gain. Stored in the run and "
+        "shown in its report.",
+    )
+    p.add_argument("run", help="run folder")
+    p.add_argument("--top-k", type=_positive_int, default=5, help="students to retrain (default 5)")
+    p.add_argument("--epochs", type=_positive_int, default=DEFAULT_FULL_EPOCHS,
+                   help=f"epochs of each retraining (default {DEFAULT_FULL_EPOCHS})")  # fmt: skip
+    p.add_argument("--seed", type=_seed, default=0, help="seed of every retraining (default 0)")
+    _add_teacher_weights(p)
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.set_defaults(handler=_validate)
+
+
+def _validate(args: argparse.Namespace) -> int:
+    from autokd.records import find_run
+    from autokd.report import write_run_report
+    from autokd.validation import validate_run
+
+    folder = find_run(args.run)
+    result = validate_run(
+        folder,
+        top_k=args.top_k,
+        epochs=args.epochs,
+        seed=args.seed,
+        teacher_weights=args.teacher_weights,
+        progress=not args.quiet,
+    )
+    print(f"autokd: {result['students_validated']} students, {result['epochs']} epochs "
+          f"(search: {result['search_epochs']})")  # fmt: skip
+    print("  trial  search acc  KD acc  no-KD acc  KD gain")
+    for s in result["students"]:
+        print(f"  {s['trial']:>5}  {s['search_accuracy']:>10.4f}  {s['kd_accuracy']:.4f}  "
+              f"{s['no_kd_accuracy']:>9.4f}  {s['kd_gain']:+.4f}")  # fmt: skip
+    tau = result["kendall_tau"]
+    print(f"  Kendall tau (search vs longer training): "
+          f"{'undefined (ties)' if tau is None else f'{tau:.3f}'}; mean KD gain "
+          f"{result['mean_kd_gain']:+.4f}")  # fmt: skip
+    summary = folder.read_json(folder.summary_json)
+    report = write_run_report(folder, output=Path(summary.get("report") or
+                                                  f"reports/{folder.name}.html"))  # fmt: skip
+    print(f"  stored in {folder.path}/validation.json; report: {report}")
+    return 0
+
+
+# --------------------------------------------------------------------------------------------
+
+COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [
+    _add_search,
+    _add_report,
+    _add_export,
+    _add_train,
+    _add_validate,
+]
 
 
 def build_parser() -> argparse.ArgumentParser:

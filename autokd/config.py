@@ -527,8 +527,12 @@ def stable_hash(value: Any) -> str:
 # One search run, as the user asked for it.
 
 SAMPLERS = ("tpe", "random", "nsga2")
+PICKS = ("knee", "best-accuracy", "fastest")  # how `autokd export` chooses among the front
 DEFAULT_TEACHER = "resnet18"  # trains to about 0.99 on digits in well under a minute on 2 cores
 DEFAULT_TEACHER_EPOCHS = 20
+DEFAULT_FULL_EPOCHS = (
+    30  # `autokd train` and `autokd validate`: a full schedule on the default data
+)
 
 
 @dataclass(frozen=True)

@@ -2,6 +2,7 @@
 
 runs/<name>/
     study.db       the Optuna study (SQLite): the source of truth, continued by a rerun
+    weights/       trial-<n>.pt: trained weights of the students on the front (others deleted)
     run.json       the settings a rerun must match to continue the study
     trials.csv     one row per trial (see `trials_frame`)
     pareto.csv     the Pareto-optimal rows of trials.csv, fastest first
@@ -57,6 +58,19 @@ class RunFolder:
     trials_csv = property(lambda self: self.path / "trials.csv")
     pareto_csv = property(lambda self: self.path / "pareto.csv")
     summary_json = property(lambda self: self.path / "summary.json")
+    weights_dir = property(lambda self: self.path / "weights")
+    validation_json = property(lambda self: self.path / "validation.json")
+
+    def weights_path(self, trial_number: int) -> Path:
+        return self.weights_dir / f"trial-{trial_number}.pt"
+
+    def keep_weights_of(self, frame: pd.DataFrame) -> None:
+        """Delete the weights of complete trials off the front. A dominated trial stays
+        dominated as trials are added, so what is deleted is never needed again; trials still
+        running (another worker's) are not in the frame as complete and are left alone."""
+        dominated = frame[(frame["state"] == "COMPLETE") & ~frame["is_pareto"]]["number"]
+        for number in dominated:
+            self.weights_path(int(number)).unlink(missing_ok=True)
 
     @property
     def storage_url(self) -> str:
@@ -64,6 +78,28 @@ class RunFolder:
 
     def is_run(self) -> bool:
         return self.run_json.is_file() and self.study_db.is_file()
+
+    def teacher_identity(self) -> dict[str, Any]:
+        """What identifies the run's teacher: enough to find it again, and its weights' digest."""
+        summary = self.read_json(self.summary_json)
+        identity = self.read_json(self.run_json).get("identity", {})
+        teacher = summary["teacher"]
+        return {
+            "name": teacher["name"],
+            "weights_digest": teacher["weights_digest"],
+            "accuracy": teacher["accuracy"],
+            "checkpoint": teacher.get("checkpoint"),
+            "epochs": teacher.get("epochs"),
+            "seed": summary["seed"],
+            "pretrained": bool(identity.get("teacher_pretrained", False)),
+        }
+
+    def data_identity(self) -> dict[str, Any]:
+        """What identifies the run's data: enough to prepare it again, and its key to check."""
+        summary = self.read_json(self.summary_json)
+        data = summary["data"]
+        return {"name": data["name"], "seed": summary["seed"], "input_size": data["input_size"],
+                "key": data["key"]}  # fmt: skip
 
     def read_json(self, path: Path) -> dict[str, Any]:
         try:

@@ -23,17 +23,16 @@ from typing import Any
 import numpy as np
 import torch
 
-from autokd.cache import write_json
+from autokd.cache import atomic_write, write_json
 from autokd.config import RunConfig, TrainConfig
 from autokd.data import DataBundle, get_dataset, load_data
-from autokd.distill.engine import fit
 from autokd.environment import environment_info
 from autokd.errors import AutoKDError, ConfigError, UnknownNameError
 from autokd.hardware import FLOPS_CONVENTION, MetricsCache, target_threads
 from autokd.pareto import pareto_mask
 from autokd.records import OBJECTIVES, STUDY_NAME, RunFolder, trials_frame, write_tables
 from autokd.space import sample_candidate
-from autokd.students import build_student, get_student_builder
+from autokd.students import get_student_builder
 from autokd.teacher import (
     PreparedTeacher,
     TeacherOutputs,
@@ -41,6 +40,7 @@ from autokd.teacher import (
     prepare_teacher,
     teacher_outputs,
 )
+from autokd.training import train_student
 
 LATENCY_PROTOCOL = (
     "median and IQR over timed blocks of torch.utils.benchmark blocked_autorange "
@@ -115,8 +115,10 @@ def check_run_inputs(config: RunConfig) -> None:
 class _Trials:
     """The objective Optuna calls: one candidate sampled, measured, distilled and recorded."""
 
-    def __init__(self, config: RunConfig, data: DataBundle, outputs: TeacherOutputs) -> None:
-        self.config, self.data, self.outputs = config, data, outputs
+    def __init__(
+        self, config: RunConfig, data: DataBundle, outputs: TeacherOutputs, folder: RunFolder
+    ) -> None:
+        self.config, self.data, self.outputs, self.folder = config, data, outputs, folder
         self.metrics = MetricsCache()
 
     def __call__(self, trial: Any) -> tuple[float, float, float]:
@@ -137,14 +139,11 @@ class _Trials:
             batch_size=config.batch_size,
             seed=config.seed + trial.number,
         )
-        torch.manual_seed(schedule.seed)  # the student's initial weights, reproducible per trial
-        result = fit(
-            build_student(candidate.student),
-            self.data,
-            schedule,
-            kd=candidate.kd,
-            teacher=self.outputs,
-        )
+        student, result = train_student(candidate.student, candidate.kd, schedule, self.data,
+                                        self.outputs)  # fmt: skip
+        # 3) keep the weights: a student that ends on the front is exported without retraining
+        state = student.state_dict()
+        atomic_write(self.folder.weights_path(trial.number), lambda tmp: torch.save(state, tmp))
         trial.set_user_attr("train_seconds", round(result.seconds, 3))
         trial.set_user_attr("diverged", result.diverged)
         trial.set_user_attr("best_val_accuracy", result.best_val_accuracy)
@@ -184,7 +183,7 @@ def run(config: RunConfig, *, progress: bool = True) -> SearchOutcome:
     try:
         if progress_bar.remaining:
             study.optimize(
-                _Trials(config, data, outputs),
+                _Trials(config, data, outputs, folder),
                 n_trials=progress_bar.remaining,
                 callbacks=[progress_bar.update],
                 gc_after_trial=False,
@@ -291,6 +290,7 @@ def _write_outputs(
 
     frame = trials_frame(study)
     front = write_tables(folder, frame)
+    folder.keep_weights_of(frame)
     timings = {"this_invocation_s": round(time.perf_counter() - started, 2), **timings}
     summary = build_summary(config, data, teacher, frame, front, timings)
     summary["first_budget"] = first_budget

@@ -17,7 +17,7 @@ from torch import nn
 from autokd.cache import atomic_write, cache_dir
 from autokd.config import DEFAULT_TEACHER_EPOCHS, TrainConfig, stable_hash
 from autokd.data import DataBundle
-from autokd.distill.engine import EpochReport, evaluate, fit
+from autokd.distill.engine import evaluate, fit
 from autokd.errors import AutoKDError, UnknownNameError
 
 TEACHER_LR = 2e-3
@@ -255,15 +255,9 @@ def prepare_teacher(
 def _train_teacher(
     model: nn.Module, name: str, data: DataBundle, *, epochs: int, seed: int, progress: bool
 ) -> None:
-    from tqdm.auto import tqdm
+    from autokd.progress import epoch_bar
 
-    bar = tqdm(total=epochs, desc=f"teacher {name}", unit="epoch", disable=not progress)
-
-    def show(report: EpochReport) -> None:
-        bar.update(1)
-        bar.set_postfix(loss=f"{report.train_loss:.3f}", val_acc=f"{report.val_accuracy:.3f}")
-
-    with bar:
+    with epoch_bar(f"teacher {name}", epochs, enabled=progress) as show:
         fit(model, data, TrainConfig(epochs=epochs, lr=TEACHER_LR, seed=seed), callbacks=[show])
 
 

@@ -36,6 +36,7 @@ class RunReportData:
     counts: dict[str, int]  # trials by state
     hypervolume_reference: tuple[float, float]  # (accuracy, latency_ms) the volume is bounded by
     hypervolume: list[tuple[int, float]]  # accuracy-latency hypervolume after each complete trial
+    validation: dict[str, Any] | None  # what `autokd validate` stored, if it ran
 
 
 def front_of(frame: pd.DataFrame, cost: str) -> list[int]:
@@ -95,6 +96,8 @@ def build_run_report(
     fronts = [FrontInfo(cost, label, front_of(complete, cost)) for cost, label in COST_AXES.items()]
     # Accuracy 0 and the slowest latency seen: the volume is measured within the run's own range.
     reference = (0.0, float(complete["latency_ms"].max()) if len(complete) else 1.0)
+    has_validation = folder.validation_json.is_file()
+    validation = folder.read_json(folder.validation_json) if has_validation else None
     return RunReportData(
         name=folder.name,
         summary=summary,
@@ -105,4 +108,5 @@ def build_run_report(
         counts={state.lower(): int(n) for state, n in frame["state"].value_counts().items()},
         hypervolume_reference=reference,
         hypervolume=hypervolume_history(complete, reference),
+        validation=validation,
     )

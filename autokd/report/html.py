@@ -160,6 +160,30 @@ def pareto_table(data: RunReportData) -> str:
     return f'<div class="scroll"><table><tr>{head}</tr>{"".join(rows)}</table></div>'
 
 
+def validation_section(data: RunReportData) -> str:
+    """What `autokd validate` found: ranking agreement and the gain of distillation."""
+    v = data.validation
+    if not v:
+        return ""
+    tau = "undefined (ties)" if v["kendall_tau"] is None else f"{v['kendall_tau']:.3f}"
+    titles = ("trial", "search accuracy", "KD accuracy", "no-KD accuracy", "KD gain", "latency ms")
+    head = "".join(f"<th>{t}</th>" for t in titles)
+    rows = "".join(
+        f"<tr><td>{s['trial']}</td><td>{s['search_accuracy']:.4f}</td>"
+        f"<td>{s['kd_accuracy']:.4f}</td><td>{s['no_kd_accuracy']:.4f}</td>"
+        f"<td>{s['kd_gain']:+.4f}</td><td>{s['latency_ms']:.3f}</td></tr>"
+        for s in v["students"]
+    )
+    return (
+        f"<h2>Validation: {v['students_validated']} students retrained for {v['epochs']} epochs "
+        f"(search: {v['search_epochs']}), seed {v['seed']}</h2>"
+        f"<p>Kendall tau between search accuracy and longer-training accuracy: <b>{tau}</b>; "
+        f"mean KD gain (with KD minus without, same epochs and seed): "
+        f"<b>{v['mean_kd_gain']:+.4f}</b>.</p>"
+        f'<div class="scroll"><table><tr>{head}</tr>{rows}</table></div>'
+    )
+
+
 def _facts(pairs: list[tuple[str, Any]]) -> str:
     items = "".join(f"<dt>{html.escape(k)}</dt><dd>{html.escape(str(v))}</dd>" for k, v in pairs)
     return f"<dl>{items}</dl>"
@@ -246,6 +270,7 @@ are Pareto students that win on the other cost; faded points are dominated.</p>
 <div class="plots">{plots}</div>
 <h2>Pareto students (accuracy, latency, FLOPs), fastest first</h2>
 {pareto_table(data)}
+{validation_section(data)}
 <h2>Run</h2>
 {run_facts}
 </main>

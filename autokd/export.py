@@ -1,0 +1,311 @@
+"""Export a student of a run as a self-describing bundle, and read such a bundle back.
+
+A bundle folder holds
+    student.yaml             architecture, distillation settings, schedule, teacher identity,
+                             data, target and the measured metrics with their protocols
+    student.pt               the weights trained during the search
+    student.onnx             ONNX (dynamic batch axis), checked against PyTorch with ONNX Runtime
+    student.torchscript.pt   TorchScript, checked against PyTorch
+
+The bundle is written to a temporary folder and moved into place only after both checks pass, so
+a failed export leaves nothing half-written behind.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+import yaml
+from torch import nn
+
+from autokd.cache import umask
+from autokd.config import PICKS, KDConfig, StudentConfig, Target, TrainConfig
+from autokd.errors import AutoKDError
+from autokd.pareto import pareto_mask
+from autokd.records import RunFolder, load_study, trials_frame
+from autokd.students import build_student
+
+BUNDLE_FORMAT = 1
+PARITY_TOLERANCE = 1e-4  # max abs difference of logits between PyTorch and each exported form
+FILES = {
+    "config": "student.yaml",
+    "weights": "student.pt",
+    "onnx": "student.onnx",
+    "torchscript": "student.torchscript.pt",
+}
+
+
+# --------------------------------------------------------------------------------------------
+# Which student
+
+
+def knee_position(accuracy: np.ndarray, latency: np.ndarray) -> int:
+    """Index of the knee of an accuracy-latency front.
+
+    Both axes are scaled to [0, 1] over the front; the knee is the student farthest above the
+    straight line from the fastest student to the most accurate one: where extra latency stops
+    buying much accuracy. With two students or fewer, the most accurate one.
+    """
+    accuracy, latency = np.asarray(accuracy, float), np.asarray(latency, float)
+    if len(accuracy) <= 2 or np.ptp(accuracy) == 0 or np.ptp(latency) == 0:
+        return int(np.lexsort((latency, -accuracy))[0])
+    x = (latency - latency.min()) / np.ptp(latency)
+    y = (accuracy - accuracy.min()) / np.ptp(accuracy)
+    fastest, most_accurate = int(np.argmin(x)), int(np.argmax(y))
+    (x0, y0), (x1, y1) = (x[fastest], y[fastest]), (x[most_accurate], y[most_accurate])
+    # signed distance to the line, positive above it (towards high accuracy, low latency)
+    distance = ((x1 - x0) * (y - y0) - (y1 - y0) * (x - x0)) / np.hypot(x1 - x0, y1 - y0)
+    return int(np.argmax(distance))
+
+
+def choose_trial(
+    frame: pd.DataFrame,
+    *,
+    trial: int | None = None,
+    pick: str = "knee",
+    max_latency_ms: float | None = None,
+) -> pd.Series:
+    """The row of the student to export: trial `trial`, or `pick` among the Pareto students
+    (those with latency at most `max_latency_ms`, when given)."""
+    complete = frame[frame["state"] == "COMPLETE"]
+    if complete.empty:
+        raise AutoKDError("the run has no complete trial to export yet")
+    if trial is not None:
+        rows = frame[frame["number"] == trial]
+        if rows.empty:
+            last = int(frame["number"].max())
+            raise AutoKDError(f"trial {trial} does not exist; the run has trials 0 to {last}")
+        if rows.iloc[0]["state"] != "COMPLETE":
+            raise AutoKDError(f"trial {trial} is {rows.iloc[0]['state'].lower()}, not complete")
+        return rows.iloc[0]
+    if pick not in PICKS:
+        raise AutoKDError(f"--pick must be one of {', '.join(PICKS)}, got {pick!r}")
+    front = complete[complete["is_pareto"]]
+    if max_latency_ms is not None:
+        fast_enough = front[front["latency_ms"] <= max_latency_ms]
+        if fast_enough.empty:
+            raise AutoKDError(
+                f"no Pareto student is as fast as {max_latency_ms:g} ms; the fastest takes "
+                f"{front['latency_ms'].min():.3f} ms"
+            )
+        front = fast_enough
+    if pick == "fastest":
+        return front.sort_values(["latency_ms", "accuracy"], ascending=[True, False]).iloc[0]
+    if pick == "best-accuracy":
+        return front.sort_values(["accuracy", "latency_ms"], ascending=[False, True]).iloc[0]
+    values = front[["accuracy", "latency_ms"]].to_numpy(float)
+    latency_front = front[pareto_mask(values, ["maximize", "minimize"])]
+    position = knee_position(latency_front["accuracy"], latency_front["latency_ms"])
+    return latency_front.iloc[position]
+
+
+# --------------------------------------------------------------------------------------------
+# Writing a bundle
+
+
+@dataclass(frozen=True)
+class ExportResult:
+    path: Path
+    trial: int
+    description: dict[str, Any]  # what student.yaml holds
+    onnx_max_diff: float
+    torchscript_max_diff: float
+
+
+def export_run(
+    run: RunFolder,
+    output: Path,
+    *,
+    trial: int | None = None,
+    pick: str = "knee",
+    max_latency_ms: float | None = None,
+    force: bool = False,
+) -> ExportResult:
+    """Export one student of `run` to the bundle folder `output` (see the module docstring)."""
+    _check_output_folder(output, force=force)
+    _require_onnx()
+    study = load_study(run)
+    frame = trials_frame(study)
+    row = choose_trial(frame, trial=trial, pick=pick, max_latency_ms=max_latency_ms)
+    number = int(row["number"])
+    weights = run.weights_path(number)
+    if not weights.is_file():
+        front = ", ".join(str(int(n)) for n in frame.loc[frame["is_pareto"], "number"])
+        raise AutoKDError(
+            f"the weights of trial {number} were not kept: only students on the front keep "
+            f"theirs (trials {front}); export one of those"
+        )
+    attrs = study.trials[number].user_attrs
+    summary = run.read_json(run.summary_json)
+    config = StudentConfig.from_dict(attrs["student"])
+    model = build_student(config)
+    model.load_state_dict(torch.load(weights, map_location="cpu", weights_only=True))
+    model.eval()
+    description = {
+        "autokd_bundle": BUNDLE_FORMAT,
+        "source": {
+            "run": str(run.path),
+            "trial": number,
+            "pick": None if trial is not None else pick,
+        },  # fmt: skip
+        "student": config.to_dict(),
+        "distill": attrs["kd"],
+        "train": attrs["train"],
+        "teacher": run.teacher_identity(),
+        "data": run.data_identity(),
+        "target": summary["target"],
+        "metrics": {
+            "accuracy": float(row["accuracy"]),
+            "latency_ms": float(row["latency_ms"]),
+            "latency_iqr_ms": float(row["latency_iqr_ms"]),
+            "flops": int(row["flops"]),
+            "params": int(row["params"]),
+            "search_epochs": int(summary["epochs"]),
+            "latency_protocol": summary["latency_protocol"],
+            "flops_convention": summary["flops_convention"],
+        },
+        "files": dict(FILES),
+    }
+    staging = Path(tempfile.mkdtemp(prefix=f".{output.name}-", dir=output.parent))
+    try:
+        shutil.copyfile(weights, staging / FILES["weights"])
+        (staging / FILES["config"]).write_text(yaml.safe_dump(description, sort_keys=False))
+        onnx_diff, script_diff = write_deployables(model, config, staging)
+        if output.exists():  # --force: the old contents go only now, after the checks passed
+            shutil.rmtree(output)
+        staging.chmod(0o777 & ~umask())  # mkdtemp made it private
+        staging.rename(output)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return ExportResult(output, number, description, onnx_diff, script_diff)
+
+
+def _check_output_folder(output: Path, *, force: bool) -> None:
+    if output.exists() and not output.is_dir():
+        raise AutoKDError(f"-o '{output}' is a file, not a folder")
+    if output.is_dir() and any(output.iterdir()) and not force:
+        raise AutoKDError(f"output folder '{output}' exists and is not empty; pass --force to "
+                          "replace it")  # fmt: skip
+    output.parent.mkdir(parents=True, exist_ok=True)
+
+
+def _require_onnx() -> None:
+    try:
+        import onnxruntime  # noqa: F401
+        import onnxscript  # noqa: F401
+    except ImportError:
+        raise AutoKDError(
+            "autokd export writes ONNX and checks it with ONNX Runtime, which are not installed: "
+            "pip install 'autokd[onnx]' (from a checkout: pip install -e '.[onnx]')"
+        ) from None
+
+
+def write_deployables(model: nn.Module, config: StudentConfig, folder: Path) -> tuple[float, float]:
+    """Write the ONNX and TorchScript files and check both against PyTorch on random batches of
+    1 and 4 images; returns the largest absolute differences, or fails when one is too large."""
+    import onnxruntime as ort
+
+    example = torch.randn(2, config.in_channels, config.input_size, config.input_size)
+    onnx_path, script_path = folder / FILES["onnx"], folder / FILES["torchscript"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # both exporters announce their own deprecations
+        torch.onnx.export(
+            model,
+            (example,),
+            str(onnx_path),
+            input_names=["input"],
+            output_names=["logits"],
+            dynamic_shapes={"x": {0: torch.export.Dim("batch")}},
+            dynamo=True,
+            external_data=False,  # one self-contained file
+            verbose=False,
+        )
+        torch.jit.trace(model, example).save(str(script_path))
+        scripted = torch.jit.load(str(script_path))
+    session = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
+    generator = torch.Generator().manual_seed(0)
+    onnx_diff = script_diff = 0.0
+    with torch.no_grad():
+        for batch in (1, 4):
+            x = torch.randn(batch, *example.shape[1:], generator=generator)
+            expected = model(x).numpy()
+            onnx_out = session.run(None, {"input": x.numpy()})[0]
+            onnx_diff = max(onnx_diff, float(np.abs(onnx_out - expected).max()))
+            script_diff = max(script_diff, float(np.abs(scripted(x).numpy() - expected).max()))
+    for name, diff in (("ONNX Runtime", onnx_diff), ("TorchScript", script_diff)):
+        if not diff <= PARITY_TOLERANCE:
+            raise AutoKDError(
+                f"{name} output differs from PyTorch by {diff:.2e} (more than "
+                f"{PARITY_TOLERANCE:g}); the export was not written"
+            )
+    return onnx_diff, script_diff
+
+
+# --------------------------------------------------------------------------------------------
+# Reading a bundle
+
+
+@dataclass(frozen=True)
+class Bundle:
+    path: Path
+    description: dict[str, Any]
+    student: StudentConfig
+    kd: KDConfig
+    search_schedule: TrainConfig  # how the student was trained during the search
+    target: Target
+
+    @property
+    def teacher(self) -> dict[str, Any]:
+        return self.description["teacher"]
+
+    @property
+    def data(self) -> dict[str, Any]:
+        return self.description["data"]
+
+    def weights(self) -> dict[str, torch.Tensor]:
+        return torch.load(self.path / FILES["weights"], map_location="cpu", weights_only=True)
+
+
+def load_bundle(path: Path) -> Bundle:
+    """Read a bundle folder written by `export_run`, saying which file is missing or broken."""
+    path = Path(path)
+    if not path.is_dir():
+        raise AutoKDError(f"bundle folder '{path}' does not exist")
+    for role in ("config", "weights"):
+        if not (path / FILES[role]).is_file():
+            raise AutoKDError(f"bundle '{path}' has no {FILES[role]}; export it again")
+    try:
+        description = yaml.safe_load((path / FILES["config"]).read_text())
+        target_fields = dict(description["target"])
+        target = Target(
+            name=target_fields["name"],
+            source=str(path / FILES["config"]),
+            description=target_fields.get("description", ""),
+            backend=target_fields["backend"],
+            device=target_fields["device"],
+            threads=int(target_fields["threads"]),
+            batch_size=int(target_fields["batch_size"]),
+            input_size=target_fields.get("input_size"),
+            warmup=int(target_fields["warmup"]),
+            min_run_time=float(target_fields["min_run_time"]),
+        )
+        return Bundle(
+            path=path,
+            description=description,
+            student=StudentConfig.from_dict(description["student"]),
+            kd=KDConfig.from_dict(description["distill"]),
+            search_schedule=TrainConfig(**description["train"]),
+            target=target,
+        )
+    except (yaml.YAMLError, KeyError, TypeError, ValueError) as err:
+        raise AutoKDError(
+            f"'{path / FILES['config']}' is not a valid autokd bundle description ({err!r})"
+        ) from None

@@ -1,0 +1,24 @@
+"""Progress bars over epochs, shared by every command that trains."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+
+from autokd.distill.engine import EpochReport
+
+
+@contextmanager
+def epoch_bar(description: str, epochs: int, *, enabled: bool = True
+              ) -> Iterator[Callable[[EpochReport], None]]:  # fmt: skip
+    """A tqdm bar over `epochs`; yields the engine callback that moves it (to the epoch reported,
+    so a resumed run starts where it stopped)."""
+    from tqdm.auto import tqdm
+
+    with tqdm(total=epochs, desc=description, unit="epoch", disable=not enabled) as bar:
+
+        def show(report: EpochReport) -> None:
+            bar.n = report.epoch
+            bar.set_postfix(loss=f"{report.train_loss:.3f}", val_acc=f"{report.val_accuracy:.3f}")
+
+        yield show

@@ -1,0 +1,166 @@
+"""Training a chosen student again, longer: `autokd train` on a bundle, and the retraining that
+`autokd validate` does. Both go through `train_student`, which is also what every search trial
+runs, so the full training and the brief one share one loop (`distill.engine.fit`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import shutil
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from autokd.cache import write_json
+from autokd.config import DEFAULT_FULL_EPOCHS, KDConfig, StudentConfig, TrainConfig
+from autokd.data import DataBundle, load_data
+from autokd.distill.engine import EpochCallback, FitResult, fit
+from autokd.errors import AutoKDError
+from autokd.export import Bundle
+from autokd.hardware import MetricsCache
+from autokd.students import build_student
+from autokd.teacher import PreparedTeacher, TeacherOutputs, prepare_teacher, teacher_outputs
+
+CHECKPOINT = "checkpoint.pt"
+RESULT = "result.json"
+
+
+def train_student(
+    config: StudentConfig,
+    kd: KDConfig | None,
+    schedule: TrainConfig,
+    data: DataBundle,
+    outputs: TeacherOutputs | None,
+    *,
+    callbacks: list[EpochCallback] | None = None,
+    checkpoint: Path | None = None,
+) -> tuple[nn.Module, FitResult]:
+    """A new student of `config`, initialised from `schedule.seed` and trained by the engine:
+    distilled with `kd` from the teacher's cached `outputs`, or on labels alone without `kd`."""
+    torch.manual_seed(schedule.seed)  # the initial weights, reproducible from the seed
+    model = build_student(config)
+    result = fit(model, data, schedule, kd=kd, teacher=outputs if kd is not None else None,
+                 callbacks=callbacks or [], checkpoint=checkpoint)  # fmt: skip
+    return model, result
+
+
+def load_identified_data(identity: dict[str, Any]) -> DataBundle:
+    """The data set a run or bundle was made on, prepared again and checked by its key."""
+    data = load_data(identity["name"], seed=identity["seed"], input_size=identity["input_size"])
+    if data.key != identity["key"]:
+        raise AutoKDError(
+            f"data set '{identity['name']}' as autokd prepares it now (key {data.key}) is not the "
+            f"one the student was searched on (key {identity['key']})"
+        )
+    return data
+
+
+def load_identified_teacher(
+    identity: dict[str, Any],
+    data: DataBundle,
+    *,
+    weights: Path | None = None,
+    progress: bool = True,
+) -> PreparedTeacher:
+    """The teacher a run or bundle was made with: from `weights`, its recorded checkpoint, or
+    trained again with its recorded settings; refused unless its weights' digest matches."""
+    recorded = Path(identity["checkpoint"]) if identity.get("checkpoint") else None
+    checkpoint = weights or (recorded if recorded is not None and recorded.is_file() else None)
+    teacher = prepare_teacher(
+        identity["name"],
+        data,
+        weights=checkpoint,
+        epochs=identity.get("epochs") or 1,
+        seed=identity["seed"],
+        pretrained=identity.get("pretrained", False),
+        progress=progress,
+    )
+    if teacher.digest != identity["weights_digest"]:
+        raise AutoKDError(
+            f"the {identity['name']} teacher found ({teacher.source}, weights {teacher.digest}) "
+            f"is not the one the student was searched with (weights {identity['weights_digest']}); "
+            "pass --teacher-weights PATH with that teacher's checkpoint"
+        )
+    return teacher
+
+
+def default_output(bundle: Bundle, *, epochs: int, use_kd: bool, seed: int) -> Path:
+    return bundle.path / f"train-{'kd' if use_kd else 'nokd'}-e{epochs}-s{seed}"
+
+
+def _prepare_output(output: Path, *, resume: bool, force: bool) -> None:
+    if output.exists() and not output.is_dir():
+        raise AutoKDError(f"-o '{output}' is a file, not a folder")
+    busy = output.is_dir() and any(output.iterdir())
+    if resume:
+        if not (output / CHECKPOINT).is_file():
+            raise AutoKDError(f"nothing to resume: '{output}' holds no {CHECKPOINT}")
+        return
+    if busy and not force:
+        raise AutoKDError(
+            f"output folder '{output}' exists and is not empty; pass --resume to continue its "
+            "training or --force to start it over"
+        )
+    if busy:
+        shutil.rmtree(output)
+    output.mkdir(parents=True, exist_ok=True)
+
+
+def train_bundle(
+    bundle: Bundle,
+    *,
+    epochs: int = DEFAULT_FULL_EPOCHS,
+    use_kd: bool = True,
+    seed: int = 0,
+    output: Path | None = None,
+    resume: bool = False,
+    force: bool = False,
+    teacher_weights: Path | None = None,
+    progress: bool = True,
+) -> dict[str, Any]:
+    """Train the bundle's student from scratch with its distillation settings (or, without
+    `use_kd`, on labels alone: the baseline of the KD gain); write result.json and the weights."""
+    from autokd.progress import epoch_bar
+
+    output = Path(output or default_output(bundle, epochs=epochs, use_kd=use_kd, seed=seed))
+    _prepare_output(output, resume=resume, force=force)
+    started = time.perf_counter()
+    data = load_identified_data(bundle.data)
+    outputs = None
+    if use_kd:
+        teacher = load_identified_teacher(bundle.teacher, data, weights=teacher_weights,
+                                          progress=progress)  # fmt: skip
+        outputs, _ = teacher_outputs(teacher, data)
+    schedule = dataclasses.replace(bundle.search_schedule, epochs=epochs, seed=seed)
+    kd = bundle.kd if use_kd else None
+    label = f"train {'with KD' if use_kd else 'without KD'}"
+    with epoch_bar(label, epochs, enabled=progress) as show:
+        model, fitted = train_student(bundle.student, kd, schedule, data, outputs,
+                                      callbacks=[show], checkpoint=output / CHECKPOINT)  # fmt: skip
+    torch.save(model.state_dict(), output / "student.pt")
+    metrics = MetricsCache().measure(bundle.student, bundle.target)
+    result = {
+        "bundle": str(bundle.path),
+        "kd": use_kd,
+        "distill": bundle.kd.to_dict() if use_kd else None,
+        "schedule": schedule.to_dict(),
+        "epochs": fitted.epochs_run,
+        "final_val_accuracy": fitted.val_accuracy,
+        "best_val_accuracy": fitted.best_val_accuracy,
+        "search_accuracy": bundle.description["metrics"]["accuracy"],
+        "diverged": fitted.diverged,
+        "flops": metrics.flops,
+        "params": metrics.params,
+        "latency_ms": metrics.latency.median_ms,
+        "latency_iqr_ms": metrics.latency.iqr_ms,
+        "target": bundle.target.name,
+        "train_seconds": round(fitted.seconds, 2),
+        "seconds": round(time.perf_counter() - started, 2),
+        "history": [dataclasses.asdict(h) for h in fitted.history],
+        "output": str(output),
+    }
+    write_json(output / RESULT, result)
+    return result

@@ -1,0 +1,92 @@
+"""`autokd validate`: does the search's brief training rank students as longer training does, and
+does distillation help? Retrains the best students of a run's front, with and without KD.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import time
+from pathlib import Path
+from typing import Any
+
+from autokd.cache import write_json
+from autokd.config import KDConfig, StudentConfig, TrainConfig
+from autokd.errors import AutoKDError
+from autokd.records import RunFolder, load_study, trials_frame
+from autokd.teacher import teacher_outputs
+from autokd.training import load_identified_data, load_identified_teacher, train_student
+
+
+def kendall_tau(a: list[float], b: list[float]) -> float | None:
+    """Kendall's tau-b between two rankings (ties allowed); None when either is all ties."""
+    from scipy.stats import kendalltau
+
+    if len(a) < 2:
+        return None
+    tau = kendalltau(a, b).statistic
+    return None if math.isnan(tau) else float(tau)
+
+
+def validate_run(
+    run: RunFolder,
+    *,
+    top_k: int,
+    epochs: int,
+    seed: int = 0,
+    teacher_weights: Path | None = None,
+    progress: bool = True,
+) -> dict[str, Any]:
+    """Retrain the `top_k` most accurate students of the front for `epochs` epochs, with KD and
+    without (same seed), and store the Kendall tau and the KD gains in the run."""
+    from autokd.progress import epoch_bar
+
+    started = time.perf_counter()
+    study = load_study(run)
+    frame = trials_frame(study)
+    front = frame[(frame["state"] == "COMPLETE") & frame["is_pareto"]]
+    if front.empty:
+        raise AutoKDError(f"run '{run.path}' has no complete trial to validate")
+    chosen = front.sort_values(["accuracy", "latency_ms"], ascending=[False, True]).head(top_k)
+    data = load_identified_data(run.data_identity())
+    teacher = load_identified_teacher(run.teacher_identity(), data, weights=teacher_weights,
+                                      progress=progress)  # fmt: skip
+    outputs, _ = teacher_outputs(teacher, data)
+
+    students = []
+    for position, row in enumerate(chosen.itertuples(index=False), start=1):
+        attrs = study.trials[int(row.number)].user_attrs
+        config = StudentConfig.from_dict(attrs["student"])
+        kd = KDConfig.from_dict(attrs["kd"])
+        schedule = dataclasses.replace(TrainConfig(**attrs["train"]), epochs=epochs, seed=seed)
+        accuracies = {}
+        for label, use_kd in (("kd", True), ("no_kd", False)):
+            title = f"{position}/{len(chosen)} trial {int(row.number)} {label.replace('_', ' ')}"
+            with epoch_bar(title, epochs, enabled=progress) as show:
+                _, fitted = train_student(config, kd if use_kd else None, schedule, data,
+                                          outputs, callbacks=[show])  # fmt: skip
+            accuracies[label] = fitted.val_accuracy
+        students.append({
+            "trial": int(row.number),
+            "architecture": row.architecture,
+            "latency_ms": float(row.latency_ms),
+            "search_accuracy": float(row.accuracy),
+            "kd_accuracy": accuracies["kd"],
+            "no_kd_accuracy": accuracies["no_kd"],
+            "kd_gain": accuracies["kd"] - accuracies["no_kd"],
+        })  # fmt: skip
+    search = [s["search_accuracy"] for s in students]
+    longer = [s["kd_accuracy"] for s in students]
+    result = {
+        "top_k": top_k,
+        "students_validated": len(students),
+        "epochs": epochs,
+        "search_epochs": int(run.read_json(run.summary_json)["epochs"]),
+        "seed": seed,
+        "kendall_tau": kendall_tau(search, longer),
+        "mean_kd_gain": sum(s["kd_gain"] for s in students) / len(students),
+        "students": students,
+        "seconds": round(time.perf_counter() - started, 1),
+    }
+    write_json(run.validation_json, result)
+    return result

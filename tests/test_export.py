@@ -1,0 +1,216 @@
+"""Choosing, exporting and fully training a student; `autokd validate`."""
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from autokd.cli import main
+from autokd.errors import AutoKDError
+from autokd.export import choose_trial, knee_position, load_bundle
+from autokd.records import RunFolder
+from autokd.students import build_student
+from tests.helpers import snapshot, tiny_search
+
+FRAME = pd.DataFrame({
+    "number": [0, 1, 2, 3, 4, 5],
+    "state": ["COMPLETE"] * 5 + ["FAIL"],
+    "accuracy": [0.80, 0.95, 0.97, 0.90, 0.99, None],
+    "latency_ms": [0.10, 0.12, 0.20, 0.30, 0.50, None],
+    "is_pareto": [True, True, True, False, True, False],
+})  # fmt: skip
+
+
+def test_the_knee_is_farthest_above_the_line_from_fastest_to_most_accurate():
+    latency = np.array([0.10, 0.12, 0.20, 0.50])
+    accuracy = np.array([0.80, 0.95, 0.97, 0.99])
+    assert knee_position(accuracy, latency) == 1  # most of the accuracy for little latency
+    assert knee_position(accuracy[:2], latency[:2]) == 1  # two students: the more accurate one
+
+
+def test_picks_and_the_latency_limit():
+    assert choose_trial(FRAME, pick="knee")["number"] == 1
+    assert choose_trial(FRAME, pick="fastest")["number"] == 0
+    assert choose_trial(FRAME, pick="best-accuracy")["number"] == 4
+    assert choose_trial(FRAME, pick="best-accuracy", max_latency_ms=0.25)["number"] == 2
+    assert choose_trial(FRAME, trial=3)["number"] == 3
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"trial": 9}, "trial 9 does not exist; the run has trials 0 to 5"),
+        ({"trial": 5}, "trial 5 is fail, not complete"),
+        ({"max_latency_ms": 0.05}, "no Pareto student is as fast as 0.05 ms; the fastest takes"),
+    ],
+)
+def test_choosing_explains_what_is_wrong(kwargs, message):
+    with pytest.raises(AutoKDError, match=message):
+        choose_trial(FRAME, **kwargs)
+
+
+def test_a_run_without_complete_trials_has_nothing_to_export():
+    with pytest.raises(AutoKDError, match="no complete trial"):
+        choose_trial(FRAME[FRAME["state"] == "FAIL"])
+
+
+@pytest.fixture(scope="module")
+def run_and_bundle(tmp_path_factory):
+    work = tmp_path_factory.mktemp("export")
+    assert main(tiny_search(work, "src", 3)) == 0
+    bundle = work / "bundle"
+    assert main(["export", str(work / "runs" / "src"), "--pick", "best-accuracy",
+                 "-o", str(bundle)]) == 0  # fmt: skip
+    return work, bundle
+
+
+def test_only_the_front_keeps_its_weights(run_and_bundle):
+    work, _ = run_and_bundle
+    run = RunFolder(work / "runs" / "src")
+    trials = pd.read_csv(run.trials_csv)
+    kept = {int(p.stem.split("-")[1]) for p in run.weights_dir.glob("trial-*.pt")}
+    assert kept == set(trials.loc[trials["is_pareto"], "number"])
+
+
+def test_the_bundle_rebuilds_the_same_model(run_and_bundle):
+    work, bundle_path = run_and_bundle
+    bundle = load_bundle(bundle_path)
+    for name in ("student.yaml", "student.pt", "student.onnx", "student.torchscript.pt"):
+        assert (bundle_path / name).is_file()
+    trial = bundle.description["source"]["trial"]
+    original = build_student(bundle.student).eval()
+    original.load_state_dict(torch.load(RunFolder(work / "runs" / "src").weights_path(trial)))
+    rebuilt = build_student(bundle.student).eval()
+    rebuilt.load_state_dict(bundle.weights())
+    x = torch.randn(5, 1, 16, 16)
+    assert torch.equal(rebuilt(x), original(x))
+    description = bundle.description
+    assert (
+        description["teacher"]["name"] == "test_resnet" and description["teacher"]["weights_digest"]
+    )
+    assert description["metrics"]["flops"] > 0 and "latency_protocol" in description["metrics"]
+    assert description["data"]["name"] == "digits" and description["target"]["name"] == "cpu"
+    assert set(description["distill"]) == {"temperature", "alpha", "feature_weights"}
+
+
+def test_onnx_and_torchscript_match_pytorch(run_and_bundle):
+    import onnxruntime as ort
+
+    _, bundle_path = run_and_bundle
+    bundle = load_bundle(bundle_path)
+    model = build_student(bundle.student).eval()
+    model.load_state_dict(bundle.weights())
+    session = ort.InferenceSession(str(bundle_path / "student.onnx"),
+                                   providers=["CPUExecutionProvider"])  # fmt: skip
+    scripted = torch.jit.load(str(bundle_path / "student.torchscript.pt"))
+    for batch in (1, 3, 8):  # the batch axis is dynamic
+        x = torch.randn(batch, 1, 16, 16)
+        with torch.no_grad():
+            expected = model(x).numpy()
+            assert np.abs(session.run(None, {"input": x.numpy()})[0] - expected).max() <= 1e-4
+            assert np.abs(scripted(x).numpy() - expected).max() <= 1e-4
+
+
+def test_export_refuses_a_non_empty_folder_unless_forced(run_and_bundle, capsys):
+    work, bundle = run_and_bundle
+    before = snapshot(bundle)
+    assert main(["export", str(work / "runs" / "src"), "-o", str(bundle)]) == 2
+    assert "exists and is not empty; pass --force" in capsys.readouterr().err
+    assert snapshot(bundle) == before
+    again = work / "again"
+    assert main(["export", str(work / "runs" / "src"), "--pick", "fastest", "-o", str(again)]) == 0
+    assert main(["export", str(work / "runs" / "src"), "--pick", "fastest", "-o", str(again),
+                 "--force"]) == 0  # fmt: skip
+
+
+def test_a_trial_without_kept_weights_cannot_be_exported(run_and_bundle, capsys, tmp_path):
+    import shutil
+
+    work, _ = run_and_bundle
+    copy = tmp_path / "copy"
+    shutil.copytree(work / "runs" / "src", copy)
+    trial = int(pd.read_csv(copy / "trials.csv")["number"].iloc[0])
+    RunFolder(copy).weights_path(trial).unlink(missing_ok=True)  # as a dominated trial's are
+    code = main(["export", str(copy), "--trial", str(trial), "-o", str(tmp_path / "out")])
+    assert code == 2 and f"the weights of trial {trial} were not kept" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
+
+
+def test_train_with_and_without_kd_writes_result_json(run_and_bundle):
+    _, bundle = run_and_bundle
+    for flags, kd in (([], True), (["--no-kd"], False)):
+        out = bundle.parent / f"train-{kd}"
+        assert main(["train", str(bundle), "--epochs", "1", "-o", str(out), "--quiet",
+                     *flags]) == 0  # fmt: skip
+        result = json.loads((out / "result.json").read_text())
+        assert result["kd"] is kd and result["epochs"] == 1
+        assert 0 <= result["final_val_accuracy"] <= 1 and result["latency_ms"] > 0
+        assert result["flops"] > 0 and (out / "student.pt").is_file()
+        assert (out / "checkpoint.pt").is_file()
+
+
+def test_train_resumes_an_interrupted_run_at_the_next_epoch(run_and_bundle, monkeypatch):
+    from contextlib import contextmanager
+
+    from autokd import progress
+    from autokd.training import train_bundle
+
+    _, bundle_path = run_and_bundle
+    out = bundle_path.parent / "resumed"
+    seen = []
+
+    @contextmanager
+    def stop_after_epoch_one(*args, **kwargs):
+        def callback(report):
+            seen.append(report.epoch)
+            if report.epoch == 1:
+                raise KeyboardInterrupt
+
+        yield callback
+
+    monkeypatch.setattr(progress, "epoch_bar", stop_after_epoch_one)
+    with pytest.raises(KeyboardInterrupt):
+        train_bundle(load_bundle(bundle_path), epochs=2, output=out, progress=False)
+    result = train_bundle(load_bundle(bundle_path), epochs=2, output=out, resume=True,
+                          progress=False)  # fmt: skip
+    assert seen == [1, 2]  # the resumed call trained epoch 2 only
+    assert [h["epoch"] for h in result["history"]] == [1, 2]
+
+
+def test_train_refuses_unclear_output_and_broken_bundles(run_and_bundle, capsys, tmp_path):
+    _, bundle = run_and_bundle
+    out = bundle.parent / "train-True"  # written by an earlier test
+    assert main(["train", str(bundle), "--epochs", "1", "-o", str(out), "--quiet"]) == 2
+    assert "pass --resume to continue its training or --force" in capsys.readouterr().err
+    assert main(["train", str(bundle), "-o", str(tmp_path / "new"), "--resume", "--quiet"]) == 2
+    assert "nothing to resume" in capsys.readouterr().err
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    (broken / "student.yaml").write_text((bundle / "student.yaml").read_text())
+    assert main(["train", str(broken), "--quiet"]) == 2
+    assert "has no student.pt; export it again" in capsys.readouterr().err
+
+
+def test_validate_stores_tau_and_gains_and_shows_them(run_and_bundle):
+    work, _ = run_and_bundle
+    run = work / "runs" / "src"
+    assert main(["validate", str(run), "--top-k", "2", "--epochs", "1", "--quiet"]) == 0
+    result = json.loads((run / "validation.json").read_text())
+    assert result["epochs"] == 1 and 1 <= result["students_validated"] <= 2
+    for student in result["students"]:
+        assert student["kd_gain"] == pytest.approx(
+            student["kd_accuracy"] - student["no_kd_accuracy"]
+        )
+    assert result["kendall_tau"] is None or -1 <= result["kendall_tau"] <= 1
+    assert "Validation:" in (work / "reports" / "src.html").read_text()
+
+
+def test_kendall_tau_by_hand():
+    from autokd.validation import kendall_tau
+
+    assert kendall_tau([1, 2, 3], [10, 20, 30]) == pytest.approx(1.0)
+    assert kendall_tau([1, 2, 3], [30, 20, 10]) == pytest.approx(-1.0)
+    assert kendall_tau([1, 2, 3, 4], [1, 2, 4, 3]) == pytest.approx(4 / 6)  # 5 of 6 pairs agree
+    assert kendall_tau([1, 1], [1, 2]) is None
