@@ -370,13 +370,16 @@ def _add_validate(commands: argparse._SubParsersAction) -> None:
     p = commands.add_parser(
         "validate",
         help="check the search's ranking and the KD gain by training the best students longer",
-        description="Retrain the K most accurate students of a run's front for E epochs, with "
-        "and without distillation (same seed); report the Kendall tau between their search "
-        "accuracy and their longer-training accuracy, and each KD gain. Stored in the run and "
-        "shown in its report.",
+        description="Retrain K students of a run's front (spread evenly along it by latency, "
+        "from the fastest to the slowest) for E epochs, with and without distillation (same "
+        "seed); report the Kendall tau between their search accuracy and their longer-training "
+        "accuracy, and each KD gain. Stored in the run and shown in its report.",
     )
     p.add_argument("run", help="run folder")
-    p.add_argument("--top-k", type=_positive_int, default=5, help="students to retrain (default 5)")
+    p.add_argument(
+        "--top-k", type=_positive_int, default=5,
+        help="Pareto students to retrain, spread along the front (default 5)",
+    )  # fmt: skip
     p.add_argument("--epochs", type=_positive_int, default=DEFAULT_FULL_EPOCHS,
                    help=f"epochs of each retraining (default {DEFAULT_FULL_EPOCHS})")  # fmt: skip
     p.add_argument("--seed", type=_seed, default=0, help="seed of every retraining (default 0)")

@@ -507,6 +507,7 @@ class TrainConfig:
     warmup_fraction: float = 0.1  # share of all steps spent warming the LR up linearly
     grad_clip: float = 5.0  # max global gradient norm
     seed: int = 0
+    augment: bool = False  # train on the data set's random views (needs a live teacher for KD)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -19,6 +19,7 @@ from autokd.config import stable_hash
 from autokd.errors import UnknownNameError
 
 RawLoader = Callable[[], tuple[np.ndarray, np.ndarray]]
+Augment = Callable[[torch.Tensor, torch.Generator], torch.Tensor]  # a batch -> a random view
 # Part of every data key: bump it when preprocessing changes, so cached teachers and teacher
 # outputs made from differently prepared tensors are not reused.
 PREPROCESSING_VERSION = 1
@@ -30,6 +31,7 @@ class DatasetSpec:
     load: RawLoader  # returns images (N, C, H, W) scaled to [0, 1] and integer labels (N,)
     input_size: int  # the size images are resized to unless the user overrides it
     description: str
+    augment: Augment | None = None  # label-preserving random views for training on this data
 
 
 @dataclass(frozen=True)
@@ -46,6 +48,7 @@ class DataBundle:
     input_size: int
     key: str  # identity of exactly these tensors; keys the teacher and teacher-output caches
     description: str = ""
+    augment: Augment | None = None
 
     @property
     def input_shape(self) -> tuple[int, int, int]:
@@ -90,6 +93,19 @@ def _load_digits() -> tuple[np.ndarray, np.ndarray]:
     return images, digits.target.astype(np.int64)
 
 
+def random_shift(x: torch.Tensor, generator: torch.Generator, *, pad: int = 2) -> torch.Tensor:
+    """Each image moved by up to `pad` pixels in each direction (edges repeated): handwriting
+    is not always centred, and a shifted digit is the same digit (unlike a mirrored one)."""
+    n, _, height, width = x.shape
+    padded = F.pad(x, (pad, pad, pad, pad), mode="replicate")
+    dy, dx = torch.randint(0, 2 * pad + 1, (2, n), generator=generator)
+    rows = (dy[:, None] + torch.arange(height))[:, None, :, None]
+    cols = (dx[:, None] + torch.arange(width))[:, None, None, :]
+    images = torch.arange(n)[:, None, None, None]
+    channels = torch.arange(x.shape[1])[None, :, None, None]
+    return padded[images, channels, rows, cols]
+
+
 register_dataset(
     DatasetSpec(
         name="digits",
@@ -97,6 +113,7 @@ register_dataset(
         input_size=16,
         description="scikit-learn's bundled 8x8 handwritten digits (1,797 images, 10 classes), "
         "upsampled to 16x16 so students have room for three stride-2 stages",
+        augment=random_shift,
     )
 )
 
@@ -129,6 +146,7 @@ def load_data(
         input_size=size,
         key=stable_hash([name, seed, val_fraction, size, len(labels), PREPROCESSING_VERSION]),
         description=spec.description,
+        augment=spec.augment,
     )
 
 

@@ -21,6 +21,11 @@ from autokd.distill.engine import evaluate, fit
 from autokd.errors import AutoKDError, UnknownNameError
 
 TEACHER_LR = 2e-3
+# The teacher's training recipe: AdamW at TEACHER_LR with the engine's warm-up and cosine
+# schedule, on the data set's random views (shifted digits) when it has them: a teacher that
+# generalises better than its students is what makes distillation pay. Part of the cache key;
+# bump it when the recipe changes.
+TEACHER_RECIPE = 2
 
 
 @functools.cache
@@ -197,7 +202,7 @@ class PreparedTeacher:
 def teacher_cache_path(
     name: str, data: DataBundle, *, epochs: int, seed: int, pretrained: bool = False
 ) -> Path:
-    key = stable_hash([name, data.key, epochs, seed, TEACHER_LR, pretrained])
+    key = stable_hash([name, data.key, epochs, seed, pretrained, TEACHER_LR, TEACHER_RECIPE])
     return cache_dir() / "teachers" / f"{name}-{data.name}-{key}.pt"
 
 
@@ -258,7 +263,9 @@ def _train_teacher(
     from autokd.progress import epoch_bar
 
     with epoch_bar(f"teacher {name}", epochs, enabled=progress) as show:
-        fit(model, data, TrainConfig(epochs=epochs, lr=TEACHER_LR, seed=seed), callbacks=[show])
+        recipe = TrainConfig(epochs=epochs, lr=TEACHER_LR, seed=seed,
+                             augment=data.augment is not None)  # fmt: skip
+        fit(model, data, recipe, callbacks=[show])
 
 
 # --------------------------------------------------------------------------------------------
@@ -272,6 +279,7 @@ class TeacherOutputs:
         self.logits = logits
         self.features = features
         self.feature_shapes = [tuple(f.shape[1:]) for f in features]
+        self.follows_inputs = False  # looked up by index: the original training images only
 
     def __call__(
         self, index: torch.Tensor, x: torch.Tensor, levels: list[int]
@@ -286,6 +294,7 @@ class LiveTeacher:
         self.model = model.eval()
         _, features = run_teacher(model, torch.zeros(1, *input_shape))
         self.feature_shapes = [tuple(f.shape[1:]) for f in features]
+        self.follows_inputs = True
 
     def __call__(
         self, index: torch.Tensor, x: torch.Tensor, levels: list[int]

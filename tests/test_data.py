@@ -45,3 +45,20 @@ def test_batches_cover_every_index_once():
 def test_a_last_batch_of_one_joins_the_previous_one():
     assert [len(b) for b in iterate_batches(9, 4)] == [4, 5]
     assert [len(b) for b in iterate_batches(1, 4)] == [1]
+
+
+def test_random_shift_moves_whole_images_by_at_most_pad_pixels():
+    from autokd.data import random_shift
+
+    x = torch.zeros(50, 1, 8, 8)
+    x[:, :, 3:5, 3:5] = 1.0  # a centred 2x2 blob
+    shifted = random_shift(x, torch.Generator().manual_seed(0), pad=2)
+    assert shifted.shape == x.shape and torch.equal(
+        shifted.sum(dim=(1, 2, 3)), x.sum(dim=(1, 2, 3))
+    )
+    rows = shifted.sum(dim=(1, 3)).argmax(dim=1)  # first row of the blob, per image
+    assert set(rows.tolist()) <= {1, 2, 3, 4, 5} and len(set(rows.tolist())) > 1
+
+
+def test_digits_come_with_an_augmentation(digits):
+    assert digits.augment is not None

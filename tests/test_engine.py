@@ -155,3 +155,32 @@ def test_a_checkpoint_of_other_settings_is_refused(digits, tiny_outputs, tmp_pat
     fit(small_student(digits), digits, TrainConfig(epochs=1, lr=0.01), checkpoint=checkpoint)
     with pytest.raises(AutoKDError, match="other training settings"):
         fit(small_student(digits), digits, TrainConfig(epochs=2, lr=0.01), checkpoint=checkpoint)
+
+
+def test_augmented_distillation_needs_a_live_teacher(digits, tiny_teacher, tiny_outputs):
+    from autokd.teacher import LiveTeacher
+
+    schedule = TrainConfig(epochs=1, lr=0.01, augment=True)
+    kd = KDConfig(temperature=2.0, alpha=0.5, feature_weights=(0.0, 1.0))
+    with pytest.raises(ValueError, match="needs a live teacher"):
+        fit(small_student(digits), digits, schedule, kd=kd, teacher=tiny_outputs)
+    live = LiveTeacher(tiny_teacher.model, digits.input_shape)
+    result = fit(small_student(digits), digits, schedule, kd=kd, teacher=live)
+    assert result.epochs_run == 1 and not result.diverged
+
+
+def test_the_teacher_trains_on_augmented_views(digits, monkeypatch, tmp_path):
+    import dataclasses as dc
+
+    from autokd.teacher import prepare_teacher
+
+    monkeypatch.setenv("AUTOKD_CACHE_DIR", str(tmp_path))  # a fresh cache: really train
+    calls = []
+
+    def counting_shift(x, generator):
+        calls.append(len(x))
+        return x
+
+    data = dc.replace(digits, augment=counting_shift)
+    prepare_teacher("test_resnet", data, epochs=1, progress=False)
+    assert sum(calls) == len(digits.train_y)  # every training image, once per epoch

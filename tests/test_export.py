@@ -214,3 +214,12 @@ def test_kendall_tau_by_hand():
     assert kendall_tau([1, 2, 3], [30, 20, 10]) == pytest.approx(-1.0)
     assert kendall_tau([1, 2, 3, 4], [1, 2, 4, 3]) == pytest.approx(4 / 6)  # 5 of 6 pairs agree
     assert kendall_tau([1, 1], [1, 2]) is None
+
+
+def test_validation_spreads_its_students_along_the_front():
+    from autokd.validation import spread_along
+
+    front = pd.DataFrame({"number": range(7), "latency_ms": [0.7, 0.1, 0.3, 0.2, 0.5, 0.4, 0.6],
+                          "accuracy": [0.99, 0.8, 0.92, 0.9, 0.96, 0.94, 0.98]})  # fmt: skip
+    assert spread_along(front, 3)["number"].tolist() == [1, 5, 0]  # fastest, middle, slowest
+    assert spread_along(front, 10)["number"].tolist() == [1, 3, 2, 5, 4, 6, 0]

@@ -28,6 +28,7 @@ class TeacherSignal(Protocol):
     """Teacher logits and feature maps for a batch of training images, looked up by their index."""
 
     feature_shapes: list[tuple[int, int, int]]  # (C, H, W) of every feature level the teacher has
+    follows_inputs: bool  # answers for the images it is given (not only by index): augmentation
 
     def __call__(
         self, index: torch.Tensor, x: torch.Tensor, levels: list[int]
@@ -95,6 +96,11 @@ def fit(
     """
     if kd is not None and teacher is None:
         raise ValueError("distillation settings were given without a teacher signal")
+    if train.augment and data.augment is None:
+        raise ValueError(f"data set '{data.name}' defines no augmentation")
+    if train.augment and kd is not None and not teacher.follows_inputs:
+        raise ValueError("augmented training needs a live teacher: cached outputs are for the "
+                         "original images")  # fmt: skip
     torch.manual_seed(train.seed)
     distiller = None
     if kd is not None and any(w > 0 for w in kd.feature_weights):
@@ -109,14 +115,17 @@ def fit(
     scheduler = torch.optim.lr_scheduler.LambdaLR(
         optimizer, lambda step: warmup_cosine(step, total_steps, warmup_steps)
     )
-    shuffle = torch.Generator().manual_seed(train.seed)
+    # The batch order and the random views draw from their own generators, so turning
+    # augmentation on does not change which images share a batch.
+    generators = {"shuffle": torch.Generator().manual_seed(train.seed),
+                  "augment": torch.Generator().manual_seed(train.seed + 1)}  # fmt: skip
     levels = distiller.levels if distiller else []
     # Everything that changes during training, in one place: what a checkpoint holds.
     modules = {"model": model, "distiller": distiller, "optimizer": optimizer,
                "scheduler": scheduler}  # fmt: skip
     run = _RunState(identity={"train": train.to_dict(), "kd": kd.to_dict() if kd else None})
     if checkpoint is not None and checkpoint.is_file():
-        run = run.restore_into(checkpoint, modules, shuffle)
+        run = run.restore_into(checkpoint, modules, generators)
 
     started = time.perf_counter()
     for epoch in range(run.epochs_done + 1, train.epochs + 1):
@@ -125,8 +134,12 @@ def fit(
         if distiller:
             distiller.train()
         lr = optimizer.param_groups[0]["lr"]
-        for index in iterate_batches(len(data.train_y), train.batch_size, generator=shuffle):
+        order = iterate_batches(len(data.train_y), train.batch_size,
+                                generator=generators["shuffle"])  # fmt: skip
+        for index in order:
             x, y = data.train_x[index], data.train_y[index]
+            if train.augment:
+                x = data.augment(x, generators["augment"])
             # 1) the teacher's signal: cached tensors in the search, so no teacher forward here
             teacher_logits, teacher_features = (
                 teacher(index, x, levels) if kd is not None else (None, [])
@@ -160,7 +173,7 @@ def fit(
                              time.perf_counter() - epoch_start)  # fmt: skip
         run.record(report, diverged=diverged)
         if checkpoint is not None:
-            run.save(checkpoint, modules, shuffle)
+            run.save(checkpoint, modules, generators)
         for callback in callbacks:
             callback(report)
         if diverged:
@@ -194,19 +207,20 @@ class _RunState:
         self.history.append(report)
         self.diverged = self.diverged or diverged
 
-    def save(self, path: Path, modules: dict[str, Any], shuffle: torch.Generator) -> None:
+    def save(self, path: Path, modules: dict[str, Any], generators: dict[str, torch.Generator]
+             ) -> None:  # fmt: skip
         state = {
             "identity": self.identity,
             "history": [asdict(h) for h in self.history],
             "diverged": self.diverged,
             "seconds": self.seconds_before + time.perf_counter() - self._started,
-            "shuffle": shuffle.get_state(),
+            "generators": {name: g.get_state() for name, g in generators.items()},
             **{name: m.state_dict() for name, m in modules.items() if m is not None},
         }
         atomic_write(path, lambda tmp: torch.save(state, tmp))
 
-    def restore_into(self, path: Path, modules: dict[str, Any], shuffle: torch.Generator
-                     ) -> _RunState:  # fmt: skip
+    def restore_into(self, path: Path, modules: dict[str, Any],
+                     generators: dict[str, torch.Generator]) -> _RunState:  # fmt: skip
         try:
             state = torch.load(path, map_location="cpu", weights_only=True)
         except Exception as err:  # noqa: BLE001 - torch raises many types for a bad file
@@ -219,7 +233,8 @@ class _RunState:
         for name, module in modules.items():
             if module is not None:
                 module.load_state_dict(state[name])
-        shuffle.set_state(state["shuffle"])
+        for name, generator in generators.items():
+            generator.set_state(state["generators"][name])
         self.history = [EpochReport(**h) for h in state["history"]]
         self.diverged = bool(state["diverged"])
         self.seconds_before = float(state["seconds"])
