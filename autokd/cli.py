@@ -242,6 +242,54 @@ def _report(args: argparse.Namespace) -> int:
 
 
 # --------------------------------------------------------------------------------------------
+# autokd compare
+
+
+def _add_compare(commands: argparse._SubParsersAction) -> None:
+    p = commands.add_parser(
+        "compare",
+        help="overlay the fronts of several runs in one report",
+        description="Draw the fronts of several runs on the same axes, with each run's "
+        "hypervolume against one shared reference point and a table of what differs between "
+        "the runs.",
+    )
+    p.add_argument("runs", nargs="+", metavar="RUN", help="run folders (two or more)")
+    p.add_argument(
+        "-o",
+        "--output",
+        type=Path,
+        default=Path("reports/compare.html"),
+        help="HTML file (default reports/compare.html)",
+    )
+    p.add_argument(
+        "--allow-mixed-targets",
+        action="store_true",
+        help="draw runs whose latencies were measured on different targets or "
+        "machines (labelled; their latencies are not comparable)",
+    )
+    p.set_defaults(handler=_compare)
+
+
+def _compare(args: argparse.Namespace) -> int:
+    from autokd.records import find_run
+    from autokd.report import write_compare_report
+
+    folders = [find_run(run) for run in args.runs]
+    path, data = write_compare_report(
+        folders, args.output, allow_mixed_targets=args.allow_mixed_targets
+    )
+    for run in data.runs:
+        print(
+            f"  {run.name}: hypervolume {run.hypervolume:.4f}, "
+            f"{len(run.fronts['latency_ms'])} on the accuracy-latency front"
+        )
+    if data.mixed_targets:
+        print("  warning: the runs' latencies come from different targets or machines")
+    print(f"autokd: comparison written to {path}")
+    return 0
+
+
+# --------------------------------------------------------------------------------------------
 # autokd export
 
 
@@ -272,8 +320,12 @@ def _add_export(commands: argparse._SubParsersAction) -> None:
         help=f"which Pareto student: {', '.join(PICKS)} (default knee: on the accuracy-latency "
         "front, the student farthest above the line from the fastest to the most accurate)",
     )
-    p.add_argument("--max-latency-ms", type=_positive_float, metavar="X",
-                   help="pick only among Pareto students at most X ms slow")  # fmt: skip
+    p.add_argument(
+        "--max-latency-ms",
+        type=_positive_float,
+        metavar="X",
+        help="pick only among Pareto students at most X ms slow",
+    )
     p.add_argument("-o", "--output", type=Path, required=True, help="bundle folder to write")
     p.add_argument("--force", action="store_true", help="replace a non-empty output folder")
     p.set_defaults(handler=_export)
@@ -285,8 +337,14 @@ def _export(args: argparse.Namespace) -> int:
     from autokd.records import find_run
 
     pick = check_choice("pick", args.pick, PICKS)
-    result = export_run(find_run(args.run), args.output, trial=args.trial, pick=pick,
-                        max_latency_ms=args.max_latency_ms, force=args.force)  # fmt: skip
+    result = export_run(
+        find_run(args.run),
+        args.output,
+        trial=args.trial,
+        pick=pick,
+        max_latency_ms=args.max_latency_ms,
+        force=args.force,
+    )
     metrics = result.description["metrics"]
     print(
         f"autokd: exported trial {result.trial} to {result.path}/ (accuracy "
@@ -311,16 +369,27 @@ def _add_train(commands: argparse._SubParsersAction) -> None:
         "every epoch; writes result.json and the weights.",
     )
     p.add_argument("bundle", help="bundle folder written by autokd export")
-    p.add_argument("--epochs", type=_positive_int, default=DEFAULT_FULL_EPOCHS,
-                   help=f"training epochs (default {DEFAULT_FULL_EPOCHS})")  # fmt: skip
-    p.add_argument("--no-kd", action="store_true",
-                   help="train on labels alone: the baseline of the KD gain")  # fmt: skip
-    p.add_argument("--seed", type=_seed, default=0, help="seed of the initial weights and the "
-                   "batch order (default 0)")  # fmt: skip
     p.add_argument(
-        "-o", "--output", type=Path,
+        "--epochs",
+        type=_positive_int,
+        default=DEFAULT_FULL_EPOCHS,
+        help=f"training epochs (default {DEFAULT_FULL_EPOCHS})",
+    )
+    p.add_argument(
+        "--no-kd", action="store_true", help="train on labels alone: the baseline of the KD gain"
+    )
+    p.add_argument(
+        "--seed",
+        type=_seed,
+        default=0,
+        help="seed of the initial weights and the batch order (default 0)",
+    )
+    p.add_argument(
+        "-o",
+        "--output",
+        type=Path,
         help="output folder (default <bundle>/train-<kd|nokd>-e<epochs>-s<seed>)",
-    )  # fmt: skip
+    )
     p.add_argument("--resume", action="store_true", help="continue an interrupted training")
     p.add_argument("--force", action="store_true", help="start a non-empty output folder over")
     _add_teacher_weights(p)
@@ -330,9 +399,11 @@ def _add_train(commands: argparse._SubParsersAction) -> None:
 
 def _add_teacher_weights(p: argparse.ArgumentParser) -> None:
     p.add_argument(
-        "--teacher-weights", type=Path, metavar="PATH",
+        "--teacher-weights",
+        type=Path,
+        metavar="PATH",
         help="the teacher's checkpoint, when autokd's cache no longer has it",
-    )  # fmt: skip
+    )
 
 
 def _train(args: argparse.Namespace) -> int:
@@ -377,11 +448,17 @@ def _add_validate(commands: argparse._SubParsersAction) -> None:
     )
     p.add_argument("run", help="run folder")
     p.add_argument(
-        "--top-k", type=_positive_int, default=5,
+        "--top-k",
+        type=_positive_int,
+        default=5,
         help="Pareto students to retrain, spread along the front (default 5)",
-    )  # fmt: skip
-    p.add_argument("--epochs", type=_positive_int, default=DEFAULT_FULL_EPOCHS,
-                   help=f"epochs of each retraining (default {DEFAULT_FULL_EPOCHS})")  # fmt: skip
+    )
+    p.add_argument(
+        "--epochs",
+        type=_positive_int,
+        default=DEFAULT_FULL_EPOCHS,
+        help=f"epochs of each retraining (default {DEFAULT_FULL_EPOCHS})",
+    )
     p.add_argument("--seed", type=_seed, default=0, help="seed of every retraining (default 0)")
     _add_teacher_weights(p)
     p.add_argument("--quiet", action="store_true", help="no progress bars")
@@ -402,19 +479,26 @@ def _validate(args: argparse.Namespace) -> int:
         teacher_weights=args.teacher_weights,
         progress=not args.quiet,
     )
-    print(f"autokd: {result['students_validated']} students, {result['epochs']} epochs "
-          f"(search: {result['search_epochs']})")  # fmt: skip
+    print(
+        f"autokd: {result['students_validated']} students, {result['epochs']} epochs "
+        f"(search: {result['search_epochs']})"
+    )
     print("  trial  search acc  KD acc  no-KD acc  KD gain")
     for s in result["students"]:
-        print(f"  {s['trial']:>5}  {s['search_accuracy']:>10.4f}  {s['kd_accuracy']:.4f}  "
-              f"{s['no_kd_accuracy']:>9.4f}  {s['kd_gain']:+.4f}")  # fmt: skip
+        print(
+            f"  {s['trial']:>5}  {s['search_accuracy']:>10.4f}  {s['kd_accuracy']:.4f}  "
+            f"{s['no_kd_accuracy']:>9.4f}  {s['kd_gain']:+.4f}"
+        )
     tau = result["kendall_tau"]
-    print(f"  Kendall tau (search vs longer training): "
-          f"{'undefined (ties)' if tau is None else f'{tau:.3f}'}; mean KD gain "
-          f"{result['mean_kd_gain']:+.4f}")  # fmt: skip
+    print(
+        f"  Kendall tau (search vs longer training): "
+        f"{'undefined (ties)' if tau is None else f'{tau:.3f}'}; mean KD gain "
+        f"{result['mean_kd_gain']:+.4f}"
+    )
     summary = folder.read_json(folder.summary_json)
-    report = write_run_report(folder, output=Path(summary.get("report") or
-                                                  f"reports/{folder.name}.html"))  # fmt: skip
+    report = write_run_report(
+        folder, output=Path(summary.get("report") or f"reports/{folder.name}.html")
+    )
     print(f"  stored in {folder.path}/validation.json; report: {report}")
     return 0
 
@@ -424,6 +508,7 @@ def _validate(args: argparse.Namespace) -> int:
 COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [
     _add_search,
     _add_report,
+    _add_compare,
     _add_export,
     _add_train,
     _add_validate,

@@ -155,7 +155,7 @@ def export_run(
             "run": str(run.path),
             "trial": number,
             "pick": None if trial is not None else pick,
-        },  # fmt: skip
+        },
         "student": config.to_dict(),
         "distill": attrs["kd"],
         "train": attrs["train"],
@@ -192,8 +192,9 @@ def _check_output_folder(output: Path, *, force: bool) -> None:
     if output.exists() and not output.is_dir():
         raise AutoKDError(f"-o '{output}' is a file, not a folder")
     if output.is_dir() and any(output.iterdir()) and not force:
-        raise AutoKDError(f"output folder '{output}' exists and is not empty; pass --force to "
-                          "replace it")  # fmt: skip
+        raise AutoKDError(
+            f"output folder '{output}' exists and is not empty; pass --force to replace it"
+        )
     output.parent.mkdir(parents=True, exist_ok=True)
 
 

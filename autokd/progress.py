@@ -9,8 +9,9 @@ from autokd.distill.engine import EpochReport
 
 
 @contextmanager
-def epoch_bar(description: str, epochs: int, *, enabled: bool = True
-              ) -> Iterator[Callable[[EpochReport], None]]:  # fmt: skip
+def epoch_bar(
+    description: str, epochs: int, *, enabled: bool = True
+) -> Iterator[Callable[[EpochReport], None]]:
     """A tqdm bar over `epochs`; yields the engine callback that moves it (to the epoch reported,
     so a resumed run starts where it stopped)."""
     from tqdm.auto import tqdm

@@ -32,8 +32,16 @@ OBJECTIVES: tuple[tuple[str, str], ...] = (
     ("latency_ms", "minimize"),
     ("flops", "minimize"),
 )
-HEAD_COLUMNS = ["number", "state", "accuracy", "latency_ms", "latency_iqr_ms", "flops", "params",
-                "is_pareto"]  # fmt: skip
+HEAD_COLUMNS = [
+    "number",
+    "state",
+    "accuracy",
+    "latency_ms",
+    "latency_iqr_ms",
+    "flops",
+    "params",
+    "is_pareto",
+]
 ATTR_COLUMNS = ["latency_iqr_ms", "params"]  # recorded as user attributes, not objectives
 EXTRA_COLUMNS = [
     "architecture",
@@ -98,8 +106,12 @@ class RunFolder:
         """What identifies the run's data: enough to prepare it again, and its key to check."""
         summary = self.read_json(self.summary_json)
         data = summary["data"]
-        return {"name": data["name"], "seed": summary["seed"], "input_size": data["input_size"],
-                "key": data["key"]}  # fmt: skip
+        return {
+            "name": data["name"],
+            "seed": summary["seed"],
+            "input_size": data["input_size"],
+            "key": data["key"],
+        }
 
     def read_json(self, path: Path) -> dict[str, Any]:
         try:

@@ -139,8 +139,9 @@ class _Trials:
             batch_size=config.batch_size,
             seed=config.seed + trial.number,
         )
-        student, result = train_student(candidate.student, candidate.kd, schedule, self.data,
-                                        self.outputs)  # fmt: skip
+        student, result = train_student(
+            candidate.student, candidate.kd, schedule, self.data, self.outputs
+        )
         # 3) keep the weights: a student that ends on the front is exported without retraining
         state = student.state_dict()
         atomic_write(self.folder.weights_path(trial.number), lambda tmp: torch.save(state, tmp))
@@ -256,8 +257,9 @@ class _ProgressBar:
         self.values = [t.values for t in _counted(study) if t.values]
         self.remaining = max(0, config.budget - len(_counted(study)))
         self.ran = 0
-        self.bar = tqdm(total=self.remaining, desc=f"search {config.name}", unit="trial",
-                        disable=not enabled)  # fmt: skip
+        self.bar = tqdm(
+            total=self.remaining, desc=f"search {config.name}", unit="trial", disable=not enabled
+        )
 
     def update(self, study: Any, trial: Any) -> None:
         self.ran += 1

@@ -227,8 +227,9 @@ def prepare_teacher(
     if weights is not None and not weights.is_file():
         raise AutoKDError(f"teacher weights file '{weights}' does not exist")
     torch.manual_seed(seed)  # the teacher's initial weights: the cache key holds the seed
-    path = weights or teacher_cache_path(name, data, epochs=epochs, seed=seed,
-                                         pretrained=pretrained)  # fmt: skip
+    path = weights or teacher_cache_path(
+        name, data, epochs=epochs, seed=seed, pretrained=pretrained
+    )
     model = create_teacher(name, data, pretrained=pretrained and not path.is_file())
     if require_features and not hasattr(model, "forward_intermediates"):
         raise AutoKDError(
@@ -263,8 +264,9 @@ def _train_teacher(
     from autokd.progress import epoch_bar
 
     with epoch_bar(f"teacher {name}", epochs, enabled=progress) as show:
-        recipe = TrainConfig(epochs=epochs, lr=TEACHER_LR, seed=seed,
-                             augment=data.augment is not None)  # fmt: skip
+        recipe = TrainConfig(
+            epochs=epochs, lr=TEACHER_LR, seed=seed, augment=data.augment is not None
+        )
         fit(model, data, recipe, callbacks=[show])
 
 

@@ -42,8 +42,15 @@ def train_student(
     distilled with `kd` from the teacher's cached `outputs`, or on labels alone without `kd`."""
     torch.manual_seed(schedule.seed)  # the initial weights, reproducible from the seed
     model = build_student(config)
-    result = fit(model, data, schedule, kd=kd, teacher=outputs if kd is not None else None,
-                 callbacks=callbacks or [], checkpoint=checkpoint)  # fmt: skip
+    result = fit(
+        model,
+        data,
+        schedule,
+        kd=kd,
+        teacher=outputs if kd is not None else None,
+        callbacks=callbacks or [],
+        checkpoint=checkpoint,
+    )
     return model, result
 
 
@@ -131,15 +138,23 @@ def train_bundle(
     data = load_identified_data(bundle.data)
     outputs = None
     if use_kd:
-        teacher = load_identified_teacher(bundle.teacher, data, weights=teacher_weights,
-                                          progress=progress)  # fmt: skip
+        teacher = load_identified_teacher(
+            bundle.teacher, data, weights=teacher_weights, progress=progress
+        )
         outputs, _ = teacher_outputs(teacher, data)
     schedule = dataclasses.replace(bundle.search_schedule, epochs=epochs, seed=seed)
     kd = bundle.kd if use_kd else None
     label = f"train {'with KD' if use_kd else 'without KD'}"
     with epoch_bar(label, epochs, enabled=progress) as show:
-        model, fitted = train_student(bundle.student, kd, schedule, data, outputs,
-                                      callbacks=[show], checkpoint=output / CHECKPOINT)  # fmt: skip
+        model, fitted = train_student(
+            bundle.student,
+            kd,
+            schedule,
+            data,
+            outputs,
+            callbacks=[show],
+            checkpoint=output / CHECKPOINT,
+        )
     torch.save(model.state_dict(), output / "student.pt")
     metrics = MetricsCache().measure(bundle.student, bundle.target)
     result = {

@@ -66,8 +66,9 @@ def validate_run(
         raise AutoKDError(f"run '{run.path}' has no complete trial to validate")
     chosen = spread_along(front, top_k)
     data = load_identified_data(run.data_identity())
-    teacher = load_identified_teacher(run.teacher_identity(), data, weights=teacher_weights,
-                                      progress=progress)  # fmt: skip
+    teacher = load_identified_teacher(
+        run.teacher_identity(), data, weights=teacher_weights, progress=progress
+    )
     outputs, _ = teacher_outputs(teacher, data)
 
     students = []
@@ -80,18 +81,21 @@ def validate_run(
         for label, use_kd in (("kd", True), ("no_kd", False)):
             title = f"{position}/{len(chosen)} trial {int(row.number)} {label.replace('_', ' ')}"
             with epoch_bar(title, epochs, enabled=progress) as show:
-                _, fitted = train_student(config, kd if use_kd else None, schedule, data,
-                                          outputs, callbacks=[show])  # fmt: skip
+                _, fitted = train_student(
+                    config, kd if use_kd else None, schedule, data, outputs, callbacks=[show]
+                )
             accuracies[label] = fitted.val_accuracy
-        students.append({
-            "trial": int(row.number),
-            "architecture": row.architecture,
-            "latency_ms": float(row.latency_ms),
-            "search_accuracy": float(row.accuracy),
-            "kd_accuracy": accuracies["kd"],
-            "no_kd_accuracy": accuracies["no_kd"],
-            "kd_gain": accuracies["kd"] - accuracies["no_kd"],
-        })  # fmt: skip
+        students.append(
+            {
+                "trial": int(row.number),
+                "architecture": row.architecture,
+                "latency_ms": float(row.latency_ms),
+                "search_accuracy": float(row.accuracy),
+                "kd_accuracy": accuracies["kd"],
+                "no_kd_accuracy": accuracies["no_kd"],
+                "kd_gain": accuracies["kd"] - accuracies["no_kd"],
+            }
+        )
     search = [s["search_accuracy"] for s in students]
     longer = [s["kd_accuracy"] for s in students]
     result = {

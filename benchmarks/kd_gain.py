@@ -43,8 +43,11 @@ def main() -> None:
     args = parser.parse_args()
     work = args.work or Path(tempfile.mkdtemp(prefix="autokd-kd-gain-"))
     work.mkdir(parents=True, exist_ok=True)
-    timings = {"search_s": autokd("search", "--budget", str(args.budget), "--target", "cpu",
-                                  "--name", "kd-gain", cwd=work)}  # fmt: skip
+    timings = {
+        "search_s": autokd(
+            "search", "--budget", str(args.budget), "--target", "cpu", "--name", "kd-gain", cwd=work
+        )
+    }
     autokd("export", "runs/kd-gain", "--pick", "knee", "-o", "students/knee", "--force", cwd=work)
     bundle = yaml.safe_load((work / "students/knee/student.yaml").read_text())
 
@@ -53,40 +56,70 @@ def main() -> None:
     for seed in range(args.seeds):
         for flags, kd in (([], True), (["--no-kd"], False)):
             out = f"students/knee/train-{'kd' if kd else 'nokd'}-s{seed}"
-            autokd("train", "students/knee", "--epochs", str(args.epochs), "--seed", str(seed),
-                   "-o", out, "--force", *flags, cwd=work)  # fmt: skip
+            autokd(
+                "train",
+                "students/knee",
+                "--epochs",
+                str(args.epochs),
+                "--seed",
+                str(seed),
+                "-o",
+                out,
+                "--force",
+                *flags,
+                cwd=work,
+            )
             result = json.loads((work / out / "result.json").read_text())
-            runs.append({"seed": seed, "kd": kd, "final": result["final_val_accuracy"],
-                         "best": result["best_val_accuracy"]})  # fmt: skip
+            runs.append(
+                {
+                    "seed": seed,
+                    "kd": kd,
+                    "final": result["final_val_accuracy"],
+                    "best": result["best_val_accuracy"],
+                }
+            )
     timings["train_s"] = time.perf_counter() - started
-    timings["validate_s"] = autokd("validate", "runs/kd-gain", "--top-k", "5", "--epochs",
-                                   str(args.epochs), cwd=work)  # fmt: skip
+    timings["validate_s"] = autokd(
+        "validate", "runs/kd-gain", "--top-k", "5", "--epochs", str(args.epochs), cwd=work
+    )
     validation = json.loads((work / "runs/kd-gain/validation.json").read_text())
 
     with_kd = [r["final"] for r in runs if r["kd"]]
     without = [r["final"] for r in runs if not r["kd"]]
     result = {
-        "budget": args.budget, "epochs": args.epochs, "seeds": args.seeds,
-        "knee": {"trial": bundle["source"]["trial"], "metrics": bundle["metrics"],
-                 "student": bundle["student"], "distill": bundle["distill"]},
+        "budget": args.budget,
+        "epochs": args.epochs,
+        "seeds": args.seeds,
+        "knee": {
+            "trial": bundle["source"]["trial"],
+            "metrics": bundle["metrics"],
+            "student": bundle["student"],
+            "distill": bundle["distill"],
+        },
         "runs": runs,
-        "kd_mean": statistics.mean(with_kd), "no_kd_mean": statistics.mean(without),
+        "kd_mean": statistics.mean(with_kd),
+        "no_kd_mean": statistics.mean(without),
         "kd_gain": statistics.mean(with_kd) - statistics.mean(without),
-        "validation": validation, "timings_s": {k: round(v, 1) for k, v in timings.items()},
+        "validation": validation,
+        "timings_s": {k: round(v, 1) for k, v in timings.items()},
         "work": str(work),
-    }  # fmt: skip
+    }
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "kd_gain.json").write_text(json.dumps(result, indent=2) + "\n")
 
     metrics = bundle["metrics"]
-    print(f"\nknee student: trial {result['knee']['trial']}, search accuracy "
-          f"{metrics['accuracy']:.4f}, {metrics['latency_ms']:.3f} ms")  # fmt: skip
+    print(
+        f"\nknee student: trial {result['knee']['trial']}, search accuracy "
+        f"{metrics['accuracy']:.4f}, {metrics['latency_ms']:.3f} ms"
+    )
     print("| seed | with KD | without KD | gain |\n| --- | --- | --- | --- |")
     for seed in range(args.seeds):
         a, b = with_kd[seed], without[seed]
         print(f"| {seed} | {a:.4f} | {b:.4f} | {a - b:+.4f} |")
-    print(f"| mean | {result['kd_mean']:.4f} | {result['no_kd_mean']:.4f} | "
-          f"{result['kd_gain']:+.4f} |")  # fmt: skip
+    print(
+        f"| mean | {result['kd_mean']:.4f} | {result['no_kd_mean']:.4f} | "
+        f"{result['kd_gain']:+.4f} |"
+    )
     tau = validation["kendall_tau"]
     print(f"validate --top-k 5: Kendall tau {tau}, mean KD gain {validation['mean_kd_gain']:+.4f}")
 

@@ -16,8 +16,18 @@ TINY_SEARCH = ["--teacher", TINY_TEACHER, "--teacher-epochs", "1", "--epochs", "
 
 def tiny_search(work: Path, name: str, budget: int) -> list[str]:
     """`search` arguments for a tiny run `name` whose runs and reports stay inside `work`."""
-    return ["search", "--budget", str(budget), "--name", name, "--runs-dir", str(work / "runs"),
-            "--reports-dir", str(work / "reports"), *TINY_SEARCH]  # fmt: skip
+    return [
+        "search",
+        "--budget",
+        str(budget),
+        "--name",
+        name,
+        "--runs-dir",
+        str(work / "runs"),
+        "--reports-dir",
+        str(work / "reports"),
+        *TINY_SEARCH,
+    ]
 
 
 def autokd(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
@@ -42,9 +52,15 @@ def snapshot(*folders: Path) -> dict[str, str]:
     return files
 
 
-CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
-                  "--disable-background-networking", "--disable-component-update",
-                  "--disable-sync"]  # fmt: skip
+CHROMIUM_FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 
 
 def chromium() -> str | None:
@@ -56,10 +72,159 @@ def chromium() -> str | None:
 def render_in_chromium(page: Path, profile: Path) -> tuple[str, list[str]]:
     """Load `page` from file:// in headless Chromium; return the final DOM and console errors."""
     done = subprocess.run(
-        [chromium(), *CHROMIUM_FLAGS, f"--user-data-dir={profile}", "--enable-logging=stderr",
-         "--v=0", "--virtual-time-budget=10000", "--dump-dom", page.resolve().as_uri()],
-        capture_output=True, text=True, timeout=120,
-    )  # fmt: skip
-    errors = [line for line in done.stderr.splitlines()
-              if "CONSOLE" in line and ("Uncaught" in line or "Error" in line)]  # fmt: skip
+        [
+            chromium(),
+            *CHROMIUM_FLAGS,
+            f"--user-data-dir={profile}",
+            "--enable-logging=stderr",
+            "--v=0",
+            "--virtual-time-budget=10000",
+            "--dump-dom",
+            page.resolve().as_uri(),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    errors = [
+        line
+        for line in done.stderr.splitlines()
+        if "CONSOLE" in line and ("Uncaught" in line or "Error" in line)
+    ]
     return done.stdout, errors
+
+
+def fake_run(
+    folder: Path,
+    points: list[tuple[float, float, float]],
+    *,
+    sampler: str = "tpe",
+    target: str = "cpu",
+    cpu: str = "Test CPU",
+) -> Path:
+    """A run folder with the study, run.json and summary.json autokd writes, holding complete
+    trials with the given (accuracy, latency_ms, flops): for report tests with known numbers."""
+    import json
+
+    import optuna
+
+    from autokd.records import OBJECTIVES, STUDY_NAME, RunFolder
+
+    run = RunFolder(folder)
+    folder.mkdir(parents=True)
+    study = optuna.create_study(
+        study_name=STUDY_NAME, storage=run.storage_url, directions=[d for _, d in OBJECTIVES]
+    )
+    stage = {"depth": 1, "width": 8, "kernel": 3, "dilation": 1, "stride": 1}
+    for number, (accuracy, latency, flops) in enumerate(points):
+        study.add_trial(
+            optuna.trial.create_trial(
+                values=[accuracy, latency, flops],
+                params={
+                    "stages": 1 + number % 2,
+                    "lr": 0.01 * (1 + number % 3),
+                    "alpha": 0.1 * (number % 5),
+                },
+                distributions={
+                    "stages": optuna.distributions.IntDistribution(1, 2),
+                    "lr": optuna.distributions.FloatDistribution(0.001, 0.1),
+                    "alpha": optuna.distributions.FloatDistribution(0.0, 1.0),
+                },
+                user_attrs={
+                    "latency_iqr_ms": latency / 50,
+                    "params": 1000 + number,
+                    "architecture": f"8 | 1x8 k3 d1 s1 (#{number})",
+                    "student": {
+                        "family": "cnn",
+                        "in_channels": 1,
+                        "num_classes": 10,
+                        "input_size": 16,
+                        "stem_width": 8,
+                        "stages": [stage],
+                    },
+                    "kd": {"temperature": 2.0, "alpha": 0.5, "feature_weights": [0.0]},
+                    "train": {"epochs": 1, "lr": 0.01, "batch_size": 64, "seed": number},
+                },
+            )
+        )
+    identity = {"space": "cnn", "target": target, "sampler": sampler}
+    run.run_json.write_text(
+        json.dumps(
+            {
+                "name": folder.name,
+                "created": "2026-01-01",
+                "budget": len(points),
+                "identity": identity,
+            }
+        )
+    )
+    summary = {
+        "name": folder.name,
+        "budget": len(points),
+        "trials": {"complete": len(points)},
+        "sampler": sampler,
+        "seed": 0,
+        "epochs": 1,
+        "batch_size": 64,
+        "space": {
+            "name": "cnn",
+            "source": "search_spaces/cnn.yaml",
+            "digest": "d1",
+            "description": "",
+        },
+        "teacher": {
+            "name": "resnet18",
+            "accuracy": 0.99,
+            "source": "cache",
+            "weights_digest": "w1",
+            "checkpoint": None,
+            "epochs": 20,
+        },
+        "data": {
+            "name": "digits",
+            "train_images": 1437,
+            "val_images": 360,
+            "channels": 1,
+            "classes": 10,
+            "input_size": 16,
+            "key": "k1",
+        },
+        "target": {
+            "name": target,
+            "description": "test target",
+            "backend": "torch",
+            "device": "cpu",
+            "threads": 1,
+            "batch_size": 1,
+            "input_size": 16,
+            "warmup": 1,
+            "min_run_time": 0.1,
+        },
+        "environment": {"cpu": cpu, "torch": "test", "physical_cores": 1},
+        "latency_protocol": "test protocol",
+        "flops_convention": "test convention",
+        "best_accuracy": max(p[0] for p in points),
+        "updated": "2026-01-01",
+    }
+    run.summary_json.write_text(json.dumps(summary))
+    return folder
+
+
+def screenshot(page: Path, output: Path, profile: Path, *, size: str = "1400,1800") -> Path:
+    """A PNG of `page` as headless Chromium draws it, for people to look at."""
+    output.parent.mkdir(parents=True, exist_ok=True)
+    subprocess.run(
+        [
+            chromium(),
+            *CHROMIUM_FLAGS,
+            f"--user-data-dir={profile}",
+            f"--window-size={size}",
+            "--virtual-time-budget=10000",
+            f"--screenshot={output.resolve()}",
+            page.resolve().as_uri(),
+        ],
+        capture_output=True,
+        timeout=120,
+        check=True,
+    )
+    return output

@@ -125,9 +125,11 @@ def test_fixed_settings_in_a_space_reach_the_report(tmp_path, capsys):
     from autokd.config import shipped_dir
 
     text = (shipped_dir("search_spaces") / "cnn.yaml").read_text()
-    for old, new in (("lr: {low: 0.002, high: 0.02, log: true}", "lr: 0.01"),
-                     ("temperature: {low: 1.0, high: 8.0}", "temperature: 3.0"),
-                     ("alpha: {low: 0.0, high: 1.0}", "alpha: 0.5")):  # fmt: skip
+    for old, new in (
+        ("lr: {low: 0.002, high: 0.02, log: true}", "lr: 0.01"),
+        ("temperature: {low: 1.0, high: 8.0}", "temperature: 3.0"),
+        ("alpha: {low: 0.0, high: 1.0}", "alpha: 0.5"),
+    ):
         assert old in text
         text = text.replace(old, new)
     space = tmp_path / "fixed.yaml"

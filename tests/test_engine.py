@@ -106,8 +106,13 @@ def test_evaluate_counts_correct_predictions():
 def test_a_last_batch_of_one_image_trains_with_feature_distillation(digits, tiny_outputs):
     assert len(digits.train_y) % 4 == 1  # 1,437 images: batches of 4 leave one over
     kd = KDConfig(temperature=2.0, alpha=0.5, feature_weights=(1.0, 1.0))
-    result = fit(small_student(digits), digits, TrainConfig(epochs=1, lr=0.01, batch_size=4),
-                 kd=kd, teacher=tiny_outputs)  # fmt: skip
+    result = fit(
+        small_student(digits),
+        digits,
+        TrainConfig(epochs=1, lr=0.01, batch_size=4),
+        kd=kd,
+        teacher=tiny_outputs,
+    )
     assert result.epochs_run == 1 and not result.diverged
 
 
@@ -115,8 +120,9 @@ class Interrupt(Exception):
     pass
 
 
-def test_an_interrupted_run_resumes_at_the_next_epoch_and_ends_the_same(digits, tiny_outputs,
-                                                                        tmp_path):  # fmt: skip
+def test_an_interrupted_run_resumes_at_the_next_epoch_and_ends_the_same(
+    digits, tiny_outputs, tmp_path
+):
     kd = KDConfig(temperature=2.0, alpha=0.5, feature_weights=(0.0, 1.0))
     schedule = TrainConfig(epochs=3, lr=0.01, seed=3)
 
@@ -133,18 +139,33 @@ def test_an_interrupted_run_resumes_at_the_next_epoch_and_ends_the_same(digits, 
 
     checkpoint = tmp_path / "checkpoint.pt"
     with pytest.raises(Interrupt):
-        fit(fresh(), digits, schedule, kd=kd, teacher=tiny_outputs, checkpoint=checkpoint,
-            callbacks=[stop_after_first])  # fmt: skip
+        fit(
+            fresh(),
+            digits,
+            schedule,
+            kd=kd,
+            teacher=tiny_outputs,
+            checkpoint=checkpoint,
+            callbacks=[stop_after_first],
+        )
     resumed_epochs = []
     resumed_model = fresh()
     record = [lambda report: resumed_epochs.append(report.epoch)]
-    result = fit(resumed_model, digits, schedule, kd=kd, teacher=tiny_outputs,
-                 checkpoint=checkpoint, callbacks=record)  # fmt: skip
+    result = fit(
+        resumed_model,
+        digits,
+        schedule,
+        kd=kd,
+        teacher=tiny_outputs,
+        checkpoint=checkpoint,
+        callbacks=record,
+    )
     assert resumed_epochs == [2, 3]
     assert result.epochs_run == 3
     assert [h.val_accuracy for h in result.history] == [h.val_accuracy for h in expected.history]
-    for a, b in zip(resumed_model.state_dict().values(), straight.state_dict().values(),
-                    strict=True):  # fmt: skip
+    for a, b in zip(
+        resumed_model.state_dict().values(), straight.state_dict().values(), strict=True
+    ):
         assert torch.equal(a, b)
 
 

@@ -14,13 +14,15 @@ from autokd.records import RunFolder
 from autokd.students import build_student
 from tests.helpers import snapshot, tiny_search
 
-FRAME = pd.DataFrame({
-    "number": [0, 1, 2, 3, 4, 5],
-    "state": ["COMPLETE"] * 5 + ["FAIL"],
-    "accuracy": [0.80, 0.95, 0.97, 0.90, 0.99, None],
-    "latency_ms": [0.10, 0.12, 0.20, 0.30, 0.50, None],
-    "is_pareto": [True, True, True, False, True, False],
-})  # fmt: skip
+FRAME = pd.DataFrame(
+    {
+        "number": [0, 1, 2, 3, 4, 5],
+        "state": ["COMPLETE"] * 5 + ["FAIL"],
+        "accuracy": [0.80, 0.95, 0.97, 0.90, 0.99, None],
+        "latency_ms": [0.10, 0.12, 0.20, 0.30, 0.50, None],
+        "is_pareto": [True, True, True, False, True, False],
+    }
+)
 
 
 def test_the_knee_is_farthest_above_the_line_from_fastest_to_most_accurate():
@@ -61,8 +63,10 @@ def run_and_bundle(tmp_path_factory):
     work = tmp_path_factory.mktemp("export")
     assert main(tiny_search(work, "src", 3)) == 0
     bundle = work / "bundle"
-    assert main(["export", str(work / "runs" / "src"), "--pick", "best-accuracy",
-                 "-o", str(bundle)]) == 0  # fmt: skip
+    assert (
+        main(["export", str(work / "runs" / "src"), "--pick", "best-accuracy", "-o", str(bundle)])
+        == 0
+    )
     return work, bundle
 
 
@@ -102,8 +106,9 @@ def test_onnx_and_torchscript_match_pytorch(run_and_bundle):
     bundle = load_bundle(bundle_path)
     model = build_student(bundle.student).eval()
     model.load_state_dict(bundle.weights())
-    session = ort.InferenceSession(str(bundle_path / "student.onnx"),
-                                   providers=["CPUExecutionProvider"])  # fmt: skip
+    session = ort.InferenceSession(
+        str(bundle_path / "student.onnx"), providers=["CPUExecutionProvider"]
+    )
     scripted = torch.jit.load(str(bundle_path / "student.torchscript.pt"))
     for batch in (1, 3, 8):  # the batch axis is dynamic
         x = torch.randn(batch, 1, 16, 16)
@@ -121,8 +126,12 @@ def test_export_refuses_a_non_empty_folder_unless_forced(run_and_bundle, capsys)
     assert snapshot(bundle) == before
     again = work / "again"
     assert main(["export", str(work / "runs" / "src"), "--pick", "fastest", "-o", str(again)]) == 0
-    assert main(["export", str(work / "runs" / "src"), "--pick", "fastest", "-o", str(again),
-                 "--force"]) == 0  # fmt: skip
+    assert (
+        main(
+            ["export", str(work / "runs" / "src"), "--pick", "fastest", "-o", str(again), "--force"]
+        )
+        == 0
+    )
 
 
 def test_a_trial_without_kept_weights_cannot_be_exported(run_and_bundle, capsys, tmp_path):
@@ -142,8 +151,7 @@ def test_train_with_and_without_kd_writes_result_json(run_and_bundle):
     _, bundle = run_and_bundle
     for flags, kd in (([], True), (["--no-kd"], False)):
         out = bundle.parent / f"train-{kd}"
-        assert main(["train", str(bundle), "--epochs", "1", "-o", str(out), "--quiet",
-                     *flags]) == 0  # fmt: skip
+        assert main(["train", str(bundle), "--epochs", "1", "-o", str(out), "--quiet", *flags]) == 0
         result = json.loads((out / "result.json").read_text())
         assert result["kd"] is kd and result["epochs"] == 1
         assert 0 <= result["final_val_accuracy"] <= 1 and result["latency_ms"] > 0
@@ -173,8 +181,9 @@ def test_train_resumes_an_interrupted_run_at_the_next_epoch(run_and_bundle, monk
     monkeypatch.setattr(progress, "epoch_bar", stop_after_epoch_one)
     with pytest.raises(KeyboardInterrupt):
         train_bundle(load_bundle(bundle_path), epochs=2, output=out, progress=False)
-    result = train_bundle(load_bundle(bundle_path), epochs=2, output=out, resume=True,
-                          progress=False)  # fmt: skip
+    result = train_bundle(
+        load_bundle(bundle_path), epochs=2, output=out, resume=True, progress=False
+    )
     assert seen == [1, 2]  # the resumed call trained epoch 2 only
     assert [h["epoch"] for h in result["history"]] == [1, 2]
 
@@ -219,7 +228,12 @@ def test_kendall_tau_by_hand():
 def test_validation_spreads_its_students_along_the_front():
     from autokd.validation import spread_along
 
-    front = pd.DataFrame({"number": range(7), "latency_ms": [0.7, 0.1, 0.3, 0.2, 0.5, 0.4, 0.6],
-                          "accuracy": [0.99, 0.8, 0.92, 0.9, 0.96, 0.94, 0.98]})  # fmt: skip
+    front = pd.DataFrame(
+        {
+            "number": range(7),
+            "latency_ms": [0.7, 0.1, 0.3, 0.2, 0.5, 0.4, 0.6],
+            "accuracy": [0.99, 0.8, 0.92, 0.9, 0.96, 0.94, 0.98],
+        }
+    )
     assert spread_along(front, 3)["number"].tolist() == [1, 5, 0]  # fastest, middle, slowest
     assert spread_along(front, 10)["number"].tolist() == [1, 3, 2, 5, 4, 6, 0]

@@ -60,8 +60,11 @@ def test_metrics_are_measured_once_per_architecture(tmp_path, monkeypatch):
     second = cache.measure(_config(), target)
     assert len(calls) == 1
     assert not first.cached and second.cached and second.seconds == 0
-    assert (first.flops, first.params, first.latency) == (second.flops, second.params,
-                                                         second.latency)  # fmt: skip
+    assert (first.flops, first.params, first.latency) == (
+        second.flops,
+        second.params,
+        second.latency,
+    )
     cache.measure(_config(width=16), target)
     assert len(calls) == 2
     # Another thread count is another measurement; FLOPs and parameters are still reused.

@@ -125,7 +125,11 @@ def test_the_same_seed_gives_the_same_trials(finished_run):
     assert result.returncode == 0, result.stderr
     first = pd.read_csv(work / "runs" / "e2e" / "trials.csv").iloc[:3]
     again = pd.read_csv(work / "runs" / "again" / "trials.csv")
-    same = [c for c in again.columns if c not in ("latency_ms", "latency_iqr_ms", "is_pareto")
-            and not c.endswith(("_seconds", "_cached", "_noisy"))]  # fmt: skip
+    same = [
+        c
+        for c in again.columns
+        if c not in ("latency_ms", "latency_iqr_ms", "is_pareto")
+        and not c.endswith(("_seconds", "_cached", "_noisy"))
+    ]
     assert "accuracy" in same and "s1_width" in same
     pd.testing.assert_frame_equal(first[same], again[same])

@@ -99,8 +99,9 @@ def fit(
     if train.augment and data.augment is None:
         raise ValueError(f"data set '{data.name}' defines no augmentation")
     if train.augment and kd is not None and not teacher.follows_inputs:
-        raise ValueError("augmented training needs a live teacher: cached outputs are for the "
-                         "original images")  # fmt: skip
+        raise ValueError(
+            "augmented training needs a live teacher: cached outputs are for the original images"
+        )
     torch.manual_seed(train.seed)
     distiller = None
     if kd is not None and any(w > 0 for w in kd.feature_weights):
@@ -117,12 +118,18 @@ def fit(
     )
     # The batch order and the random views draw from their own generators, so turning
     # augmentation on does not change which images share a batch.
-    generators = {"shuffle": torch.Generator().manual_seed(train.seed),
-                  "augment": torch.Generator().manual_seed(train.seed + 1)}  # fmt: skip
+    generators = {
+        "shuffle": torch.Generator().manual_seed(train.seed),
+        "augment": torch.Generator().manual_seed(train.seed + 1),
+    }
     levels = distiller.levels if distiller else []
     # Everything that changes during training, in one place: what a checkpoint holds.
-    modules = {"model": model, "distiller": distiller, "optimizer": optimizer,
-               "scheduler": scheduler}  # fmt: skip
+    modules = {
+        "model": model,
+        "distiller": distiller,
+        "optimizer": optimizer,
+        "scheduler": scheduler,
+    }
     run = _RunState(identity={"train": train.to_dict(), "kd": kd.to_dict() if kd else None})
     if checkpoint is not None and checkpoint.is_file():
         run = run.restore_into(checkpoint, modules, generators)
@@ -134,8 +141,9 @@ def fit(
         if distiller:
             distiller.train()
         lr = optimizer.param_groups[0]["lr"]
-        order = iterate_batches(len(data.train_y), train.batch_size,
-                                generator=generators["shuffle"])  # fmt: skip
+        order = iterate_batches(
+            len(data.train_y), train.batch_size, generator=generators["shuffle"]
+        )
         for index in order:
             x, y = data.train_x[index], data.train_y[index]
             if train.augment:
@@ -169,8 +177,14 @@ def fit(
             scheduler.step()
             loss_sum, batches = loss_sum + loss.detach().item(), batches + 1
         accuracy = evaluate(model, data.val_x, data.val_y)
-        report = EpochReport(epoch, train.epochs, loss_sum / max(1, batches), accuracy, lr,
-                             time.perf_counter() - epoch_start)  # fmt: skip
+        report = EpochReport(
+            epoch,
+            train.epochs,
+            loss_sum / max(1, batches),
+            accuracy,
+            lr,
+            time.perf_counter() - epoch_start,
+        )
         run.record(report, diverged=diverged)
         if checkpoint is not None:
             run.save(checkpoint, modules, generators)
@@ -207,8 +221,9 @@ class _RunState:
         self.history.append(report)
         self.diverged = self.diverged or diverged
 
-    def save(self, path: Path, modules: dict[str, Any], generators: dict[str, torch.Generator]
-             ) -> None:  # fmt: skip
+    def save(
+        self, path: Path, modules: dict[str, Any], generators: dict[str, torch.Generator]
+    ) -> None:
         state = {
             "identity": self.identity,
             "history": [asdict(h) for h in self.history],
@@ -219,8 +234,9 @@ class _RunState:
         }
         atomic_write(path, lambda tmp: torch.save(state, tmp))
 
-    def restore_into(self, path: Path, modules: dict[str, Any],
-                     generators: dict[str, torch.Generator]) -> _RunState:  # fmt: skip
+    def restore_into(
+        self, path: Path, modules: dict[str, Any], generators: dict[str, torch.Generator]
+    ) -> _RunState:
         try:
             state = torch.load(path, map_location="cpu", weights_only=True)
         except Exception as err:  # noqa: BLE001 - torch raises many types for a bad file

@@ -1,4 +1,5 @@
-"""Run reports: compute the report's data as plain objects (`data`), then render HTML (`html`)."""
+"""Reports: compute each page's data as plain objects (`data`, `compare`), then render it as one
+self-contained HTML file (`run_page`, `compare_page`, sharing `page`)."""
 
 from __future__ import annotations
 
@@ -8,10 +9,28 @@ from typing import Any
 from autokd.cache import atomic_write
 from autokd.errors import AutoKDError
 from autokd.records import RunFolder
+from autokd.report.compare import CompareData, build_compare
+from autokd.report.compare_page import render_compare
 from autokd.report.data import RunReportData, build_run_report
-from autokd.report.html import render_run_report
+from autokd.report.run_page import render_run_report
 
-__all__ = ["RunReportData", "build_run_report", "render_run_report", "write_run_report"]
+__all__ = [
+    "CompareData",
+    "RunReportData",
+    "build_compare",
+    "build_run_report",
+    "render_compare",
+    "render_run_report",
+    "write_compare_report",
+    "write_run_report",
+]
+
+
+def _write_html(path: Path, html: str) -> Path:
+    if path.is_dir():
+        raise AutoKDError(f"report path '{path}' is a folder; give a file name ending in .html")
+    atomic_write(path, lambda tmp: tmp.write_text(html, encoding="utf-8"))
+    return path
 
 
 def write_run_report(
@@ -27,8 +46,15 @@ def write_run_report(
     `study` and `summary` are read from the run folder unless the caller has them already.
     """
     path = Path(output or Path(reports_dir) / f"{folder.name}.html")
-    if path.is_dir():
+    if path.is_dir():  # before the work, not only before the write
         raise AutoKDError(f"report path '{path}' is a folder; give a file name ending in .html")
-    html = render_run_report(build_run_report(folder, study=study, summary=summary))
-    atomic_write(path, lambda tmp: tmp.write_text(html, encoding="utf-8"))
-    return path
+    return _write_html(
+        path, render_run_report(build_run_report(folder, study=study, summary=summary))
+    )
+
+
+def write_compare_report(
+    folders: list[RunFolder], output: Path, *, allow_mixed_targets: bool = False
+) -> tuple[Path, CompareData]:
+    data = build_compare(folders, allow_mixed_targets=allow_mixed_targets)
+    return _write_html(Path(output), render_compare(data)), data

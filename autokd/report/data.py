@@ -28,6 +28,7 @@ class FrontInfo:
 @dataclass(frozen=True)
 class RunReportData:
     name: str
+    run_path: str  # the run folder, as the export commands in the report name it
     summary: dict[str, Any]
     trials: pd.DataFrame  # every trial (trials.csv's columns)
     complete: pd.DataFrame  # complete trials with a `hover` column
@@ -37,6 +38,7 @@ class RunReportData:
     hypervolume_reference: tuple[float, float]  # (accuracy, latency_ms) the volume is bounded by
     hypervolume: list[tuple[int, float]]  # accuracy-latency hypervolume after each complete trial
     validation: dict[str, Any] | None  # what `autokd validate` stored, if it ran
+    importances: dict[str, dict[str, float]]  # objective -> parameter -> fANOVA importance
 
 
 def front_of(frame: pd.DataFrame, cost: str) -> list[int]:
@@ -91,15 +93,17 @@ def build_run_report(
     complete["temperature"] = [k["temperature"] for k in kd]
     complete["alpha"] = [k["alpha"] for k in kd]
     complete["lr"] = [attrs[n]["train"]["lr"] for n in complete["number"]]
-    complete["hover"] = [hover_text(row, k["feature_weights"]) for (_, row), k in
-                         zip(complete.iterrows(), kd, strict=True)]  # fmt: skip
+    complete["hover"] = [
+        hover_text(row, k["feature_weights"])
+        for (_, row), k in zip(complete.iterrows(), kd, strict=True)
+    ]
     fronts = [FrontInfo(cost, label, front_of(complete, cost)) for cost, label in COST_AXES.items()]
-    # Accuracy 0 and the slowest latency seen: the volume is measured within the run's own range.
-    reference = (0.0, float(complete["latency_ms"].max()) if len(complete) else 1.0)
+    reference = worst_point([complete])
     has_validation = folder.validation_json.is_file()
     validation = folder.read_json(folder.validation_json) if has_validation else None
     return RunReportData(
         name=folder.name,
+        run_path=str(folder.path),
         summary=summary,
         trials=frame,
         complete=complete,
@@ -109,4 +113,45 @@ def build_run_report(
         hypervolume_reference=reference,
         hypervolume=hypervolume_history(complete, reference),
         validation=validation,
+        importances=parameter_importances(study, len(complete)),
     )
+
+
+def worst_point(frames: list[pd.DataFrame]) -> tuple[float, float]:
+    """The hypervolume reference: the lowest accuracy and the highest latency among the complete
+    trials of `frames` (one run, or every run of a comparison: one shared point)."""
+    rows = pd.concat([f[["accuracy", "latency_ms"]] for f in frames])
+    if rows.empty:
+        return (0.0, 1.0)
+    return (float(rows["accuracy"].min()), float(rows["latency_ms"].max()))
+
+
+# Latency depends on the architecture alone: only its parameters can explain it.
+_DISTILLATION_PARAMS = ("temperature", "alpha", "lr", "feature_weight")
+MIN_TRIALS_FOR_IMPORTANCE = 5
+
+
+def parameter_importances(study: Any, complete: int) -> dict[str, dict[str, float]]:
+    """fANOVA importances (Optuna's evaluator, seeded) of the parameters that every complete
+    trial has: for accuracy all of them, for latency the architecture's only."""
+    import optuna
+    from optuna.importance import FanovaImportanceEvaluator, get_param_importances
+
+    if complete < MIN_TRIALS_FOR_IMPORTANCE:
+        return {}
+    trials = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
+    shared = set.intersection(*(set(t.params) for t in trials))
+    varied = sorted(p for p in shared if len({t.params[p] for t in trials}) > 1)
+    architecture = [p for p in varied if not p.endswith(_DISTILLATION_PARAMS)]
+    result = {}
+    for objective, position, params in (("accuracy", 0, varied), ("latency_ms", 1, architecture)):
+        if not params:
+            continue
+        importances = get_param_importances(
+            study,
+            evaluator=FanovaImportanceEvaluator(seed=0),
+            params=params,
+            target=lambda trial, i=position: trial.values[i],
+        )
+        result[objective] = {name: float(value) for name, value in importances.items()}
+    return result

@@ -1,0 +1,118 @@
+"""The numbers `autokd compare` shows, as plain objects: several runs' fronts on shared axes.
+
+Hypervolumes of different runs are comparable only against one reference point, so the point is
+computed once over every run's complete trials (the lowest accuracy and the highest latency seen
+anywhere). Latencies measured on different targets, or on another machine, are not comparable:
+such runs are refused unless the caller allows mixing, and then every run is labelled with where
+its latencies were measured.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import pandas as pd
+
+from autokd.errors import AutoKDError
+from autokd.pareto import hypervolume_2d
+from autokd.records import RunFolder, load_study, trials_frame
+from autokd.report.data import COST_AXES, front_of, worst_point
+
+
+@dataclass(frozen=True)
+class ComparedRun:
+    name: str
+    path: str
+    summary: dict[str, Any]
+    complete: pd.DataFrame  # complete trials
+    fronts: dict[str, list[int]]  # cost column -> trial numbers on the accuracy-cost front
+    hypervolume: float  # of the accuracy-latency front, against the shared reference
+    measured_on: str  # target and machine, for labels when targets are mixed
+
+
+@dataclass(frozen=True)
+class CompareData:
+    runs: list[ComparedRun]
+    reference: tuple[float, float]  # (accuracy, latency_ms) shared by every hypervolume
+    differences: list[tuple[str, list[str], bool]]  # setting, value per run, whether they differ
+    mixed_targets: bool
+
+
+def measurement_key(summary: dict[str, Any]) -> dict[str, Any]:
+    """Everything a latency depends on besides the architecture: target settings and machine."""
+    target = {k: v for k, v in summary["target"].items() if k != "description"}
+    environment = summary.get("environment", {})
+    return {**target, "cpu": environment.get("cpu"), "torch": environment.get("torch")}
+
+
+def _measured_on(summary: dict[str, Any]) -> str:
+    target, environment = summary["target"], summary.get("environment", {})
+    return f"{target['name']}, {target['threads']} thread(s), {environment.get('cpu', '?')}"
+
+
+SETTINGS: list[tuple[str, Any]] = [
+    ("search space", lambda s: f"{s['space']['name']} ({s['space']['digest']})"),
+    ("sampler", lambda s: s["sampler"]),
+    ("budget", lambda s: s["budget"]),
+    ("complete trials", lambda s: s["trials"].get("complete", 0)),
+    ("epochs per trial", lambda s: s["epochs"]),
+    ("seed", lambda s: s["seed"]),
+    (
+        "teacher",
+        lambda s: (
+            f"{s['teacher']['name']} ({s['teacher']['weights_digest']}), "
+            f"accuracy {s['teacher']['accuracy']:.4f}"
+        ),
+    ),
+    ("data", lambda s: f"{s['data']['name']} ({s['data']['key']})"),
+    ("target", _measured_on),
+]
+
+
+def build_compare(folders: list[RunFolder], *, allow_mixed_targets: bool = False) -> CompareData:
+    """Read every run, check that their latencies can share an axis, compute fronts and
+    hypervolumes against one reference point."""
+    if len(folders) < 2:
+        raise AutoKDError("autokd compare needs at least two runs")
+    names = [f.name for f in folders]
+    if len(set(names)) < len(names):
+        raise AutoKDError(f"two of the runs share a name ({', '.join(names)}); rename a copy")
+    summaries = [f.read_json(f.summary_json) for f in folders]
+    keys = [measurement_key(s) for s in summaries]
+    mixed = any(key != keys[0] for key in keys[1:])
+    if mixed and not allow_mixed_targets:
+        where = "; ".join(
+            f"{f.name}: {_measured_on(s)}" for f, s in zip(folders, summaries, strict=True)
+        )
+        raise AutoKDError(
+            f"the runs' latencies were measured on different targets or machines ({where}) and "
+            "are not comparable; pass --allow-mixed-targets to draw them anyway, labelled"
+        )
+    completes = []
+    for folder in folders:
+        frame = trials_frame(load_study(folder))
+        completes.append(frame[frame["state"] == "COMPLETE"])
+    reference = worst_point(completes)
+    runs = []
+    for folder, summary, complete in zip(folders, summaries, completes, strict=True):
+        front = front_of(complete, "latency_ms")
+        points = complete.set_index("number").loc[front, ["accuracy", "latency_ms"]].to_numpy(float)
+        runs.append(
+            ComparedRun(
+                name=folder.name,
+                path=str(folder.path),
+                summary=summary,
+                complete=complete,
+                fronts={cost: front_of(complete, cost) for cost in COST_AXES},
+                hypervolume=hypervolume_2d(points, ["maximize", "minimize"], reference)
+                if len(points)
+                else 0.0,
+                measured_on=_measured_on(summary),
+            )
+        )
+    differences = []
+    for setting, read in SETTINGS:
+        values = [str(read(s)) for s in summaries]
+        differences.append((setting, values, len(set(values)) > 1))
+    return CompareData(runs, reference, differences, mixed)

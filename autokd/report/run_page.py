@@ -1,0 +1,260 @@
+"""Render `RunReportData` as one self-contained HTML page."""
+
+from __future__ import annotations
+
+import html
+import shlex
+from typing import Any
+
+from autokd.report.data import FrontInfo, RunReportData
+from autokd.report.page import (
+    DOMINATED_COLOUR,
+    FRONT_COLOUR,
+    TEACHER_COLOUR,
+    cards,
+    cell,
+    facts,
+    figures,
+    layout,
+    page,
+    table,
+)
+
+
+def front_figure(data: RunReportData, info: FrontInfo) -> Any:
+    """Accuracy against one cost: this view's front drawn and joined, the other Pareto students
+    (those that win on the other cost) marked, dominated trials faded."""
+    import plotly.graph_objects as go
+
+    frame = data.complete
+    on_view_front = frame["number"].isin(info.front)
+    front = frame.set_index("number").loc[info.front].reset_index()
+    fig = go.Figure()
+    for name, rows, marker in (
+        (
+            "dominated",
+            frame[~on_view_front & ~frame["is_pareto"]],
+            {"color": DOMINATED_COLOUR, "size": 7, "opacity": 0.45},
+        ),
+        (
+            "Pareto, cheaper on the other cost",
+            frame[~on_view_front & frame["is_pareto"]],
+            {"color": FRONT_COLOUR, "size": 8, "symbol": "circle-open", "line": {"width": 2}},
+        ),
+    ):
+        fig.add_trace(
+            go.Scatter(
+                x=rows[info.cost],
+                y=rows["accuracy"],
+                mode="markers",
+                name=name,
+                marker=marker,
+                hovertext=rows["hover"],
+                hoverinfo="text",
+            )
+        )
+    fig.add_trace(
+        go.Scatter(
+            x=front[info.cost],
+            y=front["accuracy"],
+            mode="lines+markers",
+            name=f"front of accuracy vs {info.cost.split('_')[0]}",
+            line={"color": FRONT_COLOUR, "shape": "hv", "width": 2},
+            marker={"color": FRONT_COLOUR, "size": 10, "line": {"color": "white", "width": 1}},
+            hovertext=front["hover"],
+            hoverinfo="text",
+        )
+    )
+    teacher = data.summary.get("teacher", {})
+    if teacher.get("accuracy") is not None:
+        fig.add_hline(
+            y=teacher["accuracy"],
+            line={"color": TEACHER_COLOUR, "dash": "dash"},
+            annotation_text=f"teacher {teacher.get('name', '')} {teacher['accuracy']:.3f}",
+            annotation_position="bottom right",
+        )
+    short = info.label.split(" (")[0]
+    return layout(
+        fig,
+        f"accuracy vs {short}",
+        x=info.label,
+        y="validation accuracy",
+        log_x=info.cost == "flops",
+    )
+
+
+def hypervolume_figure(data: RunReportData) -> Any:
+    """How the accuracy-latency front grew: its hypervolume after each complete trial."""
+    import plotly.graph_objects as go
+
+    accuracy, latency = data.hypervolume_reference
+    fig = go.Figure(
+        go.Scatter(
+            x=[n for n, _ in data.hypervolume],
+            y=[v for _, v in data.hypervolume],
+            mode="lines+markers",
+            line={"color": FRONT_COLOUR},
+            marker={"size": 5},
+            name="hypervolume",
+        )
+    )
+    return layout(
+        fig,
+        "hypervolume of the accuracy-latency front",
+        x="trial number",
+        y=f"accuracy x ms (reference {accuracy:.3f}, {latency:.3f} ms)",
+    )
+
+
+def importance_figure(data: RunReportData) -> Any:
+    """fANOVA importance of each parameter, for accuracy and for latency, side by side."""
+    import plotly.graph_objects as go
+
+    accuracy = data.importances.get("accuracy", {})
+    latency = data.importances.get("latency_ms", {})
+    names = sorted(set(accuracy) | set(latency), key=lambda p: accuracy.get(p, 0.0))
+    fig = go.Figure()
+    for label, values, colour in (
+        ("accuracy", accuracy, FRONT_COLOUR),
+        ("latency", latency, TEACHER_COLOUR),
+    ):
+        fig.add_trace(
+            go.Bar(
+                y=names,
+                x=[values.get(p, 0.0) for p in names],
+                name=label,
+                orientation="h",
+                marker={"color": colour},
+            )
+        )
+    fig.update_layout(barmode="group")
+    return layout(fig, "parameter importance (fANOVA)", x="share of the objective's variance", y="")
+
+
+def export_command(data: RunReportData, trial: int) -> str:
+    output = f"students/{data.name}-trial-{trial}"
+    return f"autokd export {shlex.quote(data.run_path)} --trial {trial} -o {output}"
+
+
+def pareto_table(data: RunReportData) -> str:
+    columns = [
+        ("number", "trial"),
+        ("accuracy", "accuracy"),
+        ("latency_ms", "latency ms"),
+        ("latency_iqr_ms", "IQR ms"),
+        ("flops", "FLOPs"),
+        ("params", "params"),
+        ("architecture", "stem | stages (depth x width, kernel, dilation, stride)"),
+        ("temperature", "T"),
+        ("alpha", "alpha"),
+        ("lr", "lr"),
+    ]
+    rows = [
+        [cell(row[c]) for c, _ in columns]
+        + [f"<code>{html.escape(export_command(data, int(row['number'])))}</code>"]
+        for _, row in data.pareto.iterrows()
+    ]
+    return table([t for _, t in columns] + ["export it"], rows, left={6, len(columns)})
+
+
+def validation_section(data: RunReportData) -> str:
+    """What `autokd validate` found: ranking agreement and the gain of distillation."""
+    v = data.validation
+    if not v:
+        return ""
+    tau = "undefined (ties)" if v["kendall_tau"] is None else f"{v['kendall_tau']:.3f}"
+    rows = [
+        [
+            str(s["trial"]),
+            f"{s['latency_ms']:.3f}",
+            f"{s['search_accuracy']:.4f}",
+            f"{s['kd_accuracy']:.4f}",
+            f"{s['no_kd_accuracy']:.4f}",
+            f"{s['kd_gain']:+.4f}",
+        ]
+        for s in v["students"]
+    ]
+    head = ["trial", "latency ms", "search accuracy", "KD accuracy", "no-KD accuracy", "KD gain"]
+    return (
+        f"<h2>Validation: {v['students_validated']} students retrained for {v['epochs']} epochs "
+        f"(search: {v['search_epochs']}), seed {v['seed']}</h2>"
+        f"<p>Kendall tau between search accuracy and longer-training accuracy: <b>{tau}</b>; "
+        f"mean KD gain (with KD minus without, same epochs and seed): "
+        f"<b>{v['mean_kd_gain']:+.4f}</b>.</p>" + table(head, rows)
+    )
+
+
+def _counts_text(counts: dict[str, int]) -> str:
+    states = ("complete", "pruned", "fail", "running")
+    return ", ".join(
+        f"{counts.get(state, 0)} {'failed' if state == 'fail' else state}"
+        for state in states
+        if state == "complete" or counts.get(state)
+    )
+
+
+def render_run_report(data: RunReportData) -> str:
+    s = data.summary
+    teacher, target, env = s.get("teacher", {}), s.get("target", {}), s.get("environment", {})
+    best = s.get("best_accuracy")
+    summary_cards = cards(
+        [
+            (f"{data.counts.get('complete', 0)}", f"trials: {_counts_text(data.counts)}"),
+            (f"{len(data.pareto)}", "students on the front"),
+            (f"{best:.4f}" if best is not None else "-", "best student accuracy"),
+            (f"{teacher.get('accuracy', float('nan')):.4f}", f"teacher {teacher.get('name', '')}"),
+            (f"{target.get('name', '')}", f"target, {target.get('threads', '?')} thread(s)"),
+        ]
+    )
+    plots = [front_figure(data, info) for info in data.fronts] + [hypervolume_figure(data)]
+    if data.importances:
+        plots.append(importance_figure(data))
+    d = s["data"]
+    run_facts = facts(
+        [
+            (
+                "data",
+                f"{d['name']} ({d['train_images']} train / {d['val_images']} val, "
+                f"{d['channels']}x{d['input_size']}x{d['input_size']}, {d['classes']} classes)",
+            ),
+            ("search space", f"{s['space']['name']} ({s['space']['source']})"),
+            ("sampler, seed, budget", f"{s['sampler']}, {s['seed']}, {s['budget']}"),
+            (
+                "training per trial",
+                f"{s['epochs']} epochs, batch {s['batch_size']}, distilled from "
+                "cached teacher outputs",
+            ),
+            (
+                "teacher",
+                f"{teacher.get('name')} ({teacher.get('source')}), accuracy "
+                f"{teacher.get('accuracy', float('nan')):.4f}, weights "
+                f"{teacher.get('weights_digest')}",
+            ),
+            ("latency protocol", s.get("latency_protocol", "")),
+            ("FLOPs", s.get("flops_convention", "")),
+            (
+                "parameter importance",
+                "fANOVA (Optuna, seeded) over the parameters every complete "
+                "trial has; for latency, the architecture's only",
+            ),
+            (
+                "environment",
+                f"{env.get('cpu')}, {env.get('physical_cores')} physical cores; torch "
+                f"{env.get('torch')}, timm {env.get('timm')}, optuna {env.get('optuna')}",
+            ),
+            ("updated", s.get("updated", "")),
+        ]
+    )
+    body = f"""<p class="sub">Students distilled from {html.escape(str(teacher.get("name")))} on
+{html.escape(d["name"])}; latency measured on target {html.escape(target.get("name", ""))}
+({html.escape(target.get("description", ""))}). Hover a point for its architecture and
+distillation settings. Filled points joined by a line are the front of that view; open points
+are Pareto students that win on the other cost; faded points are dominated.</p>
+{summary_cards}
+{figures(plots)}
+<h2>Pareto students (accuracy, latency, FLOPs), fastest first</h2>
+{pareto_table(data)}
+{validation_section(data)}
+<h2>Run</h2>
+{run_facts}"""
+    return page(f"autokd run {data.name}", body)

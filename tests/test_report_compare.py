@@ -1,0 +1,102 @@
+"""`autokd compare` and the run report, checked on runs with known numbers (no HTML parsing),
+then both pages drawn in headless Chromium."""
+
+import pytest
+
+from autokd.cli import main
+from autokd.errors import AutoKDError
+from autokd.records import RunFolder
+from autokd.report import build_compare, build_run_report
+from tests.helpers import chromium, fake_run, render_in_chromium
+
+RUN_A = [(0.90, 1.0, 100.0), (0.95, 2.0, 300.0), (0.80, 3.0, 50.0)]
+RUN_B = [(0.85, 0.5, 200.0), (0.97, 4.0, 400.0)]
+
+
+@pytest.fixture
+def two_runs(tmp_path):
+    return (
+        RunFolder(fake_run(tmp_path / "a", RUN_A, sampler="tpe")),
+        RunFolder(fake_run(tmp_path / "b", RUN_B, sampler="random")),
+    )
+
+
+def test_hypervolumes_share_one_reference_point_computed_by_hand(two_runs):
+    data = build_compare(list(two_runs))
+    # The worst accuracy and the worst latency over both runs' trials.
+    assert data.reference == (0.80, 4.0)
+    a, b = data.runs
+    assert a.fronts["latency_ms"] == [0, 1]  # trial 2 is slower and worse than trial 0
+    assert a.hypervolume == pytest.approx((0.90 - 0.80) * (4.0 - 1.0) + (0.95 - 0.90) * (4.0 - 2.0))
+    # Run b's most accurate trial sits at the reference latency: it adds nothing.
+    assert b.hypervolume == pytest.approx((0.85 - 0.80) * (4.0 - 0.5))
+    assert b.fronts["flops"] == [0, 1]
+
+
+def test_the_differences_table_marks_what_differs(two_runs):
+    differences = {
+        setting: (values, differ)
+        for setting, values, differ in build_compare(list(two_runs)).differences
+    }
+    assert differences["sampler"] == (["tpe", "random"], True)
+    assert differences["budget"] == (["3", "2"], True)
+    assert differences["teacher"][1] is False and differences["data"][1] is False
+
+
+def test_latencies_from_other_targets_are_refused_unless_allowed(tmp_path):
+    runs = [
+        RunFolder(fake_run(tmp_path / "a", RUN_A)),
+        RunFolder(fake_run(tmp_path / "b", RUN_B, target="cpu-1t")),
+    ]
+    with pytest.raises(AutoKDError, match="measured on different targets or machines"):
+        build_compare(runs)
+    data = build_compare(runs, allow_mixed_targets=True)
+    assert data.mixed_targets
+    assert "cpu-1t" in data.runs[1].measured_on
+    other_machine = RunFolder(fake_run(tmp_path / "c", RUN_B, cpu="Another CPU"))
+    with pytest.raises(AutoKDError, match="--allow-mixed-targets"):
+        build_compare([runs[0], other_machine])
+
+
+def test_compare_needs_two_distinct_runs(two_runs, capsys, tmp_path):
+    with pytest.raises(AutoKDError, match="at least two runs"):
+        build_compare([two_runs[0]])
+    assert main(["compare", str(two_runs[0].path), "-o", str(tmp_path / "x.html")]) == 2
+    assert "at least two runs" in capsys.readouterr().err
+
+
+def test_run_report_data_counts_fronts_importances_and_export_commands(tmp_path):
+    points = [(0.5 + 0.04 * i, 0.1 * (i + 1), 100.0 * ((i * 7) % 10 + 1)) for i in range(12)]
+    folder = RunFolder(fake_run(tmp_path / "r", points))
+    data = build_run_report(folder)
+    assert data.counts == {"complete": 12}
+    assert data.fronts[0].front == list(range(12))  # accuracy rises with latency: all on it
+    assert data.hypervolume_reference == (0.5, pytest.approx(1.2))
+    assert [n for n, _ in data.hypervolume] == list(range(12))
+    volumes = [v for _, v in data.hypervolume]
+    assert volumes == sorted(volumes)  # a front only grows
+    assert set(data.importances["accuracy"]) == {"stages", "lr", "alpha"}
+    assert set(data.importances["latency_ms"]) == {"stages"}  # the architecture's only
+    assert sum(data.importances["accuracy"].values()) == pytest.approx(1.0)
+
+
+@pytest.mark.skipif(chromium() is None, reason="Debian's chromium is not installed")
+def test_run_and_compare_reports_draw_in_a_real_browser(two_runs, tmp_path):
+    from pathlib import Path
+
+    from tests.helpers import screenshot
+
+    a, b = two_runs
+    run_page, compare_page = tmp_path / "run.html", tmp_path / "compare.html"
+    assert main(["report", str(a.path), "-o", str(run_page)]) == 0
+    assert main(["compare", str(a.path), str(b.path), "-o", str(compare_page)]) == 0
+    for path, plots in ((run_page, 3), (compare_page, 2)):
+        dom, errors = render_in_chromium(path, tmp_path / f"profile-{path.stem}")
+        assert errors == []
+        assert dom.count('class="main-svg"') >= plots  # plotly drew every plot as SVG
+        shot = screenshot(
+            path,
+            Path("reports/test-screenshots") / f"{path.stem}.png",
+            tmp_path / f"shot-{path.stem}",
+        )
+        assert shot.stat().st_size > 10_000
