@@ -110,6 +110,7 @@ def fake_run(
 
     from autokd.records import OBJECTIVES, STUDY_NAME, RunFolder
 
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
     run = RunFolder(folder)
     folder.mkdir(parents=True)
     study = optuna.create_study(

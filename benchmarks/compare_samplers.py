@@ -1,0 +1,90 @@
+"""Acceptance benchmark of the reports: two searches on the default data with different samplers,
+compared in one report, both pages checked in headless Chromium, screenshots written to docs/.
+
+Usage: python benchmarks/compare_samplers.py [--budget 50] [--samplers tpe random]
+Writes benchmarks/results/compare_samplers.json, docs/report.png and docs/compare.png.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+from tests.helpers import render_in_chromium, screenshot  # noqa: E402
+
+
+def autokd(*args: str, cwd: Path) -> str:
+    done = subprocess.run(["autokd", *args], cwd=cwd, capture_output=True, text=True)
+    if done.returncode != 0:
+        sys.exit(f"autokd {' '.join(args)} failed:\n{done.stderr}")
+    return done.stdout
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--budget", type=int, default=50)
+    parser.add_argument("--samplers", nargs=2, default=["tpe", "random"])
+    args = parser.parse_args()
+    work = Path(tempfile.mkdtemp(prefix="autokd-compare-"))
+    runs = {}
+    for sampler in args.samplers:
+        started = time.perf_counter()
+        autokd(
+            "search",
+            "--budget",
+            str(args.budget),
+            "--target",
+            "cpu",
+            "--sampler",
+            sampler,
+            "--name",
+            sampler,
+            "--quiet",
+            cwd=work,
+        )
+        summary = json.loads((work / "runs" / sampler / "summary.json").read_text())
+        runs[sampler] = {
+            "wall_s": round(time.perf_counter() - started, 1),
+            "front": summary["pareto_size"],
+            "best": summary["best_accuracy"],
+        }
+    printed = autokd(
+        "compare", *(f"runs/{s}" for s in args.samplers), "-o", "reports/compare.html", cwd=work
+    )
+    pages = {
+        "report": work / "reports" / f"{args.samplers[0]}.html",
+        "compare": work / "reports" / "compare.html",
+    }
+    browser = {}
+    for name, page in pages.items():
+        dom, errors = render_in_chromium(page, work / f"profile-{name}")
+        browser[name] = {"javascript_errors": errors, "plots_drawn": dom.count('class="main-svg"')}
+        screenshot(
+            page,
+            ROOT / "docs" / f"{name}.png",
+            work / f"shot-{name}",
+            size="1400,1500" if name == "report" else "1400,1250",
+        )
+    result = {
+        "budget": args.budget,
+        "runs": runs,
+        "compare_output": printed.strip(),
+        "browser": browser,
+        "work": str(work),
+    }
+    (ROOT / "benchmarks" / "results").mkdir(exist_ok=True)
+    (ROOT / "benchmarks" / "results" / "compare_samplers.json").write_text(
+        json.dumps(result, indent=2) + "\n"
+    )
+    print(json.dumps(result, indent=2))
+
+
+if __name__ == "__main__":
+    main()
