@@ -45,6 +45,16 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be a positive number, got {text!r}")
+    return value
+
+
 def _seed(text: str) -> int:
     try:
         value = int(text)
@@ -141,13 +151,26 @@ def _add_search(commands: argparse._SubParsersAction) -> None:
         help="seed of the data split, teacher, sampler and training (default 0)",
     )
     p.add_argument("--sampler", default="tpe", help=f"{', '.join(SAMPLERS)} (default tpe)")
+    limits = p.add_argument_group(
+        "constraints", "a student over a limit is measured, then rejected without training"
+    )
+    limits.add_argument(
+        "--max-latency-ms",
+        type=_positive_float,
+        metavar="X",
+        help="latency on the target at most X ms",
+    )
+    limits.add_argument("--max-flops", type=_positive_int, metavar="N", help="at most N FLOPs")
+    limits.add_argument(
+        "--max-params", type=_positive_int, metavar="N", help="at most N parameters"
+    )
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(handler=_search)
 
 
 def _search(args: argparse.Namespace) -> int:
     from autokd import search
-    from autokd.config import RunConfig, check_choice, load_space, load_target
+    from autokd.config import Constraints, RunConfig, check_choice, load_space, load_target
     from autokd.data import get_dataset
     from autokd.records import check_run_name
 
@@ -172,6 +195,7 @@ def _search(args: argparse.Namespace) -> int:
         batch_size=args.batch_size,
         seed=args.seed,
         sampler=sampler,
+        constraints=Constraints(args.max_latency_ms, args.max_flops, args.max_params),
     )
     started = time.perf_counter()
     outcome = search.run(config, progress=not args.quiet)
@@ -184,6 +208,11 @@ def _search(args: argparse.Namespace) -> int:
         f"{_duration(time.perf_counter() - started)}; {s['pareto_size']} students on the front; "
         f"best accuracy {best} (teacher {teacher['name']} {teacher['accuracy']:.4f})"
     )
+    if s["rejected"]:
+        print(
+            f"  {s['rejected']} students over the limits were rejected untrained (about "
+            f"{s['timings'].get('training_saved_s', 0):.0f} s of training saved)"
+        )
     print(f"  run:    {outcome.folder.path}/ (trials.csv, pareto.csv, summary.json, study.db)")
     print(f"  report: {outcome.report_path}")
     if outcome.interrupted:
@@ -208,6 +237,76 @@ def _new_run_name(runs_dir: Path, prefix: str) -> str:
 def _duration(seconds: float) -> str:
     minutes, secs = divmod(int(round(seconds)), 60)
     return f"{minutes}m{secs:02d}s" if minutes else f"{secs}s"
+
+
+# --------------------------------------------------------------------------------------------
+# autokd targets, autokd measure
+
+
+def _add_targets(commands: argparse._SubParsersAction) -> None:
+    p = commands.add_parser(
+        "targets",
+        help="list the hardware targets and whether this machine can measure on them",
+        description="List the shipped hardware targets with a line on each, and whether this "
+        "machine can measure on it.",
+    )
+    p.set_defaults(handler=_targets)
+
+
+def _targets(args: argparse.Namespace) -> int:
+    from autokd.config import load_target
+    from autokd.latency import target_usable
+
+    for name in shipped_names("hardware"):
+        target = load_target(name)
+        usable, why = target_usable(target)
+        state = "usable" if usable else "not usable here: " + why.split(";")[0]
+        print(f"{name:<12} {target.description}  [{state}]")
+    print("A YAML file of your own works wherever a name does: see hardware/README.md")
+    return 0
+
+
+def _add_measure(commands: argparse._SubParsersAction) -> None:
+    p = commands.add_parser(
+        "measure",
+        help="check that latencies on a target repeat: two passes in fresh processes",
+        description="Sample N architectures from a search space, time them on the target, time "
+        "them again in a fresh process (no cache), and print the share within +-10%% and the "
+        "Spearman rank correlation between the two passes.",
+    )
+    p.add_argument("--target", default="cpu", help="hardware target name or YAML (default cpu)")
+    p.add_argument("--space", default="cnn", help="search space name or YAML (default cnn)")
+    p.add_argument("--data", default="digits", help="data set whose shape the students take")
+    p.add_argument("-n", type=_positive_int, default=20, help="architectures (default 20)")
+    p.add_argument("--seed", type=_seed, default=0, help="seed of the sampled architectures")
+    p.add_argument("-o", "--output", type=Path, help="also write the numbers to this JSON file")
+    p.set_defaults(handler=_measure)
+
+
+def _measure(args: argparse.Namespace) -> int:
+    from autokd.cache import write_json
+    from autokd.config import load_space, load_target
+    from autokd.data import load_data
+    from autokd.latency import check_target_usable
+    from autokd.stability import TOLERANCE, check_stability
+
+    space, target = load_space(args.space), load_target(args.target)
+    check_target_usable(target)
+    data = load_data(args.data, seed=args.seed)
+    result = check_stability(
+        space, target, n=args.n, seed=args.seed, data_shape=data.input_shape, classes=data.classes
+    )
+    print(f"{'architecture':<60} {'first ms':>9} {'second ms':>10} {'change':>8}")
+    for arch, a, b in zip(result.architectures, result.first_ms, result.second_ms, strict=True):
+        print(f"{arch[:60]:<60} {a:>9.4f} {b:>10.4f} {(b - a) / a:>+8.1%}")
+    rho = "n/a" if result.spearman is None else f"{result.spearman:.3f}"
+    print(
+        f"autokd: target {target.name}: {result.within_tolerance:.0%} of {len(result.first_ms)} "
+        f"re-measurements within +-{TOLERANCE:.0%}; Spearman rank correlation {rho}"
+    )
+    if args.output:
+        write_json(args.output, result.to_dict())
+    return 0
 
 
 # --------------------------------------------------------------------------------------------
@@ -291,16 +390,6 @@ def _compare(args: argparse.Namespace) -> int:
 
 # --------------------------------------------------------------------------------------------
 # autokd export
-
-
-def _positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        value = -1.0
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"must be a positive number, got {text!r}")
-    return value
 
 
 def _add_export(commands: argparse._SubParsersAction) -> None:
@@ -509,6 +598,8 @@ COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [
     _add_search,
     _add_report,
     _add_compare,
+    _add_targets,
+    _add_measure,
     _add_export,
     _add_train,
     _add_validate,

@@ -348,7 +348,8 @@ def load_space(name_or_path: str | Path) -> SearchSpace:
 # --------------------------------------------------------------------------------------------
 # Hardware targets.
 
-BACKENDS: dict[str, tuple[str, ...]] = {"torch": ("cpu",)}  # backend -> devices it supports
+# backend -> the devices it runs on
+BACKENDS: dict[str, tuple[str, ...]] = {"torch": ("cpu", "cuda"), "onnxruntime": ("cpu",)}
 _TARGET_KEYS = [
     "description",
     "backend",
@@ -527,6 +528,33 @@ def stable_hash(value: Any) -> str:
 # --------------------------------------------------------------------------------------------
 # One search run, as the user asked for it.
 
+
+@dataclass(frozen=True)
+class Constraints:
+    """Limits a student must meet; one outside them is measured, then rejected untrained."""
+
+    max_latency_ms: float | None = None
+    max_flops: int | None = None
+    max_params: int | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @property
+    def active(self) -> list[tuple[str, str, float]]:
+        """(metric, the limit's flag, limit) for every limit that is set."""
+        limits = (
+            ("latency_ms", "--max-latency-ms", self.max_latency_ms),
+            ("flops", "--max-flops", self.max_flops),
+            ("params", "--max-params", self.max_params),
+        )
+        return [(metric, flag, float(limit)) for metric, flag, limit in limits if limit is not None]
+
+    def violations(self, metrics: dict[str, float]) -> list[float]:
+        """How far over each active limit, as a fraction of it (positive: violated)."""
+        return [(metrics[metric] - limit) / limit for metric, _, limit in self.active]
+
+
 SAMPLERS = ("tpe", "random", "nsga2")
 PICKS = ("knee", "best-accuracy", "fastest")  # how `autokd export` chooses among the front
 DEFAULT_TEACHER = "resnet18"  # trains to about 0.99 on digits in well under a minute on 2 cores
@@ -553,6 +581,7 @@ class RunConfig:
     batch_size: int
     seed: int
     sampler: str
+    constraints: Constraints = field(default_factory=lambda: Constraints())
 
     @property
     def run_dir(self) -> Path:
@@ -575,6 +604,7 @@ class RunConfig:
             "batch_size": self.batch_size,
             "seed": self.seed,
             "sampler": self.sampler,
+            "constraints": self.constraints.to_dict(),
         }
 
 

@@ -29,6 +29,7 @@ from torch import nn
 from autokd.cache import umask
 from autokd.config import PICKS, KDConfig, StudentConfig, Target, TrainConfig
 from autokd.errors import AutoKDError
+from autokd.latency import to_onnx
 from autokd.pareto import pareto_mask
 from autokd.records import RunFolder, load_study, trials_frame
 from autokd.students import build_student
@@ -216,19 +217,9 @@ def write_deployables(model: nn.Module, config: StudentConfig, folder: Path) -> 
 
     example = torch.randn(2, config.in_channels, config.input_size, config.input_size)
     onnx_path, script_path = folder / FILES["onnx"], folder / FILES["torchscript"]
+    to_onnx(model, example, onnx_path)
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # both exporters announce their own deprecations
-        torch.onnx.export(
-            model,
-            (example,),
-            str(onnx_path),
-            input_names=["input"],
-            output_names=["logits"],
-            dynamic_shapes={"x": {0: torch.export.Dim("batch")}},
-            dynamo=True,
-            external_data=False,  # one self-contained file
-            verbose=False,
-        )
+        warnings.simplefilter("ignore")  # TorchScript announces its own deprecation
         torch.jit.trace(model, example).save(str(script_path))
         scripted = torch.jit.load(str(script_path))
     session = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])

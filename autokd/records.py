@@ -50,6 +50,7 @@ EXTRA_COLUMNS = [
     "measure_seconds",
     "metrics_cached",
     "diverged",
+    "rejected_by",
 ]
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 
@@ -165,7 +166,8 @@ def trials_frame(study: Any) -> pd.DataFrame:
     rows = []
     for trial in study.get_trials(deepcopy=False):
         attrs = trial.user_attrs
-        values = trial.values or [None] * len(OBJECTIVES)
+        # A trial rejected by the constraints has no objective values, only its measurements.
+        values = trial.values or [attrs.get(name) for name, _ in OBJECTIVES]
         row: dict[str, Any] = {"number": trial.number, "state": trial.state.name}
         row.update({name: value for (name, _), value in zip(OBJECTIVES, values, strict=True)})
         row.update({column: attrs.get(column) for column in ATTR_COLUMNS})

@@ -28,7 +28,8 @@ from autokd.config import RunConfig, TrainConfig
 from autokd.data import DataBundle, get_dataset, load_data
 from autokd.environment import environment_info
 from autokd.errors import AutoKDError, ConfigError, UnknownNameError
-from autokd.hardware import FLOPS_CONVENTION, MetricsCache, target_threads
+from autokd.hardware import FLOPS_CONVENTION, ArchitectureMetrics, MetricsCache
+from autokd.latency import check_target_usable, target_threads
 from autokd.pareto import pareto_mask
 from autokd.records import OBJECTIVES, STUDY_NAME, RunFolder, trials_frame, write_tables
 from autokd.space import sample_candidate
@@ -51,7 +52,8 @@ LATENCY_PROTOCOL = (
 
 def make_sampler(name: str, *, seed: int, budget: int) -> Any:
     """`tpe` (multivariate TPE, the default), `random`, or `nsga2` with a population that fits
-    the budget: NSGA-II with fewer trials than its population never leaves random sampling."""
+    the budget: NSGA-II with fewer trials than its population never leaves random sampling.
+    TPE and NSGA-II read the constraint values a trial records, and learn to avoid violations."""
     import optuna
 
     if name == "tpe":
@@ -107,6 +109,7 @@ def check_run_inputs(config: RunConfig) -> None:
     except UnknownNameError as err:
         raise ConfigError(f"{config.space.source}: key 'family': {err}") from None
     get_dataset(config.data)
+    check_target_usable(config.target)
     check_teacher_name(config.teacher)
     if config.teacher_weights is not None and not config.teacher_weights.is_file():
         raise AutoKDError(f"teacher weights file '{config.teacher_weights}' does not exist")
@@ -132,6 +135,8 @@ class _Trials:
         trial.set_user_attr("arch_hash", candidate.student.arch_hash())
         trial.set_user_attr("student", candidate.student.to_dict())
         trial.set_user_attr("kd", candidate.kd.to_dict())
+        if config.constraints.active:
+            self._reject_if_over_limits(trial, metrics)
         # 2) distil briefly from the cached teacher outputs
         schedule = TrainConfig(
             epochs=config.epochs,
@@ -150,6 +155,34 @@ class _Trials:
         trial.set_user_attr("best_val_accuracy", result.best_val_accuracy)
         trial.set_user_attr("train", schedule.to_dict())
         return result.val_accuracy, metrics.latency.median_ms, float(metrics.flops)
+
+    def _reject_if_over_limits(self, trial: Any, metrics: ArchitectureMetrics) -> None:
+        """Record how far the student is from each limit; one over a limit ends here, untrained,
+        as a pruned trial that keeps its measured metrics."""
+        import optuna
+
+        values = {
+            "latency_ms": metrics.latency.median_ms,
+            "flops": metrics.flops,
+            "params": metrics.params,
+        }
+        violations = self.config.constraints.violations(values)
+        for (metric, _, _), violation in zip(
+            self.config.constraints.active, violations, strict=True
+        ):
+            trial.set_constraint(metric, violation)  # the sampler learns from these
+        broken = [
+            f"{metric} {values[metric]:.4g} > {limit:.4g}"
+            for (metric, _, limit), violation in zip(
+                self.config.constraints.active, violations, strict=True
+            )
+            if violation > 0
+        ]
+        if broken:
+            trial.set_user_attr("latency_ms", values["latency_ms"])  # not objective values:
+            trial.set_user_attr("flops", values["flops"])  # the trial has none
+            trial.set_user_attr("rejected_by", "; ".join(broken))
+            raise optuna.TrialPruned(f"over the limits: {'; '.join(broken)}")
 
 
 def run(config: RunConfig, *, progress: bool = True) -> SearchOutcome:
@@ -324,11 +357,16 @@ def build_summary(
     target = config.target
     threads = target_threads(target)
     timings = dict(timings)
+    rejected = frame[frame["rejected_by"].notna()] if "rejected_by" in frame else frame.iloc[:0]
     if len(complete):
         timings["measure_s_total"] = round(float(complete["measure_seconds"].sum()), 2)
         timings["train_s_total"] = round(float(complete["train_seconds"].sum()), 2)
         timings["train_s_per_trial"] = round(float(complete["train_seconds"].mean()), 3)
         timings["metrics_cache_hits"] = int(complete["metrics_cached"].fillna(False).sum())
+        # what the rejected students would have cost to train, at the mean of the trained ones
+        timings["training_saved_s"] = round(
+            len(rejected) * float(complete["train_seconds"].mean()), 1
+        )
     return {
         "name": config.name,
         "budget": config.budget,
@@ -336,6 +374,8 @@ def build_summary(
         "objectives": [{"name": n, "direction": d} for n, d in OBJECTIVES],
         "sampler": config.sampler,
         "seed": config.seed,
+        "constraints": config.constraints.to_dict(),
+        "rejected": int(len(rejected)),
         "epochs": config.epochs,
         "batch_size": config.batch_size,
         "space": {

@@ -8,10 +8,24 @@ Parameter names are what trials.csv and the report show: `stages`, `stem_width`,
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from autokd.config import KDConfig, SearchSpace, StageConfig, StudentConfig
-from autokd.data import DataBundle
+
+
+class DataShape(Protocol):
+    """What a student needs to know of its data (a `DataBundle` has it, and so has `Shape`)."""
+
+    channels: int
+    classes: int
+    input_size: int
+
+
+@dataclass(frozen=True)
+class Shape:
+    channels: int
+    classes: int
+    input_size: int
 
 
 @dataclass(frozen=True)
@@ -23,7 +37,7 @@ class Candidate:
     lr: float
 
 
-def sample_candidate(trial: Any, space: SearchSpace, data: DataBundle) -> Candidate:
+def sample_candidate(trial: Any, space: SearchSpace, data: DataShape) -> Candidate:
     """Sample a candidate with `trial` (an Optuna trial, or `optuna.trial.FixedTrial` in tests)."""
     n = int(space.stages.suggest(trial, "stages"))
     stem_width = int(space.stem_width.suggest(trial, "stem_width"))

@@ -39,7 +39,7 @@ def write(tmp_path: Path, text: str, name: str = "space.yaml") -> Path:
 
 def test_every_shipped_space_and_target_loads():
     assert "cnn" in shipped_names("search_spaces")
-    assert {"cpu", "cpu-1t"} <= set(shipped_names("hardware"))
+    assert {"cpu", "cpu-1t", "onnxruntime", "cuda"} <= set(shipped_names("hardware"))
     for name in shipped_names("search_spaces"):
         assert load_space(name).max_stages >= 1
     for name in shipped_names("hardware"):
@@ -147,7 +147,10 @@ def test_target_fields_are_validated(tmp_path):
         ("threads: 0\n", "key 'threads' must be 'all' or an integer >= 1, got 0"),
         ("min_run_time: 0\n", "key 'min_run_time' must be seconds"),
         ("batch: 2\n", "unknown key 'batch' (did you mean 'batch_size'?)"),
-        ("device: cuda\n", "key 'device': backend 'torch' runs on cpu, not 'cuda'"),
+        (
+            "backend: onnxruntime\ndevice: cuda\n",
+            "key 'device': backend 'onnxruntime' runs on cpu, not 'cuda'",
+        ),
     ]:
         with pytest.raises(ConfigError, match=re.escape(message)):
             load_target(write(tmp_path, text, "bad.yaml"))

@@ -1,13 +1,13 @@
 import dataclasses
 
 import pytest
-import torch
 from torch import nn
 
 from autokd import hardware
 from autokd.cache import JsonStore
 from autokd.config import StageConfig, StudentConfig, load_target
-from autokd.hardware import LatencyMeasurement, MetricsCache, count_flops, measure_latency
+from autokd.hardware import MetricsCache, count_flops
+from autokd.latency import LatencyMeasurement
 
 
 def test_flops_count_one_multiply_add_as_one_flop():
@@ -22,28 +22,14 @@ def test_flops_count_one_multiply_add_as_one_flop():
     assert count_flops(model, (cin, size, size)) == conv + linear
 
 
-def test_latency_is_a_record_with_median_iqr_and_threads(tmp_path):
-    target = dataclasses.replace(load_target("cpu-1t"), min_run_time=0.05, warmup=2)
-    threads_before = torch.get_num_threads()
-    measurement = measure_latency(nn.Conv2d(1, 4, 3), target, (1, 8, 8))
-    assert measurement.median_ms > 0 and measurement.iqr_ms >= 0
-    assert measurement.threads == 1 and measurement.batch_size == 1
-    assert measurement.blocks >= 1 and measurement.calls_per_block >= 1
-    assert torch.get_num_threads() == threads_before  # the training thread count is restored
-
-
-def test_noisy_flag_uses_the_tenth_of_the_median_threshold():
-    quiet = LatencyMeasurement(1.0, 0.05, 5, 100, 1, 1, "torch", "cpu")
-    assert not quiet.noisy
-    assert dataclasses.replace(quiet, iqr_ms=0.2).noisy
-
-
 def _config(width=8):
     return StudentConfig("cnn", 1, 10, 16, 8, (StageConfig(1, width, 3, 1, 1),))
 
 
 def _steady(median_ms=1.0, iqr_ms=0.01):
-    return LatencyMeasurement(median_ms, iqr_ms, 5, 100, 1, 1, "torch", "cpu")
+    return LatencyMeasurement(
+        median_ms, iqr_ms, 5, 100, 1, 1, "torch", "cpu", noisy=iqr_ms > 0.1 * median_ms
+    )
 
 
 def _cache(tmp_path):
@@ -72,14 +58,14 @@ def test_metrics_are_measured_once_per_architecture(tmp_path, monkeypatch):
     assert len(calls) == 3
 
 
-def test_a_noisy_latency_is_used_but_timed_again_next_time(tmp_path, monkeypatch):
+def test_a_noisy_latency_is_cached_too_with_its_flag(tmp_path, monkeypatch):
     cache, target = _cache(tmp_path), load_target("cpu-1t")
     calls = []
     noisy = _steady(iqr_ms=0.5)
     monkeypatch.setattr(hardware, "measure_latency", lambda *a: calls.append(a) or noisy)
     assert cache.measure(_config(), target).latency == noisy
-    assert not cache.measure(_config(), target).cached
-    assert len(calls) == 2
+    again = cache.measure(_config(), target)
+    assert again.cached and again.latency.noisy and len(calls) == 1  # never timed twice
 
 
 def test_a_cache_entry_in_another_format_is_measured_again(tmp_path, monkeypatch):

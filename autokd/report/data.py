@@ -39,6 +39,7 @@ class RunReportData:
     hypervolume: list[tuple[int, float]]  # accuracy-latency hypervolume after each complete trial
     validation: dict[str, Any] | None  # what `autokd validate` stored, if it ran
     importances: dict[str, dict[str, float]]  # objective -> parameter -> fANOVA importance
+    rejected: pd.DataFrame  # trials over a constraint: measured, never trained
 
 
 def front_of(frame: pd.DataFrame, cost: str) -> list[int]:
@@ -114,6 +115,7 @@ def build_run_report(
         hypervolume=hypervolume_history(complete, reference),
         validation=validation,
         importances=parameter_importances(study, len(complete)),
+        rejected=frame[frame["rejected_by"].notna()],
     )
 
 

@@ -65,6 +65,16 @@ def front_figure(data: RunReportData, info: FrontInfo) -> Any:
             hoverinfo="text",
         )
     )
+    limit = (data.summary.get("constraints") or {}).get(
+        {"latency_ms": "max_latency_ms", "flops": "max_flops"}[info.cost]
+    )
+    if limit is not None:
+        fig.add_vline(
+            x=limit,
+            line={"color": TEACHER_COLOUR, "dash": "dot"},
+            annotation_text="limit",
+            annotation_position="top left",
+        )
     teacher = data.summary.get("teacher", {})
     if teacher.get("accuracy") is not None:
         fig.add_hline(
@@ -184,11 +194,46 @@ def validation_section(data: RunReportData) -> str:
     )
 
 
+def rejected_section(data: RunReportData) -> str:
+    """The students the constraints turned away: measured, so the user sees how far over."""
+    if data.rejected.empty:
+        return ""
+    limits = ", ".join(
+        f"{k.replace('max_', '').replace('_', ' ')} at most {v:g}"
+        for k, v in data.summary.get("constraints", {}).items()
+        if v is not None
+    )
+    saved = data.summary.get("timings", {}).get("training_saved_s")
+    rows = [
+        [
+            str(int(r["number"])),
+            cell(r["latency_ms"]),
+            cell(r["flops"]),
+            cell(r["params"]),
+            html.escape(str(r["rejected_by"])),
+            html.escape(str(r["architecture"])),
+        ]
+        for _, r in data.rejected.iterrows()
+    ]
+    return (
+        f"<h2>Rejected by the constraints ({limits}): {len(rows)} students, measured and never "
+        f"trained{f', about {saved:.0f} s of training saved' if saved else ''}</h2>"
+        + table(
+            ["trial", "latency ms", "FLOPs", "params", "over", "architecture"], rows, left={4, 5}
+        )
+    )
+
+
 def _counts_text(counts: dict[str, int]) -> str:
-    states = ("complete", "pruned", "fail", "running")
+    names = {
+        "complete": "complete",
+        "pruned": "rejected by constraints",
+        "fail": "failed",
+        "running": "running",
+    }
     return ", ".join(
-        f"{counts.get(state, 0)} {'failed' if state == 'fail' else state}"
-        for state in states
+        f"{counts.get(state, 0)} {name}"
+        for state, name in names.items()
         if state == "complete" or counts.get(state)
     )
 
@@ -255,6 +300,7 @@ are Pareto students that win on the other cost; faded points are dominated.</p>
 <h2>Pareto students (accuracy, latency, FLOPs), fastest first</h2>
 {pareto_table(data)}
 {validation_section(data)}
+{rejected_section(data)}
 <h2>Run</h2>
 {run_facts}"""
     return page(f"autokd run {data.name}", body)

@@ -1,0 +1,199 @@
+"""Latency on a hardware target: one measurement protocol for every backend.
+
+The protocol: the student in eval mode under `torch.inference_mode`, the thread count fixed to the
+target's, `warmup` untimed calls, then `torch.utils.benchmark.Timer.blocked_autorange` for at least
+`min_run_time` seconds (the Timer synchronises CUDA itself). The median and the inter-quartile
+range over the timed blocks are kept. When IQR / median is above 0.1 (torch.utils.benchmark's own
+warning threshold) the measurement is repeated, at most `MAX_ATTEMPTS` times in all, and the
+steadiest attempt is kept; a measurement still above the threshold is recorded as noisy.
+
+Backends turn a model into a zero-argument call that runs one batch:
+    torch        PyTorch eager, on the CPU or (device cuda) on the GPU
+    onnxruntime  the model exported to ONNX, run by ONNX Runtime's CPU provider
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import math
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, BinaryIO
+
+import torch
+from torch import nn
+
+from autokd.config import Target
+from autokd.environment import physical_cores
+from autokd.errors import AutoKDError
+
+NOISE_THRESHOLD = 0.1  # IQR / median above which a measurement is repeated
+MAX_ATTEMPTS = 3
+
+
+@dataclass(frozen=True)
+class LatencyMeasurement:
+    """One latency measurement: median and IQR in milliseconds per call on one batch."""
+
+    median_ms: float
+    iqr_ms: float
+    blocks: int  # timed blocks the median is taken over
+    calls_per_block: int
+    threads: int
+    batch_size: int
+    backend: str
+    device: str
+    attempts: int = 1  # measurements made; more than one when the first ones were noisy
+    noisy: bool = False  # IQR / median still above the threshold after every attempt
+
+    @property
+    def spread(self) -> float:
+        return self.iqr_ms / self.median_ms if self.median_ms > 0 else float("inf")
+
+
+def target_threads(target: Target) -> int:
+    return target.threads or physical_cores()
+
+
+def check_target_usable(target: Target) -> None:
+    """Fail at once, with what to do, when this machine cannot measure on `target`."""
+    if target.device == "cuda" and not torch.cuda.is_available():
+        raise AutoKDError(
+            f"target '{target.name}' measures on an NVIDIA GPU, but this machine has none that "
+            "torch can use (torch.cuda.is_available() is False); choose cpu, cpu-1t or "
+            "onnxruntime"
+        )
+    if target.backend == "onnxruntime":
+        try:
+            import onnxruntime  # noqa: F401
+            import onnxscript  # noqa: F401
+        except ImportError:
+            raise AutoKDError(
+                f"target '{target.name}' needs ONNX Runtime: pip install 'autokd[onnx]' (from a "
+                "checkout: pip install -e '.[onnx]')"
+            ) from None
+
+
+def target_usable(target: Target) -> tuple[bool, str]:
+    """Whether this machine can measure on `target`, and why not."""
+    try:
+        check_target_usable(target)
+    except AutoKDError as err:
+        return False, str(err)
+    return True, ""
+
+
+def backend_versions(target: Target) -> dict[str, str]:
+    """Library and device versions a latency depends on, for the machine fingerprint."""
+    versions = {"torch": torch.__version__}
+    if target.backend == "onnxruntime":
+        import onnxruntime
+
+        versions["onnxruntime"] = onnxruntime.__version__
+    if target.device == "cuda" and torch.cuda.is_available():
+        versions["gpu"] = torch.cuda.get_device_name()
+        versions["cuda"] = str(torch.version.cuda)
+    return versions
+
+
+# --------------------------------------------------------------------------------------------
+# Backends: a model and an input shape become one call that runs a batch
+
+
+def to_onnx(model: nn.Module, example: torch.Tensor, destination: str | Path | BinaryIO) -> None:
+    """Export with torch's ONNX exporter (torch.export based), batch axis dynamic, one file."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the exporter announces its own deprecations
+        torch.onnx.export(
+            model,
+            (example,),
+            destination if not isinstance(destination, Path) else str(destination),
+            input_names=["input"],
+            output_names=["logits"],
+            dynamic_shapes=({0: torch.export.Dim("batch")},),  # by position: any argument name
+            dynamo=True,
+            external_data=False,
+            verbose=False,
+        )
+
+
+def _torch_call(model: nn.Module, x: torch.Tensor, target: Target) -> Callable[[], Any]:
+    model = model.eval().to(target.device)
+    x = x.to(target.device)
+    return lambda: model(x)
+
+
+def _onnxruntime_call(model: nn.Module, x: torch.Tensor, target: Target) -> Callable[[], Any]:
+    import onnxruntime as ort
+
+    buffer = io.BytesIO()
+    to_onnx(model.eval(), x, buffer)
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = target_threads(target)
+    options.inter_op_num_threads = 1
+    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    session = ort.InferenceSession(buffer.getvalue(), options, providers=["CPUExecutionProvider"])
+    feeds = {"input": x.numpy()}
+    return lambda: session.run(None, feeds)
+
+
+BACKEND_CALLS: dict[str, Callable[[nn.Module, torch.Tensor, Target], Callable[[], Any]]] = {
+    "torch": _torch_call,
+    "onnxruntime": _onnxruntime_call,
+}
+
+
+# --------------------------------------------------------------------------------------------
+# The protocol
+
+
+def measure_latency(
+    model: nn.Module, target: Target, input_shape: tuple[int, int, int], *, timer: Any = None
+) -> LatencyMeasurement:
+    """Time `model` on `target` with the protocol described at the top of this module.
+
+    `timer` replaces `torch.utils.benchmark.Timer` (tests pass a deliberately noisy one).
+    """
+    logging.getLogger("torch.utils.cpp_extension").setLevel(logging.ERROR)  # CUDA_HOME notice
+    from torch.utils import benchmark
+
+    check_target_usable(target)
+    threads = target_threads(target)
+    previous_threads = torch.get_num_threads()
+    x = torch.randn(target.batch_size, *input_shape)
+    make_timer = timer or benchmark.Timer
+    try:
+        torch.set_num_threads(threads)
+        with torch.inference_mode():
+            call = BACKEND_CALLS[target.backend](model, x, target)
+            for _ in range(target.warmup):
+                call()
+            if target.device == "cuda":
+                torch.cuda.synchronize()
+            attempts: list[tuple[float, Any]] = []  # (IQR / median, result)
+            while len(attempts) < MAX_ATTEMPTS:
+                timed = make_timer(stmt="call()", globals={"call": call}, num_threads=threads)
+                result = timed.blocked_autorange(min_run_time=target.min_run_time)
+                attempts.append(
+                    (result.iqr / result.median if result.median > 0 else math.inf, result)
+                )
+                if attempts[-1][0] <= NOISE_THRESHOLD:
+                    break
+    finally:
+        torch.set_num_threads(previous_threads)
+    spread, result = min(attempts, key=lambda attempt: attempt[0])
+    return LatencyMeasurement(
+        median_ms=result.median * 1e3,
+        iqr_ms=result.iqr * 1e3,
+        blocks=len(result.times),
+        calls_per_block=result.number_per_run,
+        threads=threads,
+        batch_size=target.batch_size,
+        backend=target.backend,
+        device=target.device,
+        attempts=len(attempts),
+        noisy=spread > NOISE_THRESHOLD,
+    )

@@ -1,0 +1,113 @@
+"""`autokd measure`: is the latency axis stable on this machine?
+
+N architectures sampled from a search space are timed twice, each pass in a fresh process and
+without the latency cache (a cached number would agree with itself). The two passes are compared:
+the share of architectures whose second median is within +-10% of the first, and the Spearman
+rank correlation between the passes (what a search needs: the same order of students).
+
+Run as `python -m autokd.stability CONFIGS.json TARGET OUT.json` it is the worker of one pass.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import tempfile
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from autokd.config import SearchSpace, StudentConfig, Target
+from autokd.errors import AutoKDError
+
+TOLERANCE = 0.10  # a re-measurement within +-10% of the first counts as agreeing
+
+
+@dataclass(frozen=True)
+class StabilityResult:
+    target: str
+    architectures: list[str]
+    first_ms: list[float]
+    second_ms: list[float]
+    within_tolerance: float  # share of architectures whose second median is within +-10%
+    spearman: float | None  # rank correlation of the two passes; None for fewer than 3
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def sample_architectures(space: SearchSpace, data_shape: tuple[int, int, int], classes: int,
+                         n: int, seed: int) -> list[StudentConfig]:  # fmt: skip
+    """`n` distinct architectures drawn at random from `space` (the same ones for a seed)."""
+    import optuna
+
+    from autokd.space import Shape, sample_candidate
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    channels, size, _ = data_shape
+    shape_only = Shape(channels=channels, classes=classes, input_size=size)
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=seed))
+    found: dict[str, StudentConfig] = {}
+    for _ in range(50 * n):
+        if len(found) == n:
+            break
+        config = sample_candidate(study.ask(), space, shape_only).student
+        found.setdefault(config.arch_hash(), config)
+    return list(found.values())
+
+
+def _run_pass(configs: list[StudentConfig], target: Target, folder: Path, label: str
+              ) -> list[float]:  # fmt: skip
+    """Time every config in a new Python process; returns the medians in milliseconds."""
+    source = folder / "configs.json"
+    source.write_text(json.dumps([c.to_dict() for c in configs]))
+    output = folder / f"{label}.json"
+    done = subprocess.run(
+        [sys.executable, "-m", "autokd.stability", str(source), target.source, str(output), label],
+        stdout=subprocess.DEVNULL, stderr=None, check=False,
+    )  # fmt: skip
+    if done.returncode != 0:
+        raise AutoKDError(f"the {label} measuring process failed (exit {done.returncode})")
+    return json.loads(output.read_text())
+
+
+def check_stability(space: SearchSpace, target: Target, *, n: int, seed: int,
+                    data_shape: tuple[int, int, int], classes: int) -> StabilityResult:  # fmt: skip
+    from scipy.stats import spearmanr
+
+    configs = sample_architectures(space, data_shape, classes, n, seed)
+    with tempfile.TemporaryDirectory(prefix="autokd-measure-") as folder:
+        first = _run_pass(configs, target, Path(folder), "first pass")
+        second = _run_pass(configs, target, Path(folder), "second pass")
+    agree = [abs(b - a) <= TOLERANCE * a for a, b in zip(first, second, strict=True)]
+    rho = float(spearmanr(first, second).statistic) if len(configs) >= 3 else None
+    return StabilityResult(
+        target=target.name,
+        architectures=[c.describe() for c in configs],
+        first_ms=first,
+        second_ms=second,
+        within_tolerance=sum(agree) / len(agree),
+        spearman=rho,
+    )
+
+
+def _worker(configs_path: str, target_ref: str, output_path: str, label: str) -> None:
+    from tqdm.auto import tqdm
+
+    from autokd.config import load_target
+    from autokd.latency import measure_latency
+    from autokd.students import build_student
+
+    target = load_target(target_ref)
+    configs = [StudentConfig.from_dict(c) for c in json.loads(Path(configs_path).read_text())]
+    medians = []
+    for config in tqdm(configs, desc=label, unit="architecture"):
+        size = target.input_size or config.input_size
+        shape = (config.in_channels, size, size)
+        medians.append(measure_latency(build_student(config), target, shape).median_ms)
+    Path(output_path).write_text(json.dumps(medians))
+
+
+if __name__ == "__main__":
+    _worker(*sys.argv[1:5])

@@ -1,0 +1,87 @@
+"""The latency protocol on every backend, its re-measurement of noisy results, target checks."""
+
+import dataclasses
+
+import pytest
+import torch
+from torch import nn
+
+from autokd.config import load_target
+from autokd.errors import AutoKDError
+from autokd.latency import (
+    MAX_ATTEMPTS,
+    check_target_usable,
+    measure_latency,
+    target_usable,
+)
+
+TINY = nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool2d(1),
+                     nn.Flatten(), nn.Linear(4, 10))  # fmt: skip
+GPU = torch.cuda.is_available()
+
+
+def quick(name, **changes):
+    return dataclasses.replace(load_target(name), min_run_time=0.02, warmup=2, **changes)
+
+
+@pytest.mark.parametrize(
+    "target",
+    ["cpu", "cpu-1t", "onnxruntime",
+     pytest.param("cuda", marks=pytest.mark.skipif(not GPU, reason="no CUDA GPU on this machine"))],
+)  # fmt: skip
+def test_every_backend_measures_a_tiny_model(target):
+    threads_before = torch.get_num_threads()
+    measurement = measure_latency(TINY, quick(target), (1, 8, 8))
+    assert measurement.median_ms > 0 and measurement.iqr_ms >= 0
+    assert measurement.backend == load_target(target).backend
+    assert measurement.device == load_target(target).device
+    assert measurement.blocks >= 1 and measurement.calls_per_block >= 1
+    assert 1 <= measurement.attempts <= MAX_ATTEMPTS and measurement.threads >= 1
+    assert torch.get_num_threads() == threads_before  # the training thread count is restored
+
+
+def test_one_thread_means_one_thread():
+    assert measure_latency(TINY, quick("cpu-1t"), (1, 8, 8)).threads == 1
+
+
+class NoisyTimer:
+    """A stand-in for torch.utils.benchmark.Timer whose first results are noisy."""
+
+    spreads: list[float] = []
+    made = 0
+
+    def __init__(self, stmt, globals, num_threads):
+        self.call = globals["call"]
+
+    def blocked_autorange(self, min_run_time):
+        self.call()
+        spread = NoisyTimer.spreads[NoisyTimer.made]
+        NoisyTimer.made += 1
+        return type("Result", (), {"median": 1e-3, "iqr": spread * 1e-3, "times": [1e-3] * 5,
+                                   "number_per_run": 10})()  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("spreads", "attempts", "noisy", "kept_iqr_ms"),
+    [
+        ([0.05], 1, False, 0.05),  # steady at once: measured once
+        ([0.5, 0.08], 2, False, 0.08),  # noisy, then steady: measured again, the steady one kept
+        ([0.5, 0.3, 0.4], 3, True, 0.3),  # noisy every time: bounded, the steadiest kept, flagged
+    ],
+)
+def test_a_noisy_measurement_is_repeated_a_bounded_number_of_times(spreads, attempts, noisy,
+                                                                    kept_iqr_ms):  # fmt: skip
+    NoisyTimer.spreads, NoisyTimer.made = spreads + [0.5] * 5, 0
+    measurement = measure_latency(TINY, quick("cpu-1t"), (1, 8, 8), timer=NoisyTimer)
+    assert measurement.attempts == attempts == NoisyTimer.made
+    assert measurement.noisy is noisy
+    assert measurement.iqr_ms == pytest.approx(kept_iqr_ms)
+    assert measurement.median_ms == pytest.approx(1.0)
+
+
+@pytest.mark.skipif(GPU, reason="this machine has a GPU: the refusal cannot be shown")
+def test_the_cuda_target_fails_at_once_without_a_gpu():
+    usable, why = target_usable(load_target("cuda"))
+    assert not usable and "has none that torch can use" in why
+    with pytest.raises(AutoKDError, match="choose cpu, cpu-1t or onnxruntime"):
+        check_target_usable(load_target("cuda"))
