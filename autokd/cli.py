@@ -95,7 +95,36 @@ def _add_search(commands: argparse._SubParsersAction) -> None:
         help=f"search space: {', '.join(shipped_names('search_spaces'))}, or a YAML "
         "path (default cnn)",
     )
-    p.add_argument("--data", default="digits", help="data set (default digits)")
+    p.add_argument(
+        "--data",
+        default="digits",
+        help="data set: digits, cifar10, cifar100, mnist, fashion-mnist (read from --data-dir), "
+        "folder:PATH (a folder of class folders of images) or npz:PATH (x and y arrays); "
+        "default digits",
+    )
+    p.add_argument(
+        "--data-dir",
+        type=Path,
+        metavar="DIR",
+        help="where the torchvision data sets are (default <cache>/data)",
+    )
+    p.add_argument(
+        "--download",
+        action="store_true",
+        help="download a torchvision data set that --data-dir lacks",
+    )
+    p.add_argument(
+        "--subset",
+        type=_positive_int,
+        metavar="N",
+        help="search on a stratified subset of N training images",
+    )
+    p.add_argument(
+        "--input-size",
+        type=_positive_int,
+        metavar="S",
+        help="resize images to SxS (default: the data set's own size; digits 16)",
+    )
     p.add_argument(
         "--teacher",
         default=DEFAULT_TEACHER,
@@ -170,7 +199,14 @@ def _add_search(commands: argparse._SubParsersAction) -> None:
 
 def _search(args: argparse.Namespace) -> int:
     from autokd import search
-    from autokd.config import Constraints, RunConfig, check_choice, load_space, load_target
+    from autokd.config import (
+        Constraints,
+        DataOptions,
+        RunConfig,
+        check_choice,
+        load_space,
+        load_target,
+    )
     from autokd.data import get_dataset
     from autokd.records import check_run_name
 
@@ -178,7 +214,8 @@ def _search(args: argparse.Namespace) -> int:
     target = load_target(args.target)
     sampler = check_choice("sampler", args.sampler, SAMPLERS)
     get_dataset(args.data)
-    name = check_run_name(args.name or _new_run_name(args.runs_dir, f"{args.data}-{target.name}"))
+    data_label = args.data.split(":")[0]  # folder:PATH runs are named folder-...
+    name = check_run_name(args.name or _new_run_name(args.runs_dir, f"{data_label}-{target.name}"))
     config = RunConfig(
         name=name,
         runs_dir=args.runs_dir,
@@ -196,6 +233,7 @@ def _search(args: argparse.Namespace) -> int:
         seed=args.seed,
         sampler=sampler,
         constraints=Constraints(args.max_latency_ms, args.max_flops, args.max_params),
+        data_options=DataOptions(args.data_dir, args.download, args.subset, args.input_size),
     )
     started = time.perf_counter()
     outcome = search.run(config, progress=not args.quiet)
@@ -468,6 +506,11 @@ def _add_train(commands: argparse._SubParsersAction) -> None:
         "--no-kd", action="store_true", help="train on labels alone: the baseline of the KD gain"
     )
     p.add_argument(
+        "--no-augment",
+        action="store_true",
+        help="train on the stored images only, not on the data set's random views",
+    )
+    p.add_argument(
         "--seed",
         type=_seed,
         default=0,
@@ -505,6 +548,7 @@ def _train(args: argparse.Namespace) -> int:
         load_bundle(Path(args.bundle)),
         epochs=args.epochs,
         use_kd=not args.no_kd,
+        augment=not args.no_augment,
         seed=args.seed,
         output=args.output,
         resume=args.resume,

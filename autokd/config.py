@@ -530,6 +530,20 @@ def stable_hash(value: Any) -> str:
 
 
 @dataclass(frozen=True)
+class DataOptions:
+    """How the data set is prepared, beyond its name and the seed."""
+
+    data_dir: Path | None = None  # where torchvision data sets live (default: the cache folder)
+    download: bool = False
+    subset: int | None = None  # search on a stratified subset of this many training images
+    input_size: int | None = None  # resize to this side instead of the data set's default
+
+    def identity(self) -> dict[str, Any]:
+        """What changes the tensors (where they come from is checked by the data key)."""
+        return {"subset": self.subset, "input_size": self.input_size}
+
+
+@dataclass(frozen=True)
 class Constraints:
     """Limits a student must meet; one outside them is measured, then rejected untrained."""
 
@@ -582,6 +596,7 @@ class RunConfig:
     seed: int
     sampler: str
     constraints: Constraints = field(default_factory=lambda: Constraints())
+    data_options: DataOptions = field(default_factory=lambda: DataOptions())
 
     @property
     def run_dir(self) -> Path:
@@ -605,6 +620,7 @@ class RunConfig:
             "seed": self.seed,
             "sampler": self.sampler,
             "constraints": self.constraints.to_dict(),
+            "data_options": self.data_options.identity(),
         }
 
 

@@ -47,6 +47,7 @@ EXTRA_COLUMNS = [
     "architecture",
     "latency_noisy",
     "train_seconds",
+    "data_seconds",
     "measure_seconds",
     "metrics_cached",
     "diverged",
@@ -112,6 +113,8 @@ class RunFolder:
             "seed": summary["seed"],
             "input_size": data["input_size"],
             "key": data["key"],
+            "subset": data.get("subset"),
+            "data_dir": data.get("data_dir"),
         }
 
     def read_json(self, path: Path) -> dict[str, Any]:

@@ -151,6 +151,7 @@ class _Trials:
         state = student.state_dict()
         atomic_write(self.folder.weights_path(trial.number), lambda tmp: torch.save(state, tmp))
         trial.set_user_attr("train_seconds", round(result.seconds, 3))
+        trial.set_user_attr("data_seconds", round(result.data_seconds, 4))
         trial.set_user_attr("diverged", result.diverged)
         trial.set_user_attr("best_val_accuracy", result.best_val_accuracy)
         trial.set_user_attr("train", schedule.to_dict())
@@ -195,7 +196,16 @@ def run(config: RunConfig, *, progress: bool = True) -> SearchOutcome:
     folder = RunFolder(config.run_dir)
     continuing = check_existing_run(folder, config)
 
-    data = load_data(config.data, seed=config.seed)
+    options, data_started = config.data_options, time.perf_counter()
+    data = load_data(
+        config.data,
+        seed=config.seed,
+        input_size=options.input_size,
+        subset=options.subset,
+        data_dir=options.data_dir,
+        download=options.download,
+    )
+    data_seconds = time.perf_counter() - data_started
     teacher = prepare_teacher(
         config.teacher,
         data,
@@ -227,6 +237,7 @@ def run(config: RunConfig, *, progress: bool = True) -> SearchOutcome:
     finally:  # the finished trials are written whatever stopped the search
         progress_bar.close()
         timings = {
+            "data_load_s": round(data_seconds, 2),
             "teacher_s": round(teacher.seconds, 2),
             "teacher_outputs_s": round(outputs_seconds, 3),
             "teacher_outputs_cached": outputs_cached,
@@ -362,6 +373,8 @@ def build_summary(
         timings["measure_s_total"] = round(float(complete["measure_seconds"].sum()), 2)
         timings["train_s_total"] = round(float(complete["train_seconds"].sum()), 2)
         timings["train_s_per_trial"] = round(float(complete["train_seconds"].mean()), 3)
+        if "data_seconds" in complete:  # batches sliced from memory: a sliver of training
+            timings["batch_data_s_total"] = round(float(complete["data_seconds"].sum()), 2)
         timings["metrics_cache_hits"] = int(complete["metrics_cached"].fillna(False).sum())
         # what the rejected students would have cost to train, at the mean of the trained ones
         timings["training_saved_s"] = round(

@@ -17,12 +17,17 @@ from torch import nn
 from autokd.cache import write_json
 from autokd.config import DEFAULT_FULL_EPOCHS, KDConfig, StudentConfig, TrainConfig
 from autokd.data import DataBundle, load_data
-from autokd.distill.engine import EpochCallback, FitResult, fit
+from autokd.distill.engine import EpochCallback, FitResult, TeacherSignal, fit
 from autokd.errors import AutoKDError
 from autokd.export import Bundle
 from autokd.hardware import MetricsCache
 from autokd.students import build_student
-from autokd.teacher import PreparedTeacher, TeacherOutputs, prepare_teacher, teacher_outputs
+from autokd.teacher import (
+    LiveTeacher,
+    PreparedTeacher,
+    prepare_teacher,
+    teacher_outputs,
+)
 
 CHECKPOINT = "checkpoint.pt"
 RESULT = "result.json"
@@ -33,13 +38,14 @@ def train_student(
     kd: KDConfig | None,
     schedule: TrainConfig,
     data: DataBundle,
-    outputs: TeacherOutputs | None,
+    outputs: TeacherSignal | None,
     *,
     callbacks: list[EpochCallback] | None = None,
     checkpoint: Path | None = None,
 ) -> tuple[nn.Module, FitResult]:
     """A new student of `config`, initialised from `schedule.seed` and trained by the engine:
-    distilled with `kd` from the teacher's cached `outputs`, or on labels alone without `kd`."""
+    distilled with `kd` from the teacher's signal `outputs` (its cached outputs, or the live
+    teacher when training on random views), or on labels alone without `kd`."""
     torch.manual_seed(schedule.seed)  # the initial weights, reproducible from the seed
     model = build_student(config)
     result = fit(
@@ -56,7 +62,13 @@ def train_student(
 
 def load_identified_data(identity: dict[str, Any]) -> DataBundle:
     """The data set a run or bundle was made on, prepared again and checked by its key."""
-    data = load_data(identity["name"], seed=identity["seed"], input_size=identity["input_size"])
+    data = load_data(
+        identity["name"],
+        seed=identity["seed"],
+        input_size=identity["input_size"],
+        subset=identity.get("subset"),
+        data_dir=identity.get("data_dir"),
+    )
     if data.key != identity["key"]:
         raise AutoKDError(
             f"data set '{identity['name']}' as autokd prepares it now (key {data.key}) is not the "
@@ -121,6 +133,7 @@ def train_bundle(
     *,
     epochs: int = DEFAULT_FULL_EPOCHS,
     use_kd: bool = True,
+    augment: bool = True,
     seed: int = 0,
     output: Path | None = None,
     resume: bool = False,
@@ -129,20 +142,32 @@ def train_bundle(
     progress: bool = True,
 ) -> dict[str, Any]:
     """Train the bundle's student from scratch with its distillation settings (or, without
-    `use_kd`, on labels alone: the baseline of the KD gain); write result.json and the weights."""
+    `use_kd`, on labels alone: the baseline of the KD gain); write result.json and the weights.
+
+    With `augment` (and a data set that defines random views), every batch is a fresh random view
+    of the images, and the teacher runs live on exactly those views: its cached outputs belong
+    to the stored images only. The search's brief training uses the stored images and the cache.
+    """
     from autokd.progress import epoch_bar
 
     output = Path(output or default_output(bundle, epochs=epochs, use_kd=use_kd, seed=seed))
     _prepare_output(output, resume=resume, force=force)
     started = time.perf_counter()
     data = load_identified_data(bundle.data)
+    augment = augment and data.augment is not None
     outputs = None
     if use_kd:
         teacher = load_identified_teacher(
             bundle.teacher, data, weights=teacher_weights, progress=progress
         )
-        outputs, _ = teacher_outputs(teacher, data)
-    schedule = dataclasses.replace(bundle.search_schedule, epochs=epochs, seed=seed)
+        outputs = (
+            LiveTeacher(teacher.model, data.input_shape)
+            if augment
+            else teacher_outputs(teacher, data)[0]
+        )
+    schedule = dataclasses.replace(
+        bundle.search_schedule, epochs=epochs, seed=seed, augment=augment
+    )
     kd = bundle.kd if use_kd else None
     label = f"train {'with KD' if use_kd else 'without KD'}"
     with epoch_bar(label, epochs, enabled=progress) as show:
@@ -160,6 +185,7 @@ def train_bundle(
     result = {
         "bundle": str(bundle.path),
         "kd": use_kd,
+        "augment": augment,
         "distill": bundle.kd.to_dict() if use_kd else None,
         "schedule": schedule.to_dict(),
         "epochs": fitted.epochs_run,

@@ -22,7 +22,15 @@ def run_main(capsys, *args):
 BAD_SEARCHES = [
     (["--target", "cpx"], "unknown target 'cpx' (did you mean 'cpu'?); valid: cpu, cpu-1t"),
     (["--space", "cnm"], "unknown search space 'cnm' (did you mean 'cnn'?)"),
-    (["--data", "digts"], "unknown data set 'digts' (did you mean 'digits'?); valid: digits"),
+    (
+        ["--data", "digts"],
+        "unknown data set 'digts' (did you mean 'digits'?); valid: cifar10, "
+        "cifar100, digits, fashion-mnist, folder:PATH, mnist, npz:PATH",
+    ),
+    (
+        ["--data", "folder:/no/such/dir"],
+        "--data folder:/no/such/dir: '/no/such/dir' does not exist",
+    ),
     (["--sampler", "tp"], "unknown sampler 'tp' (did you mean 'tpe'?); valid: nsga2, random, tpe"),
     (["--teacher", "resnet81"], "unknown teacher 'resnet81' (did you mean 'resnet18'?)"),
     (["--teacher-weights", "missing.pt"], "teacher weights file 'missing.pt' does not exist"),

@@ -62,3 +62,14 @@ def test_random_shift_moves_whole_images_by_at_most_pad_pixels():
 
 def test_digits_come_with_an_augmentation(digits):
     assert digits.augment is not None
+
+
+def test_crop_and_flip_keeps_shapes_and_mirrors_about_half():
+    from autokd.data.augment import crop_and_flip
+
+    x = torch.zeros(400, 3, 16, 16)
+    x[..., :, :8] = 1.0  # left half bright
+    views = crop_and_flip(x, torch.Generator().manual_seed(0))
+    assert views.shape == x.shape
+    mirrored = (views[..., :, 12:].mean(dim=(1, 2, 3)) > 0.5).float().mean()
+    assert 0.35 < mirrored < 0.65

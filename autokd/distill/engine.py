@@ -53,6 +53,7 @@ class FitResult:
     seconds: float
     diverged: bool  # the loss became NaN or infinite and training stopped early
     history: list[EpochReport] = field(default_factory=list)
+    data_seconds: float = 0.0  # of `seconds`, spent getting batches (slicing, random views)
 
 
 EpochCallback = Callable[[EpochReport], None]
@@ -134,7 +135,7 @@ def fit(
     if checkpoint is not None and checkpoint.is_file():
         run = run.restore_into(checkpoint, modules, generators)
 
-    started = time.perf_counter()
+    started, data_seconds = time.perf_counter(), 0.0
     for epoch in range(run.epochs_done + 1, train.epochs + 1):
         epoch_start, loss_sum, batches, diverged = time.perf_counter(), 0.0, 0, False
         model.train()
@@ -145,9 +146,11 @@ def fit(
             len(data.train_y), train.batch_size, generator=generators["shuffle"]
         )
         for index in order:
+            fetch_started = time.perf_counter()
             x, y = data.train_x[index], data.train_y[index]
             if train.augment:
                 x = data.augment(x, generators["augment"])
+            data_seconds += time.perf_counter() - fetch_started
             # 1) the teacher's signal: cached tensors in the search, so no teacher forward here
             teacher_logits, teacher_features = (
                 teacher(index, x, levels) if kd is not None else (None, [])
@@ -200,6 +203,7 @@ def fit(
         seconds=run.seconds_before + time.perf_counter() - started,
         diverged=run.diverged,
         history=history,
+        data_seconds=data_seconds,
     )
 
 

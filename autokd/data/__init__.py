@@ -1,0 +1,269 @@
+"""Data set registry: a name becomes one `DataBundle` that carries everything models need to know.
+
+Names: `digits` (the default), `cifar10`, `cifar100`, `mnist`, `fashion-mnist` (torchvision's
+layouts under `--data-dir`), `folder:PATH` and `npz:PATH` (the user's own images).
+
+Data sets are held as tensors in memory: a trial slices batches from one tensor instead of paying
+a DataLoader's per-batch overhead, and the teacher's outputs line up with the training images by
+index, which is what lets them be computed once and cached. Decoding a folder of images, the one
+costly load, uses a pool of threads.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from autokd.cache import cache_dir
+from autokd.config import stable_hash
+from autokd.data.augment import crop_and_flip, random_shift
+from autokd.data.sources import (
+    RawData,
+    SourceRequest,
+    load_cifar,
+    load_digits,
+    load_folder,
+    load_mnist,
+    load_npz,
+)
+from autokd.errors import AutoKDError, UnknownNameError
+
+Augment = Callable[[torch.Tensor, torch.Generator], torch.Tensor]  # a batch -> a random view
+# Part of every data key: bump it when preprocessing changes, so cached teachers and teacher
+# outputs made from differently prepared tensors are not reused.
+PREPROCESSING_VERSION = 2
+VAL_FRACTION = 0.2  # of the training images, held out (stratified) when a source has no split
+MAX_VAL_IMAGES = 5000  # enough to rank students; more only slows every epoch's evaluation
+
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    name: str
+    load: Callable[[SourceRequest], RawData]
+    input_size: int | None  # the size images are resized to by default; None: their own size
+    description: str
+    augment: Augment | None = None  # label-preserving random views for full training
+
+
+@dataclass(frozen=True)
+class DataBundle:
+    """Train and validation tensors, normalised with training statistics, plus their shape facts."""
+
+    name: str
+    train_x: torch.Tensor  # (N, C, H, W) float32
+    train_y: torch.Tensor  # (N,) int64
+    val_x: torch.Tensor
+    val_y: torch.Tensor
+    channels: int
+    classes: int
+    input_size: int
+    key: str  # identity of exactly these tensors; keys the teacher and teacher-output caches
+    description: str = ""
+    augment: Augment | None = None
+    options: dict[str, Any] | None = None  # how to prepare it again (seed, size, subset, dir)
+
+    @property
+    def input_shape(self) -> tuple[int, int, int]:
+        return (self.channels, self.input_size, self.input_size)
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "train_images": len(self.train_y),
+            "val_images": len(self.val_y),
+            "channels": self.channels,
+            "classes": self.classes,
+            "input_size": self.input_size,
+            "key": self.key,
+            "description": self.description,
+            **(self.options or {}),
+        }
+
+
+_DATASETS: dict[str, DatasetSpec] = {}
+# Sources named by a prefix and a path: `folder:PATH`, `npz:PATH`.
+_PATH_SOURCES: dict[str, tuple[Callable[[Path], RawData], str]] = {
+    "folder": (load_folder, "images in class folders"),
+    "npz": (load_npz, "a NumPy archive with x and y"),
+}
+
+
+def register_dataset(spec: DatasetSpec) -> DatasetSpec:
+    _DATASETS[spec.name] = spec
+    return spec
+
+
+def list_datasets() -> list[str]:
+    return sorted(_DATASETS) + [f"{prefix}:PATH" for prefix in _PATH_SOURCES]
+
+
+def get_dataset(name: str) -> DatasetSpec:
+    """The registered data set `name`, or a `folder:PATH` / `npz:PATH` source."""
+    prefix, _, location = name.partition(":")
+    if location and prefix in _PATH_SOURCES:
+        reader, what = _PATH_SOURCES[prefix]
+        path = Path(location).expanduser()
+        if not path.exists():
+            raise AutoKDError(f"--data {name}: '{path}' does not exist")
+        return DatasetSpec(
+            name, lambda request: reader(path), None, f"{what} at {path}", augment=random_shift
+        )
+    if name not in _DATASETS:
+        raise UnknownNameError("data set", name, list_datasets())
+    return _DATASETS[name]
+
+
+register_dataset(
+    DatasetSpec(
+        "digits",
+        load_digits,
+        16,
+        "scikit-learn's bundled 8x8 handwritten digits (1,797 images, 10 classes), upsampled "
+        "to 16x16 so students have room for three stride-2 stages",
+        augment=random_shift,
+    )
+)
+register_dataset(
+    DatasetSpec(
+        "cifar10",
+        partial(load_cifar, hundred=False),
+        32,
+        "CIFAR-10 training images (50,000, 10 classes, 32x32 RGB)",
+        augment=crop_and_flip,
+    )
+)
+register_dataset(
+    DatasetSpec(
+        "cifar100",
+        partial(load_cifar, hundred=True),
+        32,
+        "CIFAR-100 training images (50,000, 100 classes, 32x32 RGB)",
+        augment=crop_and_flip,
+    )
+)
+register_dataset(
+    DatasetSpec(
+        "mnist",
+        partial(load_mnist, fashion=False),
+        28,
+        "MNIST training digits (60,000, 10 classes, 28x28 grey)",
+        augment=random_shift,
+    )
+)
+register_dataset(
+    DatasetSpec(
+        "fashion-mnist",
+        partial(load_mnist, fashion=True),
+        28,
+        "Fashion-MNIST training images (60,000, 10 classes, 28x28 grey)",
+        augment=random_shift,
+    )
+)
+
+
+def default_data_dir() -> Path:
+    return cache_dir() / "data"
+
+
+def _stratified_split(
+    labels: np.ndarray, size: int | float, seed: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """(kept, taken) indices: `size` of them taken (a count, or a fraction), every class in
+    proportion."""
+    from sklearn.model_selection import train_test_split
+
+    indices = np.arange(len(labels))
+    try:
+        return tuple(train_test_split(indices, test_size=size, stratify=labels, random_state=seed))
+    except ValueError as err:  # a class too small to be split
+        raise AutoKDError(f"cannot split {len(labels)} images stratified by class: {err}") from None
+
+
+def load_data(
+    name: str,
+    *,
+    seed: int = 0,
+    input_size: int | None = None,
+    subset: int | None = None,
+    data_dir: Path | None = None,
+    download: bool = False,
+) -> DataBundle:
+    """Load a data set, split off validation images (stratified, by seed) unless the source has
+    its own, keep a stratified `subset` of the training images if asked, resize, normalise."""
+    spec = get_dataset(name)
+    request = SourceRequest(Path(data_dir or default_data_dir()), download)
+    raw = spec.load(request)
+    images, labels = raw.images, raw.labels
+    if raw.val_images is not None:
+        train_idx, val_x, val_y = np.arange(len(labels)), raw.val_images, raw.val_labels
+    else:
+        share = VAL_FRACTION if VAL_FRACTION * len(labels) <= MAX_VAL_IMAGES else MAX_VAL_IMAGES
+        train_idx, val_idx = _stratified_split(labels, share, seed)
+        val_x, val_y = images[val_idx], labels[val_idx]
+    if subset is not None:
+        if subset >= len(train_idx):
+            raise AutoKDError(
+                f"--subset {subset} is not smaller than the {len(train_idx)} "
+                f"training images of {name}"
+            )
+        _, chosen = _stratified_split(labels[train_idx], subset, seed)
+        train_idx = train_idx[np.sort(chosen)]
+    size = input_size or spec.input_size or images.shape[-1]
+    train_x = _resize(torch.from_numpy(np.ascontiguousarray(images[train_idx])), size)
+    val_x = _resize(torch.from_numpy(np.ascontiguousarray(val_x)), size)
+    mean = train_x.mean(dim=(0, 2, 3), keepdim=True)
+    std = train_x.std(dim=(0, 2, 3), keepdim=True).clamp_min(1e-6)
+    classes = int(max(labels.max(), val_y.max())) + 1
+    options = {
+        "seed": seed,
+        "subset": subset,
+        "requested_input_size": input_size,
+        "data_dir": str(request.data_dir),
+    }
+    return DataBundle(
+        name=name,
+        train_x=((train_x - mean) / std).contiguous(),
+        train_y=torch.from_numpy(labels[train_idx]).contiguous(),
+        val_x=((val_x - mean) / std).contiguous(),
+        val_y=torch.from_numpy(val_y).contiguous(),
+        channels=images.shape[1],
+        classes=classes,
+        input_size=size,
+        key=stable_hash(
+            [name, seed, len(val_y), size, len(labels), subset, raw.identity, PREPROCESSING_VERSION]
+        ),
+        description=spec.description,
+        augment=spec.augment,
+        options=options,
+    )
+
+
+def _resize(x: torch.Tensor, size: int) -> torch.Tensor:
+    if x.shape[-2:] == (size, size):
+        return x.float()
+    shrink = size < max(x.shape[-2:])
+    return F.interpolate(
+        x.float(), size=(size, size), mode="bilinear", align_corners=False, antialias=shrink
+    )
+
+
+def iterate_batches(
+    n: int, batch_size: int, *, generator: torch.Generator | None = None
+) -> list[torch.Tensor]:
+    """Index batches over `n` items: shuffled with `generator`, in order without one.
+
+    A last batch of a single item joins the one before it: BatchNorm cannot train on one value
+    per channel (a 1x1 feature map of one image).
+    """
+    order = torch.randperm(n, generator=generator) if generator is not None else torch.arange(n)
+    batches = list(order.split(batch_size))
+    if len(batches) > 1 and len(batches[-1]) == 1:
+        batches[-2:] = [torch.cat(batches[-2:])]
+    return batches

@@ -1,0 +1,255 @@
+"""Readers of the data formats autokd takes, each returning the same `RawData`.
+
+    digits          scikit-learn's bundled digits (no files)
+    cifar10/100     the "python version" pickle batches, as torchvision lays them out
+    mnist, fashion  the idx files, as torchvision lays them out (MNIST/raw, FashionMNIST/raw)
+    folder:PATH     one sub-folder of images per class, or train/ and val/ holding those
+    npz:PATH        a NumPy archive with `x` (N,H,W or N,C,H,W) and `y` (N,)
+
+The torchvision layouts are read by autokd itself (they are simple, and torchvision's CIFAR class
+insists on the official checksums); torchvision downloads them when asked (`--download`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import pickle
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from autokd.errors import AutoKDError
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp")
+_GREY_MODES = {"1", "L", "LA", "I", "I;16", "F"}
+
+
+@dataclass(frozen=True)
+class RawData:
+    images: np.ndarray  # (N, C, H, W) float32 in [0, 1]
+    labels: np.ndarray  # (N,) int64, 0 .. classes - 1
+    val_images: np.ndarray | None = None  # a validation split the source itself defines
+    val_labels: np.ndarray | None = None
+    identity: str = ""  # what makes these the same images next time: file names, sizes, times
+
+
+@dataclass(frozen=True)
+class SourceRequest:
+    data_dir: Path  # where the torchvision data sets live
+    download: bool = False
+
+
+def files_identity(paths: list[Path]) -> str:
+    """A digest of the files' names, sizes and modification times: cheap, and it changes when
+    a file is replaced."""
+    digest = hashlib.sha256()
+    for path in sorted(paths):
+        stat = path.stat()
+        digest.update(f"{path.name}:{stat.st_size}:{stat.st_mtime_ns};".encode())
+    return digest.hexdigest()[:16]
+
+
+def _require(files: list[Path], what: str, how: str) -> None:
+    missing = [str(f) for f in files if not f.is_file()]
+    if missing:
+        shown = ", ".join(missing[:3]) + (
+            f" and {len(missing) - 3} more" if len(missing) > 3 else ""
+        )
+        raise AutoKDError(f"{what} files are missing: {shown}; {how}")
+
+
+def _download(dataset: str, root: Path) -> None:
+    """Let torchvision download and unpack a data set into `root`, in its own layout."""
+    import torchvision.datasets as tv
+
+    classes = {
+        "cifar10": tv.CIFAR10,
+        "cifar100": tv.CIFAR100,
+        "mnist": tv.MNIST,
+        "fashion-mnist": tv.FashionMNIST,
+    }
+    try:
+        classes[dataset](root=str(root), train=True, download=True)
+    except Exception as err:  # noqa: BLE001 - offline downloads fail with many error types
+        raise AutoKDError(
+            f"could not download {dataset} into {root} (no internet?): {err}; put the files "
+            "there by hand (see `autokd search --help`)"
+        ) from None
+
+
+def load_digits(request: SourceRequest) -> RawData:
+    from sklearn.datasets import load_digits as sklearn_digits
+
+    digits = sklearn_digits()
+    images = digits.images.astype(np.float32)[:, None] / 16.0  # pixel values are 0..16
+    return RawData(images, digits.target.astype(np.int64), identity="sklearn-digits")
+
+
+def load_cifar(request: SourceRequest, *, hundred: bool) -> RawData:
+    """CIFAR's training batches: uint8 rows of 3,072 values (the 3 channels one after another)."""
+    name = "cifar100" if hundred else "cifar10"
+    folder = request.data_dir / ("cifar-100-python" if hundred else "cifar-10-batches-py")
+    files = [folder / "train"] if hundred else [folder / f"data_batch_{i}" for i in range(1, 6)]
+    if request.download and not all(f.is_file() for f in files):
+        _download(name, request.data_dir)
+    archive = "cifar-100-python.tar.gz" if hundred else "cifar-10-python.tar.gz"
+    _require(
+        files,
+        name,
+        f"pass --download, or unpack https://www.cs.toronto.edu/~kriz/{archive} "
+        f"into {request.data_dir}",
+    )
+    images, labels = [], []
+    for path in files:
+        try:
+            with path.open("rb") as handle:
+                batch = pickle.load(handle, encoding="bytes")
+            images.append(np.asarray(batch[b"data"], dtype=np.uint8).reshape(-1, 3, 32, 32))
+            labels.extend(batch[b"fine_labels" if hundred else b"labels"])
+        except (pickle.UnpicklingError, KeyError, ValueError, EOFError) as err:
+            raise AutoKDError(f"'{path}' is not a CIFAR python batch ({err!r})") from None
+    return RawData(
+        np.concatenate(images).astype(np.float32) / 255.0,
+        np.asarray(labels, dtype=np.int64),
+        identity=files_identity(files),
+    )
+
+
+def load_mnist(request: SourceRequest, *, fashion: bool) -> RawData:
+    """MNIST-style idx files (torchvision's layout: MNIST/raw or FashionMNIST/raw)."""
+    from torchvision.datasets.mnist import read_image_file, read_label_file
+
+    name = "fashion-mnist" if fashion else "mnist"
+    raw = request.data_dir / ("FashionMNIST" if fashion else "MNIST") / "raw"
+    image_file, label_file = raw / "train-images-idx3-ubyte", raw / "train-labels-idx1-ubyte"
+    if request.download and not (image_file.is_file() and label_file.is_file()):
+        _download(name, request.data_dir)
+    _require(
+        [image_file, label_file],
+        name,
+        "pass --download, or put the unpacked idx files (train-images-idx3-ubyte, "
+        f"train-labels-idx1-ubyte) in {raw}",
+    )
+    try:
+        images = read_image_file(str(image_file)).numpy()
+        labels = read_label_file(str(label_file)).numpy()
+    except (AssertionError, RuntimeError, ValueError) as err:
+        raise AutoKDError(f"'{raw}' does not hold readable idx files ({err!r})") from None
+    if len(images) != len(labels):
+        raise AutoKDError(
+            f"'{image_file}' holds {len(images)} images but '{label_file}' {len(labels)} labels"
+        )
+    return RawData(
+        images[:, None].astype(np.float32) / 255.0,
+        labels.astype(np.int64),
+        identity=files_identity([image_file, label_file]),
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# An image folder
+
+
+def _class_folders(root: Path) -> dict[str, list[Path]]:
+    classes = {}
+    for folder in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")):
+        images = sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
+        if not images:
+            raise AutoKDError(
+                f"class folder '{folder}' holds no images ({', '.join(IMAGE_SUFFIXES)})"
+            )
+        classes[folder.name] = images
+    if not classes:
+        raise AutoKDError(
+            f"image folder '{root}' holds no class folders: put each class's images in a "
+            "sub-folder named after the class (optionally under train/ and val/)"
+        )
+    return classes
+
+
+def _decode(path: Path, mode: str, side: int) -> np.ndarray:
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as image:
+            pixels = image.convert(mode).resize((side, side), Image.BILINEAR)
+            array = np.asarray(pixels, dtype=np.float32) / 255.0
+    except (UnidentifiedImageError, OSError, ValueError) as err:
+        raise AutoKDError(f"image '{path}' cannot be read ({err})") from None
+    return array[None] if array.ndim == 2 else array.transpose(2, 0, 1)
+
+
+def _header(path: Path) -> tuple[str, int]:
+    """An image's mode and longer side, from its header only."""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as image:
+            return image.mode, max(image.size)
+    except (UnidentifiedImageError, OSError) as err:
+        raise AutoKDError(f"image '{path}' cannot be read ({err})") from None
+
+
+def load_folder(root: Path) -> RawData:
+    """Images in class folders. Grey images stay one channel, anything else becomes RGB; every
+    image is resized to the most common longer side among them. Decoding uses a thread pool."""
+    if not root.is_dir():
+        raise AutoKDError(f"image folder '{root}' does not exist")
+    has_split = (root / "train").is_dir() and (root / "val").is_dir()
+    train = _class_folders(root / "train" if has_split else root)
+    val = _class_folders(root / "val") if has_split else {}
+    unknown = sorted(set(val) - set(train))
+    if unknown:
+        raise AutoKDError(f"'{root / 'val'}' has classes that train/ lacks: {', '.join(unknown)}")
+    names = sorted(train)
+    paths = [(p, names.index(c)) for part in (train, val) for c, ps in part.items() for p in ps]
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        headers = list(pool.map(_header, [p for p, _ in paths]))
+        mode = "L" if all(m in _GREY_MODES for m, _ in headers) else "RGB"
+        side = Counter(s for _, s in headers).most_common(1)[0][0]
+        images = np.stack(list(pool.map(lambda p: _decode(p, mode, side), [p for p, _ in paths])))
+    labels = np.asarray([label for _, label in paths], dtype=np.int64)
+    n_train = sum(len(ps) for ps in train.values())
+    identity = files_identity([p for p, _ in paths])
+    if has_split:
+        return RawData(
+            images[:n_train],
+            labels[:n_train],
+            images[n_train:],
+            labels[n_train:],
+            identity=identity,
+        )
+    return RawData(images, labels, identity=identity)
+
+
+def load_npz(path: Path) -> RawData:
+    """`x`: (N, H, W) or (N, C, H, W) images (uint8 0-255, or floats), `y`: (N,) labels."""
+    if not path.is_file():
+        raise AutoKDError(f"NumPy archive '{path}' does not exist")
+    try:
+        archive = np.load(path, allow_pickle=False)
+    except (OSError, ValueError) as err:
+        raise AutoKDError(f"'{path}' is not a readable .npz archive ({err})") from None
+    missing = [k for k in ("x", "y") if k not in archive.files]
+    if missing:
+        raise AutoKDError(
+            f"'{path}' lacks the array(s) {', '.join(missing)}; it holds "
+            f"{', '.join(archive.files) or 'none'}: images go in x, labels in y"
+        )
+    x, y = archive["x"], archive["y"]
+    if x.ndim not in (3, 4):
+        raise AutoKDError(f"'{path}': x must be (N, H, W) or (N, C, H, W), got shape {x.shape}")
+    if y.ndim != 1 or len(y) != len(x):
+        raise AutoKDError(
+            f"'{path}': x holds {len(x)} images but y holds {y.shape} labels; they "
+            "must match one to one"
+        )
+    if not np.issubdtype(y.dtype, np.integer):
+        raise AutoKDError(f"'{path}': y must hold integer class labels, got {y.dtype}")
+    images = x[:, None] if x.ndim == 3 else x
+    images = images.astype(np.float32) / (255.0 if x.dtype == np.uint8 else 1.0)
+    _, labels = np.unique(y, return_inverse=True)  # any label values become 0 .. classes - 1
+    return RawData(images, labels.astype(np.int64), identity=files_identity([path]))

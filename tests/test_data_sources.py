@@ -1,0 +1,193 @@
+"""Every data format autokd reads, on small files the tests write in the real on-disk format,
+through the same `load_data` (and command line) users take."""
+
+import pickle
+import struct
+
+import numpy as np
+import pytest
+import torch
+
+from autokd.cli import main
+from autokd.data import load_data
+from autokd.errors import AutoKDError
+from tests.helpers import TINY_SEARCH
+
+RNG = np.random.default_rng(0)
+
+
+def write_cifar(root, *, hundred=False, per_batch=20, classes=10):
+    folder = root / ("cifar-100-python" if hundred else "cifar-10-batches-py")
+    folder.mkdir(parents=True)
+    names = ["train"] if hundred else [f"data_batch_{i}" for i in range(1, 6)]
+    for name in names:
+        labels = [i % classes for i in range(per_batch)]
+        batch = {
+            b"data": RNG.integers(0, 256, (per_batch, 3072), dtype=np.uint8),
+            b"fine_labels" if hundred else b"labels": labels,
+        }
+        with (folder / name).open("wb") as handle:
+            pickle.dump(batch, handle)
+
+
+def write_idx(raw, count=60, side=28):
+    raw.mkdir(parents=True)
+    images = RNG.integers(0, 256, (count, side, side), dtype=np.uint8)
+    labels = np.arange(count, dtype=np.uint8) % 10
+    (raw / "train-images-idx3-ubyte").write_bytes(
+        struct.pack(">IIII", 2051, count, side, side) + images.tobytes()
+    )
+    (raw / "train-labels-idx1-ubyte").write_bytes(
+        struct.pack(">II", 2049, count) + labels.tobytes()
+    )
+    return images, labels
+
+
+def write_pngs(root, *, classes=("cat", "dog"), per_class=6, size=12, mode="RGB"):
+    from PIL import Image
+
+    for name in classes:
+        (root / name).mkdir(parents=True)
+        for i in range(per_class):
+            shape = (size, size, 3) if mode == "RGB" else (size, size)
+            Image.fromarray(RNG.integers(0, 256, shape, dtype=np.uint8), mode).save(
+                root / name / f"{i}.png"
+            )
+
+
+@pytest.mark.parametrize(("name", "hundred"), [("cifar10", False), ("cifar100", True)])
+def test_cifar_python_batches(tmp_path, name, hundred):
+    write_cifar(tmp_path, hundred=hundred, per_batch=100 if hundred else 20)
+    data = load_data(name, data_dir=tmp_path)
+    total = 100
+    assert len(data.train_y) + len(data.val_y) == total
+    assert data.input_shape == (3, 32, 32) and data.classes == 10
+    assert data.augment is not None  # crops and flips for full training
+
+
+@pytest.mark.parametrize(
+    ("name", "folder"), [("mnist", "MNIST"), ("fashion-mnist", "FashionMNIST")]
+)
+def test_mnist_idx_files(tmp_path, name, folder):
+    write_idx(tmp_path / folder / "raw")
+    data = load_data(name, data_dir=tmp_path, seed=1)
+    assert data.input_shape == (1, 28, 28) and data.classes == 10
+    assert len(data.train_y) == 48 and len(data.val_y) == 12  # 20% held out, stratified
+    assert torch.bincount(data.val_y, minlength=10).min() >= 1  # every class held out
+
+
+def test_missing_files_say_which_where_and_how(tmp_path):
+    with pytest.raises(AutoKDError) as caught:
+        load_data("cifar10", data_dir=tmp_path)
+    message = str(caught.value)
+    assert "cifar10 files are missing" in message and str(tmp_path) in message
+    assert "--download" in message and "cifar-10-python.tar.gz" in message
+    with pytest.raises(AutoKDError, match="train-images-idx3-ubyte"):
+        load_data("mnist", data_dir=tmp_path)
+
+
+def test_an_offline_download_fails_with_what_to_do(tmp_path, monkeypatch):
+    from urllib.error import URLError
+
+    import torchvision.datasets as tv
+
+    def offline(*args, **kwargs):
+        raise URLError("no route to host")
+
+    monkeypatch.setattr(tv, "MNIST", offline)
+    with pytest.raises(AutoKDError, match="could not download mnist .* \\(no internet\\?\\)"):
+        load_data("mnist", data_dir=tmp_path, download=True)
+
+
+def test_an_image_folder_with_stratified_split(tmp_path):
+    write_pngs(tmp_path / "pets", per_class=10)
+    data = load_data(f"folder:{tmp_path / 'pets'}", seed=0)
+    assert data.classes == 2 and data.input_shape == (3, 12, 12)
+    assert len(data.train_y) == 16 and torch.bincount(data.val_y).tolist() == [2, 2]
+    smaller = load_data(f"folder:{tmp_path / 'pets'}", input_size=8)
+    assert smaller.input_shape == (3, 8, 8)
+
+
+def test_an_image_folder_with_its_own_train_and_val(tmp_path):
+    write_pngs(tmp_path / "set" / "train", per_class=5, mode="L")
+    write_pngs(tmp_path / "set" / "val", per_class=2, mode="L")
+    data = load_data(f"folder:{tmp_path / 'set'}")
+    assert len(data.train_y) == 10 and len(data.val_y) == 4
+    assert data.channels == 1  # grey images stay one channel
+
+
+@pytest.mark.parametrize(
+    ("build", "message"),
+    [
+        (lambda root: root.mkdir(), "holds no class folders"),
+        (lambda root: (root / "cat").mkdir(parents=True), "class folder '.*cat' holds no images"),
+        (
+            lambda root: (
+                (root / "cat").mkdir(parents=True),
+                (root / "cat" / "broken.png").write_bytes(b"not an image"),
+            ),
+            "image '.*broken.png' cannot be read",
+        ),
+    ],
+)
+def test_bad_image_folders_are_one_clear_line(tmp_path, build, message):
+    root = tmp_path / "bad"
+    build(root)
+    with pytest.raises(AutoKDError, match=message):
+        load_data(f"folder:{root}")
+
+
+def test_npz_archives(tmp_path):
+    x = RNG.integers(0, 256, (40, 10, 10), dtype=np.uint8)
+    y = np.repeat([3, 7], 20)  # any label values: they become 0 and 1
+    np.savez(tmp_path / "a.npz", x=x, y=y)
+    data = load_data(f"npz:{tmp_path / 'a.npz'}")
+    assert data.classes == 2 and data.input_shape == (1, 10, 10)
+    np.savez(tmp_path / "c.npz", x=RNG.random((30, 3, 8, 8), dtype=np.float32), y=np.arange(30) % 3)
+    assert load_data(f"npz:{tmp_path / 'c.npz'}").input_shape == (3, 8, 8)
+
+
+@pytest.mark.parametrize(
+    ("arrays", "message"),
+    [
+        ({"x": np.zeros((5, 4, 4)), "y": np.zeros(4, dtype=int)}, "x holds 5 images but y holds"),
+        ({"x": np.zeros((5, 4, 4))}, "lacks the array\\(s\\) y"),
+        ({"x": np.zeros((5, 4)), "y": np.zeros(5, dtype=int)}, "x must be \\(N, H, W\\)"),
+        ({"x": np.zeros((5, 4, 4)), "y": np.zeros(5)}, "y must hold integer class labels"),
+    ],
+)
+def test_bad_npz_archives_are_one_clear_line(tmp_path, arrays, message):
+    np.savez(tmp_path / "bad.npz", **arrays)
+    with pytest.raises(AutoKDError, match=message):
+        load_data(f"npz:{tmp_path / 'bad.npz'}")
+
+
+def test_a_stratified_subset_of_the_training_images(digits):
+    small = load_data("digits", subset=200)
+    assert len(small.train_y) == 200 and len(small.val_y) == len(digits.val_y)
+    assert torch.bincount(small.train_y).min() >= 19  # every class kept, in proportion
+    assert small.key != digits.key
+    with pytest.raises(AutoKDError, match="--subset 5000 is not smaller than the 1437"):
+        load_data("digits", subset=5000)
+
+
+def test_a_search_on_an_image_folder_end_to_end(tmp_path, capsys):
+    write_pngs(tmp_path / "pets", classes=("cat", "dog", "owl"), per_class=12, size=16)
+    args = [
+        "search",
+        "--data",
+        f"folder:{tmp_path / 'pets'}",
+        "--budget",
+        "2",
+        "--name",
+        "pets",
+        "--runs-dir",
+        str(tmp_path / "runs"),
+        "--reports-dir",
+        str(tmp_path / "reports"),
+        *TINY_SEARCH,
+    ]
+    assert main(args) == 0
+    assert (tmp_path / "reports" / "pets.html").is_file()
+    code = main([*args, "--name", "pets-subset", "--subset", "500"])
+    assert code == 2 and "--subset 500 is not smaller" in capsys.readouterr().err
