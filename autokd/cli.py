@@ -505,11 +505,7 @@ def _add_train(commands: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--no-kd", action="store_true", help="train on labels alone: the baseline of the KD gain"
     )
-    p.add_argument(
-        "--no-augment",
-        action="store_true",
-        help="train on the stored images only, not on the data set's random views",
-    )
+    _add_augment(p)
     p.add_argument(
         "--seed",
         type=_seed,
@@ -527,6 +523,16 @@ def _add_train(commands: argparse._SubParsersAction) -> None:
     _add_teacher_weights(p)
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(handler=_train)
+
+
+def _add_augment(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--augment",
+        action="store_true",
+        help="train on the data set's random views (shifts; crops and flips for CIFAR) with the "
+        "teacher run live on each, instead of the stored images and cached teacher outputs the "
+        "search used",
+    )
 
 
 def _add_teacher_weights(p: argparse.ArgumentParser) -> None:
@@ -548,7 +554,7 @@ def _train(args: argparse.Namespace) -> int:
         load_bundle(Path(args.bundle)),
         epochs=args.epochs,
         use_kd=not args.no_kd,
-        augment=not args.no_augment,
+        augment=args.augment,
         seed=args.seed,
         output=args.output,
         resume=args.resume,
@@ -594,6 +600,7 @@ def _add_validate(commands: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--seed", type=_seed, default=0, help="seed of every retraining (default 0)")
     _add_teacher_weights(p)
+    _add_augment(p)
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(handler=_validate)
 
@@ -610,6 +617,7 @@ def _validate(args: argparse.Namespace) -> int:
         epochs=args.epochs,
         seed=args.seed,
         teacher_weights=args.teacher_weights,
+        augment=args.augment,
         progress=not args.quiet,
     )
     print(

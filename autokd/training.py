@@ -106,6 +106,14 @@ def load_identified_teacher(
     return teacher
 
 
+def teacher_signal(teacher: PreparedTeacher, data: DataBundle, *, augment: bool) -> TeacherSignal:
+    """The teacher live on every (randomly viewed) batch when augmenting, else its cached
+    outputs on the stored images: what full training and validation distil from."""
+    if augment:
+        return LiveTeacher(teacher.model, data.input_shape)
+    return teacher_outputs(teacher, data)[0]
+
+
 def default_output(bundle: Bundle, *, epochs: int, use_kd: bool, seed: int) -> Path:
     return bundle.path / f"train-{'kd' if use_kd else 'nokd'}-e{epochs}-s{seed}"
 
@@ -133,7 +141,7 @@ def train_bundle(
     *,
     epochs: int = DEFAULT_FULL_EPOCHS,
     use_kd: bool = True,
-    augment: bool = True,
+    augment: bool = False,
     seed: int = 0,
     output: Path | None = None,
     resume: bool = False,
@@ -144,9 +152,10 @@ def train_bundle(
     """Train the bundle's student from scratch with its distillation settings (or, without
     `use_kd`, on labels alone: the baseline of the KD gain); write result.json and the weights.
 
-    With `augment` (and a data set that defines random views), every batch is a fresh random view
-    of the images, and the teacher runs live on exactly those views: its cached outputs belong
-    to the stored images only. The search's brief training uses the stored images and the cache.
+    By default it trains as the search did: on the stored images, distilling from the teacher's
+    cached outputs, the recipe the distillation settings were chosen under. With `augment` (and a
+    data set that defines random views), every batch is a fresh random view and the teacher runs
+    live on exactly those views, since cached outputs exist for the stored images only.
     """
     from autokd.progress import epoch_bar
 
@@ -160,11 +169,7 @@ def train_bundle(
         teacher = load_identified_teacher(
             bundle.teacher, data, weights=teacher_weights, progress=progress
         )
-        outputs = (
-            LiveTeacher(teacher.model, data.input_shape)
-            if augment
-            else teacher_outputs(teacher, data)[0]
-        )
+        outputs = teacher_signal(teacher, data, augment=augment)
     schedule = dataclasses.replace(
         bundle.search_schedule, epochs=epochs, seed=seed, augment=augment
     )

@@ -22,8 +22,12 @@ from autokd.cache import write_json
 from autokd.config import KDConfig, StudentConfig, TrainConfig
 from autokd.errors import AutoKDError
 from autokd.records import RunFolder, load_study, trials_frame
-from autokd.teacher import teacher_outputs
-from autokd.training import load_identified_data, load_identified_teacher, train_student
+from autokd.training import (
+    load_identified_data,
+    load_identified_teacher,
+    teacher_signal,
+    train_student,
+)
 
 
 def kendall_tau(a: list[float], b: list[float]) -> float | None:
@@ -52,6 +56,7 @@ def validate_run(
     epochs: int,
     seed: int = 0,
     teacher_weights: Path | None = None,
+    augment: bool = False,
     progress: bool = True,
 ) -> dict[str, Any]:
     """Retrain `top_k` students of the front (`spread_along` it) for `epochs` epochs, with KD and
@@ -69,14 +74,17 @@ def validate_run(
     teacher = load_identified_teacher(
         run.teacher_identity(), data, weights=teacher_weights, progress=progress
     )
-    outputs, _ = teacher_outputs(teacher, data)
+    augment = augment and data.augment is not None  # as `autokd train --augment` trains
+    outputs = teacher_signal(teacher, data, augment=augment)
 
     students = []
     for position, row in enumerate(chosen.itertuples(index=False), start=1):
         attrs = study.trials[int(row.number)].user_attrs
         config = StudentConfig.from_dict(attrs["student"])
         kd = KDConfig.from_dict(attrs["kd"])
-        schedule = dataclasses.replace(TrainConfig(**attrs["train"]), epochs=epochs, seed=seed)
+        schedule = dataclasses.replace(
+            TrainConfig(**attrs["train"]), epochs=epochs, seed=seed, augment=augment
+        )
         accuracies = {}
         for label, use_kd in (("kd", True), ("no_kd", False)):
             title = f"{position}/{len(chosen)} trial {int(row.number)} {label.replace('_', ' ')}"
@@ -104,6 +112,7 @@ def validate_run(
         "epochs": epochs,
         "search_epochs": int(run.read_json(run.summary_json)["epochs"]),
         "seed": seed,
+        "augment": augment,
         "kendall_tau": kendall_tau(search, longer),
         "mean_kd_gain": sum(s["kd_gain"] for s in students) / len(students),
         "students": students,

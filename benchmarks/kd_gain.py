@@ -53,9 +53,16 @@ def main() -> None:
 
     runs = []
     started = time.perf_counter()
+    recipes = (
+        ([], True, False),
+        (["--no-kd"], False, False),
+        (["--augment"], True, True),
+        (["--augment", "--no-kd"], False, True),
+    )
     for seed in range(args.seeds):
-        for flags, kd in (([], True), (["--no-kd"], False)):
-            out = f"students/knee/train-{'kd' if kd else 'nokd'}-s{seed}"
+        for flags, kd, augment in recipes:
+            recipe = f"{'kd' if kd else 'nokd'}-{'aug' if augment else 'plain'}"
+            out = f"students/knee/train-{recipe}-s{seed}"
             autokd(
                 "train",
                 "students/knee",
@@ -74,6 +81,7 @@ def main() -> None:
                 {
                     "seed": seed,
                     "kd": kd,
+                    "augment": augment,
                     "final": result["final_val_accuracy"],
                     "best": result["best_val_accuracy"],
                 }
@@ -84,8 +92,12 @@ def main() -> None:
     )
     validation = json.loads((work / "runs/kd-gain/validation.json").read_text())
 
-    with_kd = [r["final"] for r in runs if r["kd"]]
-    without = [r["final"] for r in runs if not r["kd"]]
+    with_kd = [r["final"] for r in runs if r["kd"] and not r["augment"]]
+    without = [r["final"] for r in runs if not r["kd"] and not r["augment"]]
+    augmented = {
+        kd: statistics.mean(r["final"] for r in runs if r["augment"] and r["kd"] == kd)
+        for kd in (True, False)
+    }
     result = {
         "budget": args.budget,
         "epochs": args.epochs,
@@ -100,6 +112,8 @@ def main() -> None:
         "kd_mean": statistics.mean(with_kd),
         "no_kd_mean": statistics.mean(without),
         "kd_gain": statistics.mean(with_kd) - statistics.mean(without),
+        "augmented_kd_mean": augmented[True],
+        "augmented_no_kd_mean": augmented[False],
         "validation": validation,
         "timings_s": {k: round(v, 1) for k, v in timings.items()},
         "work": str(work),
@@ -120,6 +134,7 @@ def main() -> None:
         f"| mean | {result['kd_mean']:.4f} | {result['no_kd_mean']:.4f} | "
         f"{result['kd_gain']:+.4f} |"
     )
+    print(f"with --augment: KD {augmented[True]:.4f}, without {augmented[False]:.4f}")
     tau = validation["kendall_tau"]
     print(f"validate --top-k 5: Kendall tau {tau}, mean KD gain {validation['mean_kd_gain']:+.4f}")
 

@@ -149,11 +149,12 @@ def test_a_trial_without_kept_weights_cannot_be_exported(run_and_bundle, capsys,
 
 def test_train_with_and_without_kd_writes_result_json(run_and_bundle):
     _, bundle = run_and_bundle
-    for flags, kd in (([], True), (["--no-kd"], False)):
-        out = bundle.parent / f"train-{kd}"
+    for flags, kd in (([], True), (["--no-kd"], False), (["--augment"], True)):
+        out = bundle.parent / f"train-{kd}-{len(flags)}"
         assert main(["train", str(bundle), "--epochs", "1", "-o", str(out), "--quiet", *flags]) == 0
         result = json.loads((out / "result.json").read_text())
         assert result["kd"] is kd and result["epochs"] == 1
+        assert result["augment"] is (flags == ["--augment"])
         assert 0 <= result["final_val_accuracy"] <= 1 and result["latency_ms"] > 0
         assert result["flops"] > 0 and (out / "student.pt").is_file()
         assert (out / "checkpoint.pt").is_file()
@@ -190,7 +191,7 @@ def test_train_resumes_an_interrupted_run_at_the_next_epoch(run_and_bundle, monk
 
 def test_train_refuses_unclear_output_and_broken_bundles(run_and_bundle, capsys, tmp_path):
     _, bundle = run_and_bundle
-    out = bundle.parent / "train-True"  # written by an earlier test
+    out = bundle.parent / "train-True-0"  # written by an earlier test
     assert main(["train", str(bundle), "--epochs", "1", "-o", str(out), "--quiet"]) == 2
     assert "pass --resume to continue its training or --force" in capsys.readouterr().err
     assert main(["train", str(bundle), "-o", str(tmp_path / "new"), "--resume", "--quiet"]) == 2
