@@ -9,22 +9,15 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # for tests.helpers
+from common import ROOT, autokd, save_result  # noqa: E402
+
 from tests.helpers import render_in_chromium, screenshot  # noqa: E402
-
-
-def autokd(*args: str, cwd: Path) -> str:
-    done = subprocess.run(["autokd", *args], cwd=cwd, capture_output=True, text=True)
-    if done.returncode != 0:
-        sys.exit(f"autokd {' '.join(args)} failed:\n{done.stderr}")
-    return done.stdout
 
 
 def main() -> None:
@@ -55,7 +48,7 @@ def main() -> None:
             "front": summary["pareto_size"],
             "best": summary["best_accuracy"],
         }
-    printed = autokd(
+    printed, _ = autokd(
         "compare", *(f"runs/{s}" for s in args.samplers), "-o", "reports/compare.html", cwd=work
     )
     pages = {
@@ -79,10 +72,7 @@ def main() -> None:
         "browser": browser,
         "work": str(work),
     }
-    (ROOT / "benchmarks" / "results").mkdir(exist_ok=True)
-    (ROOT / "benchmarks" / "results" / "compare_samplers.json").write_text(
-        json.dumps(result, indent=2) + "\n"
-    )
+    save_result("compare_samplers", result)
     print(json.dumps(result, indent=2))
 
 

@@ -14,15 +14,11 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
-import sys
 import tempfile
-import time
 from pathlib import Path
 
 import pandas as pd
-
-ROOT = Path(__file__).resolve().parent.parent
+from common import autokd, save_result
 
 
 def write_digit_pngs(folder: Path) -> int:
@@ -44,29 +40,20 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="autokd-folder-"))
     count = write_digit_pngs(work / "digit-pngs")
     env = {**os.environ, "AUTOKD_CACHE_DIR": str(work / "cache")}
-    started = time.perf_counter()
-    done = subprocess.run(
-        [
-            "autokd",
-            "search",
-            "--data",
-            f"folder:{work / 'digit-pngs'}",
-            "--input-size",
-            "16",
-            "--budget",
-            str(args.budget),
-            "--name",
-            "pngs",
-            "--quiet",
-        ],
+    _, wall = autokd(
+        "search",
+        "--data",
+        f"folder:{work / 'digit-pngs'}",
+        "--input-size",
+        "16",
+        "--budget",
+        str(args.budget),
+        "--name",
+        "pngs",
+        "--quiet",
         cwd=work,
         env=env,
-        capture_output=True,
-        text=True,
     )
-    wall = time.perf_counter() - started
-    if done.returncode != 0:
-        sys.exit(done.stderr)
     summary = json.loads((work / "runs" / "pngs" / "summary.json").read_text())
     timings = summary["timings"]
     columns = ["number", "accuracy", "latency_ms", "flops", "architecture"]
@@ -92,10 +79,7 @@ def main() -> None:
         "front": front,
         "work": str(work),
     }
-    (ROOT / "benchmarks" / "results").mkdir(exist_ok=True)
-    (ROOT / "benchmarks" / "results" / "folder_search.json").write_text(
-        json.dumps(result, indent=2) + "\n"
-    )
+    save_result("folder_search", result)
     print(json.dumps({k: v for k, v in result.items() if k != "front"}, indent=2))
     for row in front:
         print(row)

@@ -12,26 +12,20 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 import yaml
+from common import autokd, save_result
 
-RESULTS = Path(__file__).resolve().parent / "results"
 
-
-def autokd(*args: str, cwd: Path) -> float:
-    """Run one autokd command as a user would (without progress bars); its wall time."""
+def run(*args: str, cwd: Path) -> float:
+    """One autokd command without progress bars, its output shown; its wall time."""
     quiet = ["--quiet"] if args[0] in ("search", "train", "validate") else []
-    started = time.perf_counter()
-    done = subprocess.run(["autokd", *args, *quiet], cwd=cwd, capture_output=True, text=True)
-    if done.returncode != 0:
-        sys.exit(f"autokd {' '.join(args)} failed:\n{done.stderr}")
-    print(done.stdout.strip(), flush=True)
-    return time.perf_counter() - started
+    stdout, seconds = autokd(*args, *quiet, cwd=cwd)
+    print(stdout.strip(), flush=True)
+    return seconds
 
 
 def main() -> None:
@@ -44,11 +38,11 @@ def main() -> None:
     work = args.work or Path(tempfile.mkdtemp(prefix="autokd-kd-gain-"))
     work.mkdir(parents=True, exist_ok=True)
     timings = {
-        "search_s": autokd(
+        "search_s": run(
             "search", "--budget", str(args.budget), "--target", "cpu", "--name", "kd-gain", cwd=work
         )
     }
-    autokd("export", "runs/kd-gain", "--pick", "knee", "-o", "students/knee", "--force", cwd=work)
+    run("export", "runs/kd-gain", "--pick", "knee", "-o", "students/knee", "--force", cwd=work)
     bundle = yaml.safe_load((work / "students/knee/student.yaml").read_text())
 
     runs = []
@@ -63,7 +57,7 @@ def main() -> None:
         for flags, kd, augment in recipes:
             recipe = f"{'kd' if kd else 'nokd'}-{'aug' if augment else 'plain'}"
             out = f"students/knee/train-{recipe}-s{seed}"
-            autokd(
+            run(
                 "train",
                 "students/knee",
                 "--epochs",
@@ -87,7 +81,7 @@ def main() -> None:
                 }
             )
     timings["train_s"] = time.perf_counter() - started
-    timings["validate_s"] = autokd(
+    timings["validate_s"] = run(
         "validate", "runs/kd-gain", "--top-k", "5", "--epochs", str(args.epochs), cwd=work
     )
     validation = json.loads((work / "runs/kd-gain/validation.json").read_text())
@@ -118,8 +112,7 @@ def main() -> None:
         "timings_s": {k: round(v, 1) for k, v in timings.items()},
         "work": str(work),
     }
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "kd_gain.json").write_text(json.dumps(result, indent=2) + "\n")
+    save_result("kd_gain", result)
 
     metrics = bundle["metrics"]
     print(

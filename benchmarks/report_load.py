@@ -19,8 +19,9 @@ from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # for tests.helpers
+from common import save_result  # noqa: E402
+
 from tests.helpers import CHROMIUM_FLAGS, chromium, fake_run  # noqa: E402
 
 
@@ -64,10 +65,7 @@ def main() -> None:
         "browser_total_s": round(statistics.median(loads), 2),
         "browser_blank_s": round(statistics.median(blanks), 2),
     }
-    (ROOT / "benchmarks" / "results").mkdir(exist_ok=True)
-    (ROOT / "benchmarks" / "results" / "report_load.json").write_text(
-        json.dumps(result, indent=2) + "\n"
-    )
+    save_result("report_load", result)
     print(json.dumps(result, indent=2))
 
 

@@ -16,38 +16,16 @@ import json
 import os
 import platform
 import shutil
-import subprocess
-import sys
 import tempfile
-import time
 from pathlib import Path
 
-RESULTS = Path(__file__).resolve().parent / "results"
+from common import autokd, save_result
 
 
 def search(work: Path, cache: Path, name: str, budget: int, target: str) -> dict:
     env = {**os.environ, "AUTOKD_CACHE_DIR": str(cache)}
-    started = time.perf_counter()
-    done = subprocess.run(
-        [
-            "autokd",
-            "search",
-            "--budget",
-            str(budget),
-            "--target",
-            target,
-            "--name",
-            name,
-            "--quiet",
-        ],
-        cwd=work,
-        env=env,
-        capture_output=True,
-        text=True,
-    )
-    wall = time.perf_counter() - started
-    if done.returncode != 0:
-        sys.exit(f"autokd search failed:\n{done.stderr}")
+    args = ("search", "--budget", str(budget), "--target", target, "--name", name, "--quiet")
+    _, wall = autokd(*args, cwd=work, env=env)
     summary = json.loads((work / "runs" / name / "summary.json").read_text())
     return {
         "name": name,
@@ -77,8 +55,7 @@ def main() -> None:
         "cpus": os.cpu_count(),
         "runs": runs,
     }
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "search_time.json").write_text(json.dumps(result, indent=2) + "\n")
+    save_result("search_time", result)
 
     print("| run | wall time | teacher | trials: measure / train (s) | front | best acc |")
     print("| --- | --- | --- | --- | --- | --- |")

@@ -16,20 +16,11 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-
-
-def autokd(*args: str, cwd: Path) -> str:
-    done = subprocess.run(["autokd", *args], cwd=cwd, capture_output=True, text=True)
-    if done.returncode != 0:
-        sys.exit(f"autokd {' '.join(args)} failed:\n{done.stderr}")
-    return done.stdout
+from common import autokd, save_result
 
 
 def backend_table(n: int) -> list[dict]:
@@ -100,8 +91,7 @@ def main() -> None:
         },
         "work": str(work),
     }
-    (ROOT / "benchmarks" / "results").mkdir(exist_ok=True)
-    (ROOT / "benchmarks" / "results" / "targets.json").write_text(json.dumps(result, indent=2))
+    save_result("targets", result)
     print("| target | within +-10% | Spearman |\n| --- | --- | --- |")
     for target, s in result["stability"].items():
         print(f"| {target} | {s['within_10pct']:.0%} | {s['spearman']:.3f} |")

@@ -9,13 +9,12 @@ Usage: python benchmarks/teacher_cache.py [--trials 10] [--epochs 5] [--teacher 
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import time
-from pathlib import Path
 
 import optuna
 import torch
+from common import save_result
 
 from autokd.config import DEFAULT_TEACHER_EPOCHS, TrainConfig, load_space
 from autokd.data import load_data
@@ -28,8 +27,6 @@ from autokd.teacher import (
     prepare_teacher,
     teacher_outputs,
 )
-
-RESULTS = Path(__file__).resolve().parent / "results"
 
 
 def main() -> None:
@@ -80,8 +77,7 @@ def main() -> None:
         "speedup": round(live_mean / cached_mean, 2),
         "same_accuracy": all(r["cached_accuracy"] == r["live_accuracy"] for r in rows),
     }
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "teacher_cache.json").write_text(json.dumps(result, indent=2) + "\n")
+    save_result("teacher_cache", result)
     print("| teacher signal | train time per trial | for 50 trials |")
     print("| --- | --- | --- |")
     print(f"| cached outputs (autokd) | {cached_mean:.2f} s | {50 * cached_mean:.0f} s |")
