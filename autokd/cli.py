@@ -315,6 +315,18 @@ def _add_measure(commands: argparse._SubParsersAction) -> None:
     p.add_argument("--target", default="cpu", help="hardware target name or YAML (default cpu)")
     p.add_argument("--space", default="cnn", help="search space name or YAML (default cnn)")
     p.add_argument("--data", default="digits", help="data set whose shape the students take")
+    p.add_argument(
+        "--data-dir",
+        type=Path,
+        metavar="DIR",
+        help="where the torchvision data sets are (default <cache>/data)",
+    )
+    p.add_argument(
+        "--input-size",
+        type=_positive_int,
+        metavar="S",
+        help="the students' input side (default: the data set's)",
+    )
     p.add_argument("-n", type=_positive_int, default=20, help="architectures (default 20)")
     p.add_argument("--seed", type=_seed, default=0, help="seed of the sampled architectures")
     p.add_argument("-o", "--output", type=Path, help="also write the numbers to this JSON file")
@@ -330,7 +342,7 @@ def _measure(args: argparse.Namespace) -> int:
 
     space, target = load_space(args.space), load_target(args.target)
     check_target_usable(target)
-    data = load_data(args.data, seed=args.seed)
+    data = load_data(args.data, seed=args.seed, input_size=args.input_size, data_dir=args.data_dir)
     result = check_stability(
         space, target, n=args.n, seed=args.seed, data_shape=data.input_shape, classes=data.classes
     )
@@ -459,16 +471,14 @@ def _add_export(commands: argparse._SubParsersAction) -> None:
 
 
 def _export(args: argparse.Namespace) -> int:
-    from autokd.config import check_choice
     from autokd.export import export_run
     from autokd.records import find_run
 
-    pick = check_choice("pick", args.pick, PICKS)
     result = export_run(
         find_run(args.run),
         args.output,
         trial=args.trial,
-        pick=pick,
+        pick=args.pick,
         max_latency_ms=args.max_latency_ms,
         force=args.force,
     )
@@ -631,9 +641,9 @@ def _validate(args: argparse.Namespace) -> int:
             f"{s['no_kd_accuracy']:>9.4f}  {s['kd_gain']:+.4f}"
         )
     tau = result["kendall_tau"]
+    tau_text = "undefined (fewer than two students, or all tied)" if tau is None else f"{tau:.3f}"
     print(
-        f"  Kendall tau (search vs longer training): "
-        f"{'undefined (ties)' if tau is None else f'{tau:.3f}'}; mean KD gain "
+        f"  Kendall tau (search vs longer training): {tau_text}; mean KD gain "
         f"{result['mean_kd_gain']:+.4f}"
     )
     summary = folder.read_json(folder.summary_json)

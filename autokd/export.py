@@ -27,9 +27,9 @@ import yaml
 from torch import nn
 
 from autokd.cache import umask
-from autokd.config import PICKS, KDConfig, StudentConfig, Target, TrainConfig
+from autokd.config import PICKS, KDConfig, StudentConfig, Target, TrainConfig, check_choice
 from autokd.errors import AutoKDError
-from autokd.latency import to_onnx
+from autokd.latency import require_onnx, to_onnx
 from autokd.pareto import pareto_mask
 from autokd.records import RunFolder, load_study, trials_frame
 from autokd.students import build_student
@@ -76,19 +76,24 @@ def choose_trial(
 ) -> pd.Series:
     """The row of the student to export: trial `trial`, or `pick` among the Pareto students
     (those with latency at most `max_latency_ms`, when given)."""
-    complete = frame[frame["state"] == "COMPLETE"]
-    if complete.empty:
-        raise AutoKDError("the run has no complete trial to export yet")
     if trial is not None:
         rows = frame[frame["number"] == trial]
         if rows.empty:
-            last = int(frame["number"].max())
+            last = int(frame["number"].max()) if len(frame) else -1
             raise AutoKDError(f"trial {trial} does not exist; the run has trials 0 to {last}")
-        if rows.iloc[0]["state"] != "COMPLETE":
-            raise AutoKDError(f"trial {trial} is {rows.iloc[0]['state'].lower()}, not complete")
-        return rows.iloc[0]
-    if pick not in PICKS:
-        raise AutoKDError(f"--pick must be one of {', '.join(PICKS)}, got {pick!r}")
+        row = rows.iloc[0]
+        if isinstance(row.get("rejected_by"), str):
+            raise AutoKDError(
+                f"trial {trial} was rejected by the constraints ({row['rejected_by']})"
+                " and never trained"
+            )
+        if row["state"] != "COMPLETE":
+            raise AutoKDError(f"trial {trial} is {row['state'].lower()}, not complete")
+        return row
+    check_choice("pick", pick, PICKS)
+    complete = frame[frame["state"] == "COMPLETE"]
+    if complete.empty:
+        raise AutoKDError("the run has no complete trial to export yet")
     front = complete[complete["is_pareto"]]
     if max_latency_ms is not None:
         fast_enough = front[front["latency_ms"] <= max_latency_ms]
@@ -132,7 +137,7 @@ def export_run(
 ) -> ExportResult:
     """Export one student of `run` to the bundle folder `output` (see the module docstring)."""
     _check_output_folder(output, force=force)
-    _require_onnx()
+    require_onnx("autokd export writes ONNX and checks it with ONNX Runtime")
     study = load_study(run)
     frame = trials_frame(study)
     row = choose_trial(frame, trial=trial, pick=pick, max_latency_ms=max_latency_ms)
@@ -144,7 +149,7 @@ def export_run(
             f"the weights of trial {number} were not kept: only students on the front keep "
             f"theirs (trials {front}); export one of those"
         )
-    attrs = study.trials[number].user_attrs
+    attrs = study.get_trials(deepcopy=False)[number].user_attrs
     summary = run.read_json(run.summary_json)
     config = StudentConfig.from_dict(attrs["student"])
     model = build_student(config)
@@ -197,17 +202,6 @@ def _check_output_folder(output: Path, *, force: bool) -> None:
             f"output folder '{output}' exists and is not empty; pass --force to replace it"
         )
     output.parent.mkdir(parents=True, exist_ok=True)
-
-
-def _require_onnx() -> None:
-    try:
-        import onnxruntime  # noqa: F401
-        import onnxscript  # noqa: F401
-    except ImportError:
-        raise AutoKDError(
-            "autokd export writes ONNX and checks it with ONNX Runtime, which are not installed: "
-            "pip install 'autokd[onnx]' (from a checkout: pip install -e '.[onnx]')"
-        ) from None
 
 
 def write_deployables(model: nn.Module, config: StudentConfig, folder: Path) -> tuple[float, float]:

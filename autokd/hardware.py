@@ -23,7 +23,13 @@ from torch import nn
 from autokd.cache import JsonStore
 from autokd.config import StudentConfig, Target, stable_hash
 from autokd.environment import cpu_model
-from autokd.latency import LatencyMeasurement, backend_versions, measure_latency, target_threads
+from autokd.latency import (
+    LatencyMeasurement,
+    backend_versions,
+    check_target_usable,
+    measure_latency,
+    target_threads,
+)
 from autokd.students import build_student, count_params
 
 FLOPS_CONVENTION = (
@@ -67,6 +73,12 @@ class ArchitectureMetrics:
         }
 
 
+def latency_input_shape(config: StudentConfig, target: Target) -> tuple[int, int, int]:
+    """The input a latency is measured on: the student's, unless the target sets a size."""
+    side = target.input_size or config.input_size
+    return (config.in_channels, side, side)
+
+
 def machine_fingerprint(target: Target) -> dict[str, Any]:
     """What a latency depends on besides the architecture: the target, the machine, the library."""
     return {
@@ -92,9 +104,10 @@ class MetricsCache:
 
     def measure(self, config: StudentConfig, target: Target) -> ArchitectureMetrics:
         """The architecture's metrics, measuring only what the cache does not hold."""
+        check_target_usable(target)
         started = time.perf_counter()
         input_shape = (config.in_channels, config.input_size, config.input_size)
-        latency_shape = (config.in_channels, *(2 * (target.input_size or config.input_size,)))
+        latency_shape = latency_input_shape(config, target)
         arch_key = stable_hash([config.arch_hash(), METRICS_FORMAT])
         latency_key = stable_hash([arch_key, latency_shape, machine_fingerprint(target)])
         counts = self.counts.get(arch_key)

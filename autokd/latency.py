@@ -49,10 +49,6 @@ class LatencyMeasurement:
     attempts: int = 1  # measurements made; more than one when the first ones were noisy
     noisy: bool = False  # IQR / median still above the threshold after every attempt
 
-    @property
-    def spread(self) -> float:
-        return self.iqr_ms / self.median_ms if self.median_ms > 0 else float("inf")
-
 
 def target_threads(target: Target) -> int:
     return target.threads or physical_cores()
@@ -67,14 +63,19 @@ def check_target_usable(target: Target) -> None:
             "onnxruntime"
         )
     if target.backend == "onnxruntime":
-        try:
-            import onnxruntime  # noqa: F401
-            import onnxscript  # noqa: F401
-        except ImportError:
-            raise AutoKDError(
-                f"target '{target.name}' needs ONNX Runtime: pip install 'autokd[onnx]' (from a "
-                "checkout: pip install -e '.[onnx]')"
-            ) from None
+        require_onnx(f"target '{target.name}' measures with ONNX Runtime")
+
+
+def require_onnx(why: str) -> None:
+    """Fail with the install command when the `onnx` extra is missing."""
+    try:
+        import onnxruntime  # noqa: F401
+        import onnxscript  # noqa: F401
+    except ImportError:
+        raise AutoKDError(
+            f"{why}, which is not installed: pip install 'autokd[onnx]' (from a checkout: "
+            "pip install -e '.[onnx]')"
+        ) from None
 
 
 def target_usable(target: Target) -> tuple[bool, str]:

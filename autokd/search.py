@@ -28,7 +28,12 @@ from autokd.config import RunConfig, TrainConfig
 from autokd.data import DataBundle, get_dataset, load_data
 from autokd.environment import environment_info
 from autokd.errors import AutoKDError, ConfigError, UnknownNameError
-from autokd.hardware import FLOPS_CONVENTION, ArchitectureMetrics, MetricsCache
+from autokd.hardware import (
+    FLOPS_CONVENTION,
+    ArchitectureMetrics,
+    MetricsCache,
+    machine_fingerprint,
+)
 from autokd.latency import check_target_usable, target_threads
 from autokd.pareto import pareto_mask
 from autokd.records import OBJECTIVES, STUDY_NAME, RunFolder, trials_frame, write_tables
@@ -99,6 +104,16 @@ def check_existing_run(folder: RunFolder, config: RunConfig) -> bool:
     return True
 
 
+def _check_same_data(folder: RunFolder, data: DataBundle) -> None:
+    """The data behind a continued run must be the same images the first trials saw."""
+    started_with = folder.read_json(folder.run_json).get("data_key")
+    if started_with is not None and started_with != data.key:
+        raise AutoKDError(
+            f"the data behind --data {data.name} changed since run '{folder.name}' started "
+            f"(data key {started_with}, now {data.key}); start another --name"
+        )
+
+
 def check_run_inputs(config: RunConfig) -> None:
     """Every name and file the run needs, checked before anything is trained or written."""
     for flag, folder in (("--runs-dir", config.runs_dir), ("--reports-dir", config.reports_dir)):
@@ -167,18 +182,14 @@ class _Trials:
             "flops": metrics.flops,
             "params": metrics.params,
         }
-        violations = self.config.constraints.violations(values)
-        for (metric, _, _), violation in zip(
-            self.config.constraints.active, violations, strict=True
+        constraints = self.config.constraints
+        broken = []
+        for (metric, _, limit), violation in zip(
+            constraints.active, constraints.violations(values), strict=True
         ):
-            trial.set_constraint(metric, violation)  # the sampler learns from these
-        broken = [
-            f"{metric} {values[metric]:.4g} > {limit:.4g}"
-            for (metric, _, limit), violation in zip(
-                self.config.constraints.active, violations, strict=True
-            )
-            if violation > 0
-        ]
+            trial.set_constraint(metric, violation)  # TPE learns from these
+            if violation > 0:
+                broken.append(f"{metric} {values[metric]:.4g} > {limit:.4g}")
         if broken:
             trial.set_user_attr("latency_ms", values["latency_ms"])  # not objective values:
             trial.set_user_attr("flops", values["flops"])  # the trial has none
@@ -206,6 +217,8 @@ def run(config: RunConfig, *, progress: bool = True) -> SearchOutcome:
         download=options.download,
     )
     data_seconds = time.perf_counter() - data_started
+    if continuing:
+        _check_same_data(folder, data)
     teacher = prepare_teacher(
         config.teacher,
         data,
@@ -220,7 +233,7 @@ def run(config: RunConfig, *, progress: bool = True) -> SearchOutcome:
     outputs, outputs_cached = teacher_outputs(teacher, data)
     outputs_seconds = time.perf_counter() - outputs_started
 
-    study, first_budget = _open_study(folder, config, continuing)
+    study, first_budget = _open_study(folder, config, continuing, data_key=data.key)
     progress_bar = _ProgressBar(study, config, enabled=progress)
     interrupted = False
     search_started = time.perf_counter()
@@ -257,7 +270,9 @@ def run(config: RunConfig, *, progress: bool = True) -> SearchOutcome:
     return SearchOutcome(folder, summary, report_path, progress_bar.ran, interrupted)
 
 
-def _open_study(folder: RunFolder, config: RunConfig, continuing: bool) -> tuple[Any, int]:
+def _open_study(
+    folder: RunFolder, config: RunConfig, continuing: bool, *, data_key: str
+) -> tuple[Any, int]:
     """Create or load the run's study and record the run; returns it and the run's first budget."""
     import optuna
 
@@ -272,6 +287,7 @@ def _open_study(folder: RunFolder, config: RunConfig, continuing: bool) -> tuple
             "created": created,
             "budget": config.budget,
             "first_budget": first_budget,
+            "data_key": data_key,
             "identity": config.identity(),
         },
     )
@@ -368,7 +384,7 @@ def build_summary(
     target = config.target
     threads = target_threads(target)
     timings = dict(timings)
-    rejected = frame[frame["rejected_by"].notna()] if "rejected_by" in frame else frame.iloc[:0]
+    rejected = frame[frame["rejected_by"].notna()]
     if len(complete):
         timings["measure_s_total"] = round(float(complete["measure_seconds"].sum()), 2)
         timings["train_s_total"] = round(float(complete["train_seconds"].sum()), 2)
@@ -410,6 +426,8 @@ def build_summary(
             "warmup": target.warmup,
             "min_run_time": target.min_run_time,
         },
+        # everything a latency depends on besides the architecture (compare checks it)
+        "latency_fingerprint": machine_fingerprint(target),
         "latency_protocol": LATENCY_PROTOCOL.format(
             min_run_time=target.min_run_time,
             warmup=target.warmup,

@@ -96,6 +96,7 @@ def _worker(configs_path: str, target_ref: str, output_path: str, label: str) ->
     from tqdm.auto import tqdm
 
     from autokd.config import load_target
+    from autokd.hardware import latency_input_shape
     from autokd.latency import measure_latency
     from autokd.students import build_student
 
@@ -103,8 +104,7 @@ def _worker(configs_path: str, target_ref: str, output_path: str, label: str) ->
     configs = [StudentConfig.from_dict(c) for c in json.loads(Path(configs_path).read_text())]
     medians = []
     for config in tqdm(configs, desc=label, unit="architecture"):
-        size = target.input_size or config.input_size
-        shape = (config.in_channels, size, size)
+        shape = latency_input_shape(config, target)
         medians.append(measure_latency(build_student(config), target, shape).median_ms)
     Path(output_path).write_text(json.dumps(medians))
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -203,7 +204,8 @@ def teacher_cache_path(
     name: str, data: DataBundle, *, epochs: int, seed: int, pretrained: bool = False
 ) -> Path:
     key = stable_hash([name, data.key, epochs, seed, pretrained, TEACHER_LR, TEACHER_RECIPE])
-    return cache_dir() / "teachers" / f"{name}-{data.name}-{key}.pt"
+    label = re.sub(r"[^A-Za-z0-9._-]+", "_", data.name.split(":")[0])  # folder:/a/b -> folder
+    return cache_dir() / "teachers" / f"{name}-{label}-{key}.pt"
 
 
 def prepare_teacher(

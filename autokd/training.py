@@ -114,8 +114,9 @@ def teacher_signal(teacher: PreparedTeacher, data: DataBundle, *, augment: bool)
     return teacher_outputs(teacher, data)[0]
 
 
-def default_output(bundle: Bundle, *, epochs: int, use_kd: bool, seed: int) -> Path:
-    return bundle.path / f"train-{'kd' if use_kd else 'nokd'}-e{epochs}-s{seed}"
+def default_output(bundle: Bundle, *, epochs: int, use_kd: bool, augment: bool, seed: int) -> Path:
+    recipe = f"{'kd' if use_kd else 'nokd'}{'-aug' if augment else ''}"
+    return bundle.path / f"train-{recipe}-e{epochs}-s{seed}"
 
 
 def _prepare_output(output: Path, *, resume: bool, force: bool) -> None:
@@ -159,7 +160,10 @@ def train_bundle(
     """
     from autokd.progress import epoch_bar
 
-    output = Path(output or default_output(bundle, epochs=epochs, use_kd=use_kd, seed=seed))
+    output = Path(
+        output or default_output(bundle, epochs=epochs, use_kd=use_kd, augment=augment, seed=seed)
+    )
+    metrics = MetricsCache().measure(bundle.student, bundle.target)  # fails now, not at the end
     _prepare_output(output, resume=resume, force=force)
     started = time.perf_counter()
     data = load_identified_data(bundle.data)
@@ -186,7 +190,6 @@ def train_bundle(
             checkpoint=output / CHECKPOINT,
         )
     torch.save(model.state_dict(), output / "student.pt")
-    metrics = MetricsCache().measure(bundle.student, bundle.target)
     result = {
         "bundle": str(bundle.path),
         "kd": use_kd,

@@ -70,6 +70,7 @@ def validate_run(
     if front.empty:
         raise AutoKDError(f"run '{run.path}' has no complete trial to validate")
     chosen = spread_along(front, top_k)
+    trials = study.get_trials(deepcopy=False)
     data = load_identified_data(run.data_identity())
     teacher = load_identified_teacher(
         run.teacher_identity(), data, weights=teacher_weights, progress=progress
@@ -79,7 +80,7 @@ def validate_run(
 
     students = []
     for position, row in enumerate(chosen.itertuples(index=False), start=1):
-        attrs = study.trials[int(row.number)].user_attrs
+        attrs = trials[int(row.number)].user_attrs
         config = StudentConfig.from_dict(attrs["student"])
         kd = KDConfig.from_dict(attrs["kd"])
         schedule = dataclasses.replace(

@@ -101,6 +101,7 @@ def fake_run(
     sampler: str = "tpe",
     target: str = "cpu",
     cpu: str = "Test CPU",
+    threads: int = 1,
 ) -> Path:
     """A run folder with the study, run.json and summary.json autokd writes, holding complete
     trials with the given (accuracy, latency_ms, flops): for report tests with known numbers."""
@@ -195,7 +196,7 @@ def fake_run(
             "description": "test target",
             "backend": "torch",
             "device": "cpu",
-            "threads": 1,
+            "threads": threads,
             "batch_size": 1,
             "input_size": 16,
             "warmup": 1,

@@ -191,3 +191,97 @@ def test_a_search_on_an_image_folder_end_to_end(tmp_path, capsys):
     assert (tmp_path / "reports" / "pets.html").is_file()
     code = main([*args, "--name", "pets-subset", "--subset", "500"])
     assert code == 2 and "--subset 500 is not smaller" in capsys.readouterr().err
+
+
+def test_moving_an_image_to_another_class_changes_the_data_key(tmp_path):
+    write_pngs(tmp_path / "pets", per_class=10)
+    before = load_data(f"folder:{tmp_path / 'pets'}")
+    (tmp_path / "pets" / "cat" / "0.png").rename(tmp_path / "pets" / "dog" / "moved.png")
+    assert load_data(f"folder:{tmp_path / 'pets'}").key != before.key
+
+
+def test_the_same_folder_however_spelled_is_one_data_set(tmp_path, monkeypatch):
+    write_pngs(tmp_path / "pets", per_class=10)
+    monkeypatch.chdir(tmp_path)
+    relative, absolute = load_data("folder:pets"), load_data(f"folder:{tmp_path / 'pets'}")
+    assert relative.key == absolute.key and relative.name == f"folder:{tmp_path / 'pets'}"
+
+
+def test_a_train_and_test_layout_uses_test_for_validation(tmp_path):
+    write_pngs(tmp_path / "set" / "train", per_class=5)
+    write_pngs(tmp_path / "set" / "test", per_class=2)
+    data = load_data(f"folder:{tmp_path / 'set'}")
+    assert data.classes == 2 and len(data.train_y) == 10 and len(data.val_y) == 4
+
+
+def test_sixteen_bit_grey_images_keep_their_range(tmp_path):
+    from PIL import Image
+
+    for name in ("a", "b"):
+        (tmp_path / "deep" / name).mkdir(parents=True)
+        for i in range(6):
+            ramp = (np.linspace(0, 65535, 64).reshape(8, 8) * (i + 1) / 6).astype(np.uint16)
+            Image.fromarray(ramp).save(tmp_path / "deep" / name / f"{i}.png")  # I;16
+    from autokd.data.sources import load_folder
+
+    raw = load_folder(tmp_path / "deep")
+    assert raw.images.shape[1] == 1 and raw.images.min() >= 0.0 and raw.images.max() <= 1.0
+    assert (raw.images >= 0.999).mean() < 0.1  # not clipped to white
+
+
+def test_channels_last_archives_are_read_as_images(tmp_path):
+    np.savez(
+        tmp_path / "hwc.npz",
+        x=RNG.integers(0, 256, (20, 8, 8, 3), dtype=np.uint8),
+        y=np.arange(20) % 2,
+    )
+    assert load_data(f"npz:{tmp_path / 'hwc.npz'}").input_shape == (3, 8, 8)
+
+
+@pytest.mark.parametrize(
+    ("write", "message"),
+    [
+        (lambda p: np.save(p, np.zeros((4, 4))), "holds a single array"),
+        (lambda p: np.savez(p, x=np.zeros((6, 4, 4)), y=np.zeros(6, dtype=int)), "a single class"),
+    ],
+)
+def test_archives_that_cannot_train_a_classifier(tmp_path, write, message):
+    path = tmp_path / "data.npz"
+    with path.open("wb") as handle:
+        write(handle)
+    with pytest.raises(AutoKDError, match=message):
+        load_data(f"npz:{path}")
+
+
+def test_a_subset_needs_an_image_per_class(digits):
+    with pytest.raises(AutoKDError, match="--subset 5 is smaller than the 10 classes"):
+        load_data("digits", subset=5)
+
+
+def test_a_run_refuses_to_continue_on_changed_data(tmp_path, capsys):
+    np.savez(
+        tmp_path / "d.npz",
+        x=RNG.integers(0, 256, (60, 16, 16), dtype=np.uint8),
+        y=np.arange(60) % 3,
+    )
+    args = [
+        "search",
+        "--data",
+        f"npz:{tmp_path / 'd.npz'}",
+        "--name",
+        "d",
+        "--runs-dir",
+        str(tmp_path / "runs"),
+        "--reports-dir",
+        str(tmp_path / "reports"),
+        *TINY_SEARCH,
+    ]
+    assert main([*args, "--budget", "1"]) == 0
+    np.savez(
+        tmp_path / "d.npz",
+        x=RNG.integers(0, 256, (60, 16, 16), dtype=np.uint8),
+        y=np.arange(60) % 4,
+    )
+    capsys.readouterr()
+    assert main([*args, "--budget", "2"]) == 2
+    assert "changed since run 'd' started" in capsys.readouterr().err

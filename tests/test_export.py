@@ -238,3 +238,10 @@ def test_validation_spreads_its_students_along_the_front():
     )
     assert spread_along(front, 3)["number"].tolist() == [1, 5, 0]  # fastest, middle, slowest
     assert spread_along(front, 10)["number"].tolist() == [1, 3, 2, 5, 4, 6, 0]
+
+
+def test_a_rejected_trial_says_why_it_cannot_be_exported():
+    frame = FRAME.assign(rejected_by=[None, None, None, None, None, "params 900 > 500"])
+    frame.loc[5, "state"] = "PRUNED"
+    with pytest.raises(AutoKDError, match="trial 5 was rejected by the constraints \\(params"):
+        choose_trial(frame, trial=5)

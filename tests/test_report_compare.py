@@ -23,13 +23,18 @@ def two_runs(tmp_path):
 
 def test_hypervolumes_share_one_reference_point_computed_by_hand(two_runs):
     data = build_compare(list(two_runs))
-    # The worst accuracy and the worst latency over both runs' trials.
-    assert data.reference == (0.80, 4.0)
+    # A tenth of each range beyond the worst accuracy (0.80) and latency (4.0) of both runs.
+    ref_accuracy, ref_latency = 0.80 - 0.1 * (0.97 - 0.80), 4.0 + 0.1 * (4.0 - 0.5)
+    assert data.reference == pytest.approx((ref_accuracy, ref_latency))
     a, b = data.runs
     assert a.fronts["latency_ms"] == [0, 1]  # trial 2 is slower and worse than trial 0
-    assert a.hypervolume == pytest.approx((0.90 - 0.80) * (4.0 - 1.0) + (0.95 - 0.90) * (4.0 - 2.0))
-    # Run b's most accurate trial sits at the reference latency: it adds nothing.
-    assert b.hypervolume == pytest.approx((0.85 - 0.80) * (4.0 - 0.5))
+    assert a.hypervolume == pytest.approx(
+        (0.90 - ref_accuracy) * (ref_latency - 1.0) + (0.95 - 0.90) * (ref_latency - 2.0)
+    )
+    # Run b's most accurate trial is also its slowest: the margin lets it count.
+    assert b.hypervolume == pytest.approx(
+        (0.85 - ref_accuracy) * (ref_latency - 0.5) + (0.97 - 0.85) * (ref_latency - 4.0)
+    )
     assert b.fronts["flops"] == [0, 1]
 
 
@@ -46,15 +51,15 @@ def test_the_differences_table_marks_what_differs(two_runs):
 def test_latencies_from_other_targets_are_refused_unless_allowed(tmp_path):
     runs = [
         RunFolder(fake_run(tmp_path / "a", RUN_A)),
-        RunFolder(fake_run(tmp_path / "b", RUN_B, target="cpu-1t")),
+        RunFolder(fake_run(tmp_path / "b", RUN_B, target="cpu", threads=2)),
     ]
-    with pytest.raises(AutoKDError, match="measured on different targets or machines"):
+    with pytest.raises(AutoKDError, match="different targets or machines \\(threads: a=1, b=2\\)"):
         build_compare(runs)
     data = build_compare(runs, allow_mixed_targets=True)
     assert data.mixed_targets
-    assert "cpu-1t" in data.runs[1].measured_on
+    assert "2 thread(s)" in data.runs[1].measured_on
     other_machine = RunFolder(fake_run(tmp_path / "c", RUN_B, cpu="Another CPU"))
-    with pytest.raises(AutoKDError, match="--allow-mixed-targets"):
+    with pytest.raises(AutoKDError, match="cpu: a=Test CPU, c=Another CPU.*--allow-mixed-targets"):
         build_compare([runs[0], other_machine])
 
 
@@ -71,7 +76,7 @@ def test_run_report_data_counts_fronts_importances_and_export_commands(tmp_path)
     data = build_run_report(folder)
     assert data.counts == {"complete": 12}
     assert data.fronts[0].front == list(range(12))  # accuracy rises with latency: all on it
-    assert data.hypervolume_reference == (0.5, pytest.approx(1.2))
+    assert data.hypervolume_reference == pytest.approx((0.5 - 0.1 * 0.44, 1.2 + 0.1 * 1.1))
     assert [n for n, _ in data.hypervolume] == list(range(12))
     volumes = [v for _, v in data.hypervolume]
     assert volumes == sorted(volumes)  # a front only grows
@@ -100,3 +105,16 @@ def test_run_and_compare_reports_draw_in_a_real_browser(two_runs, tmp_path):
             tmp_path / f"shot-{path.stem}",
         )
         assert shot.stat().st_size > 10_000
+
+
+def test_runs_without_complete_trials_still_compare(tmp_path):
+    import optuna
+
+    from autokd.records import STUDY_NAME
+
+    empty = RunFolder(fake_run(tmp_path / "empty", [(0.5, 1.0, 10.0)]))
+    study = optuna.load_study(study_name=STUDY_NAME, storage=empty.storage_url)
+    study.add_trial(optuna.trial.create_trial(state=optuna.trial.TrialState.FAIL))
+    data = build_compare([RunFolder(fake_run(tmp_path / "a", RUN_A)), empty])
+    assert data.reference is not None and all(r.hypervolume >= 0 for r in data.runs)
+    assert data.runs[0].hypervolume > 0

@@ -89,9 +89,12 @@ class DataBundle:
 
 _DATASETS: dict[str, DatasetSpec] = {}
 # Sources named by a prefix and a path: `folder:PATH`, `npz:PATH`.
-_PATH_SOURCES: dict[str, tuple[Callable[[Path], RawData], str]] = {
-    "folder": (load_folder, "images in class folders"),
-    "npz": (load_npz, "a NumPy archive with x and y"),
+_PATH_SOURCES: dict[str, tuple[Callable[[Path, SourceRequest], RawData], str]] = {
+    "folder": (
+        lambda path, request: load_folder(path, side=request.input_size),
+        "images in class folders",
+    ),
+    "npz": (lambda path, request: load_npz(path), "a NumPy archive with x and y"),
 }
 
 
@@ -109,11 +112,15 @@ def get_dataset(name: str) -> DatasetSpec:
     prefix, _, location = name.partition(":")
     if location and prefix in _PATH_SOURCES:
         reader, what = _PATH_SOURCES[prefix]
-        path = Path(location).expanduser()
+        path = Path(location).expanduser().resolve()  # one name however the path is spelled
         if not path.exists():
             raise AutoKDError(f"--data {name}: '{path}' does not exist")
         return DatasetSpec(
-            name, lambda request: reader(path), None, f"{what} at {path}", augment=random_shift
+            f"{prefix}:{path}",
+            lambda request: reader(path, request),
+            None,
+            f"{what} at {path}",
+            augment=random_shift,
         )
     if name not in _DATASETS:
         raise UnknownNameError("data set", name, list_datasets())
@@ -198,9 +205,13 @@ def load_data(
     """Load a data set, split off validation images (stratified, by seed) unless the source has
     its own, keep a stratified `subset` of the training images if asked, resize, normalise."""
     spec = get_dataset(name)
-    request = SourceRequest(Path(data_dir or default_data_dir()), download)
+    name = spec.name  # a folder or archive by its absolute path
+    request = SourceRequest(Path(data_dir or default_data_dir()), download, input_size)
     raw = spec.load(request)
     images, labels = raw.images, raw.labels
+    classes = int(max(labels.max(), raw.val_labels.max() if raw.val_labels is not None else 0)) + 1
+    if len(np.unique(labels)) < 2:
+        raise AutoKDError(f"data set {name} has a single class; a classifier needs two or more")
     if raw.val_images is not None:
         train_idx, val_x, val_y = np.arange(len(labels)), raw.val_images, raw.val_labels
     else:
@@ -208,6 +219,11 @@ def load_data(
         train_idx, val_idx = _stratified_split(labels, share, seed)
         val_x, val_y = images[val_idx], labels[val_idx]
     if subset is not None:
+        if subset < classes:
+            raise AutoKDError(
+                f"--subset {subset} is smaller than the {classes} classes of {name}: "
+                "every class needs at least one training image"
+            )
         if subset >= len(train_idx):
             raise AutoKDError(
                 f"--subset {subset} is not smaller than the {len(train_idx)} "
@@ -220,7 +236,6 @@ def load_data(
     val_x = _resize(torch.from_numpy(np.ascontiguousarray(val_x)), size)
     mean = train_x.mean(dim=(0, 2, 3), keepdim=True)
     std = train_x.std(dim=(0, 2, 3), keepdim=True).clamp_min(1e-6)
-    classes = int(max(labels.max(), val_y.max())) + 1
     options = {
         "seed": seed,
         "subset": subset,

@@ -40,15 +40,17 @@ class RawData:
 class SourceRequest:
     data_dir: Path  # where the torchvision data sets live
     download: bool = False
+    input_size: int | None = None  # decode images straight to this side (folders of photos)
 
 
-def files_identity(paths: list[Path]) -> str:
-    """A digest of the files' names, sizes and modification times: cheap, and it changes when
-    a file is replaced."""
+def files_identity(paths: list[Path], *, root: Path | None = None) -> str:
+    """A digest of the files' paths (relative to `root`, so a class folder is part of it), sizes
+    and modification times: cheap, and it changes when a file is replaced, moved or relabelled."""
     digest = hashlib.sha256()
     for path in sorted(paths):
         stat = path.stat()
-        digest.update(f"{path.name}:{stat.st_size}:{stat.st_mtime_ns};".encode())
+        name = path.relative_to(root) if root is not None else path.name
+        digest.update(f"{name}:{stat.st_size}:{stat.st_mtime_ns};".encode())
     return digest.hexdigest()[:16]
 
 
@@ -175,8 +177,16 @@ def _decode(path: Path, mode: str, side: int) -> np.ndarray:
 
     try:
         with Image.open(path) as image:
-            pixels = image.convert(mode).resize((side, side), Image.BILINEAR)
-            array = np.asarray(pixels, dtype=np.float32) / 255.0
+            if image.mode.startswith("I"):  # 16- or 32-bit grey: scale to [0, 1] before resizing
+                deep = np.asarray(image, dtype=np.float32)
+                image = Image.fromarray(deep / (65535.0 if deep.max() > 255 else 255.0), mode="F")
+                pixels = image.resize((side, side), Image.BILINEAR)
+                array = np.asarray(pixels, dtype=np.float32)
+                if mode == "RGB":
+                    array = np.repeat(array[..., None], 3, axis=-1)
+            else:
+                pixels = image.convert(mode).resize((side, side), Image.BILINEAR)
+                array = np.asarray(pixels, dtype=np.float32) / 255.0
     except (UnidentifiedImageError, OSError, ValueError) as err:
         raise AutoKDError(f"image '{path}' cannot be read ({err})") from None
     return array[None] if array.ndim == 2 else array.transpose(2, 0, 1)
@@ -193,28 +203,33 @@ def _header(path: Path) -> tuple[str, int]:
         raise AutoKDError(f"image '{path}' cannot be read ({err})") from None
 
 
-def load_folder(root: Path) -> RawData:
-    """Images in class folders. Grey images stay one channel, anything else becomes RGB; every
-    image is resized to the most common longer side among them. Decoding uses a thread pool."""
+VAL_FOLDERS = ("val", "valid", "validation", "test")
+
+
+def load_folder(root: Path, *, side: int | None = None) -> RawData:
+    """Images in class folders, or train/ and val/ (or valid/, validation/, test/) holding class
+    folders. Grey images stay one channel, anything else becomes RGB; every image is decoded
+    straight to `side` x `side` (default: the most common longer side), by a thread pool."""
     if not root.is_dir():
-        raise AutoKDError(f"image folder '{root}' does not exist")
-    has_split = (root / "train").is_dir() and (root / "val").is_dir()
-    train = _class_folders(root / "train" if has_split else root)
-    val = _class_folders(root / "val") if has_split else {}
+        raise AutoKDError(f"image folder '{root}' is not a folder")
+    split = (root / "train").is_dir()
+    val_root = next((root / n for n in VAL_FOLDERS if split and (root / n).is_dir()), None)
+    train = _class_folders(root / "train" if split else root)
+    val = _class_folders(val_root) if val_root is not None else {}
     unknown = sorted(set(val) - set(train))
     if unknown:
-        raise AutoKDError(f"'{root / 'val'}' has classes that train/ lacks: {', '.join(unknown)}")
+        raise AutoKDError(f"'{val_root}' has classes that train/ lacks: {', '.join(unknown)}")
     names = sorted(train)
     paths = [(p, names.index(c)) for part in (train, val) for c, ps in part.items() for p in ps]
     with ThreadPoolExecutor(max_workers=8) as pool:
         headers = list(pool.map(_header, [p for p, _ in paths]))
         mode = "L" if all(m in _GREY_MODES for m, _ in headers) else "RGB"
-        side = Counter(s for _, s in headers).most_common(1)[0][0]
+        side = side or Counter(s for _, s in headers).most_common(1)[0][0]
         images = np.stack(list(pool.map(lambda p: _decode(p, mode, side), [p for p, _ in paths])))
     labels = np.asarray([label for _, label in paths], dtype=np.int64)
     n_train = sum(len(ps) for ps in train.values())
-    identity = files_identity([p for p, _ in paths])
-    if has_split:
+    identity = files_identity([p for p, _ in paths], root=root)
+    if val_root is not None:
         return RawData(
             images[:n_train],
             labels[:n_train],
@@ -226,20 +241,29 @@ def load_folder(root: Path) -> RawData:
 
 
 def load_npz(path: Path) -> RawData:
-    """`x`: (N, H, W) or (N, C, H, W) images (uint8 0-255, or floats), `y`: (N,) labels."""
+    """`x`: (N, H, W), (N, C, H, W) or (N, H, W, C) images (uint8 0-255, or floats), `y`: (N,)
+    labels of any integer values."""
     if not path.is_file():
-        raise AutoKDError(f"NumPy archive '{path}' does not exist")
+        raise AutoKDError(f"NumPy archive '{path}' is not a file")
     try:
         archive = np.load(path, allow_pickle=False)
     except (OSError, ValueError) as err:
         raise AutoKDError(f"'{path}' is not a readable .npz archive ({err})") from None
+    if not isinstance(archive, np.lib.npyio.NpzFile):
+        raise AutoKDError(
+            f"'{path}' holds a single array; autokd needs an .npz archive with the "
+            "images in x and the labels in y (np.savez(path, x=..., y=...))"
+        )
     missing = [k for k in ("x", "y") if k not in archive.files]
     if missing:
         raise AutoKDError(
             f"'{path}' lacks the array(s) {', '.join(missing)}; it holds "
             f"{', '.join(archive.files) or 'none'}: images go in x, labels in y"
         )
-    x, y = archive["x"], archive["y"]
+    try:
+        x, y = archive["x"], archive["y"]
+    except ValueError as err:  # object arrays: they would need pickle, which autokd refuses
+        raise AutoKDError(f"'{path}': x and y must be plain numeric arrays ({err})") from None
     if x.ndim not in (3, 4):
         raise AutoKDError(f"'{path}': x must be (N, H, W) or (N, C, H, W), got shape {x.shape}")
     if y.ndim != 1 or len(y) != len(x):
@@ -249,6 +273,8 @@ def load_npz(path: Path) -> RawData:
         )
     if not np.issubdtype(y.dtype, np.integer):
         raise AutoKDError(f"'{path}': y must hold integer class labels, got {y.dtype}")
+    if x.ndim == 4 and x.shape[1] not in (1, 3, 4) and x.shape[-1] in (1, 3, 4):
+        x = x.transpose(0, 3, 1, 2)  # channels last (N, H, W, C), as images usually come
     images = x[:, None] if x.ndim == 3 else x
     images = images.astype(np.float32) / (255.0 if x.dtype == np.uint8 else 1.0)
     _, labels = np.unique(y, return_inverse=True)  # any label values become 0 .. classes - 1

@@ -136,7 +136,8 @@ def fit(
         run = run.restore_into(checkpoint, modules, generators)
 
     started, data_seconds = time.perf_counter(), 0.0
-    for epoch in range(run.epochs_done + 1, train.epochs + 1):
+    first_epoch = train.epochs + 1 if run.diverged else run.epochs_done + 1  # a diverged run ended
+    for epoch in range(first_epoch, train.epochs + 1):
         epoch_start, loss_sum, batches, diverged = time.perf_counter(), 0.0, 0, False
         model.train()
         if distiller:

@@ -17,7 +17,7 @@ import pandas as pd
 from autokd.errors import AutoKDError
 from autokd.pareto import hypervolume_2d
 from autokd.records import RunFolder, load_study, trials_frame
-from autokd.report.data import COST_AXES, front_of, worst_point
+from autokd.report.data import COST_AXES, front_of, reference_point
 
 
 @dataclass(frozen=True)
@@ -34,16 +34,30 @@ class ComparedRun:
 @dataclass(frozen=True)
 class CompareData:
     runs: list[ComparedRun]
-    reference: tuple[float, float]  # (accuracy, latency_ms) shared by every hypervolume
+    reference: tuple[float, float] | None  # (accuracy, latency_ms) shared by every hypervolume
     differences: list[tuple[str, list[str], bool]]  # setting, value per run, whether they differ
     mixed_targets: bool
 
 
 def measurement_key(summary: dict[str, Any]) -> dict[str, Any]:
-    """Everything a latency depends on besides the architecture: target settings and machine."""
-    target = {k: v for k, v in summary["target"].items() if k != "description"}
+    """Everything a latency depends on besides the architecture: the target's settings and the
+    machine's fingerprint (CPU, library versions, GPU), as the run recorded them."""
+    target = {k: v for k, v in summary["target"].items() if k not in ("description", "name")}
     environment = summary.get("environment", {})
-    return {**target, "cpu": environment.get("cpu"), "torch": environment.get("torch")}
+    fingerprint = summary.get("latency_fingerprint") or {
+        "cpu": environment.get("cpu"),
+        "torch": environment.get("torch"),
+    }
+    return {**target, **fingerprint}
+
+
+def _differences(keys: list[dict[str, Any]], names: list[str]) -> str:
+    """`threads: a=2, b=1; cpu: ...` for every field the keys disagree on."""
+    fields = sorted({f for key in keys for f in key if len({str(k.get(f)) for k in keys}) > 1})
+    return "; ".join(
+        f"{field}: " + ", ".join(f"{n}={k.get(field)}" for n, k in zip(names, keys, strict=True))
+        for field in fields
+    )
 
 
 def _measured_on(summary: dict[str, Any]) -> str:
@@ -82,22 +96,19 @@ def build_compare(folders: list[RunFolder], *, allow_mixed_targets: bool = False
     keys = [measurement_key(s) for s in summaries]
     mixed = any(key != keys[0] for key in keys[1:])
     if mixed and not allow_mixed_targets:
-        where = "; ".join(
-            f"{f.name}: {_measured_on(s)}" for f, s in zip(folders, summaries, strict=True)
-        )
         raise AutoKDError(
-            f"the runs' latencies were measured on different targets or machines ({where}) and "
-            "are not comparable; pass --allow-mixed-targets to draw them anyway, labelled"
+            "the runs' latencies were measured on different targets or machines "
+            f"({_differences(keys, names)}) and are not comparable; pass --allow-mixed-targets to "
+            "draw them anyway, labelled"
         )
     completes = []
     for folder in folders:
         frame = trials_frame(load_study(folder))
         completes.append(frame[frame["state"] == "COMPLETE"])
-    reference = worst_point(completes)
+    reference = reference_point(completes)
     runs = []
     for folder, summary, complete in zip(folders, summaries, completes, strict=True):
-        front = front_of(complete, "latency_ms")
-        points = complete.set_index("number").loc[front, ["accuracy", "latency_ms"]].to_numpy(float)
+        points = complete[["accuracy", "latency_ms"]].to_numpy(float)
         runs.append(
             ComparedRun(
                 name=folder.name,
@@ -106,7 +117,7 @@ def build_compare(folders: list[RunFolder], *, allow_mixed_targets: bool = False
                 complete=complete,
                 fronts={cost: front_of(complete, cost) for cost in COST_AXES},
                 hypervolume=hypervolume_2d(points, ["maximize", "minimize"], reference)
-                if len(points)
+                if reference
                 else 0.0,
                 measured_on=_measured_on(summary),
             )

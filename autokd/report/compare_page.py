@@ -68,7 +68,6 @@ def overlay_figure(data: CompareData, cost: str, label: str) -> Any:
 
 
 def render_compare(data: CompareData) -> str:
-    accuracy, latency = data.reference
     summary = table(
         [
             "run",
@@ -109,17 +108,21 @@ def render_compare(data: CompareData) -> str:
         else ""
     )
     best = max(data.runs, key=lambda run: run.hypervolume)
+    reference = (
+        f"accuracy {data.reference[0]:.4f}, latency {data.reference[1]:.3f} ms: a tenth of each "
+        "range beyond the worst values among all the runs' trials"
+        if data.reference
+        else "none: no run has a complete trial"
+    )
+    hypervolumes = cards(
+        [(f"{run.hypervolume:.4f}", f"hypervolume, {run.name}") for run in data.runs]
+        + [(best.name if best.hypervolume > 0 else "-", "largest hypervolume")]
+    )
     body = f"""<p class="sub">{len(data.runs)} runs overlaid: each run's trials faded, its front
 joined by a line. Hypervolume is the area the accuracy-latency front dominates, up to one
-reference point shared by every run (accuracy {accuracy:.4f}, latency {latency:.3f} ms: the worst
-values among all the runs' trials); larger is better.</p>
+reference point shared by every run ({reference}); larger is better.</p>
 {warning}
-{
-        cards(
-            [(f"{run.hypervolume:.4f}", f"hypervolume, {run.name}") for run in data.runs]
-            + [(best.name, "largest hypervolume")]
-        )
-    }
+{hypervolumes}
 {figures([overlay_figure(data, cost, label) for cost, label in COST_AXES.items()])}
 <h2>Runs</h2>
 {summary}

@@ -35,7 +35,7 @@ class RunReportData:
     fronts: list[FrontInfo]
     pareto: pd.DataFrame  # the study's own front (accuracy, latency, FLOPs), fastest first
     counts: dict[str, int]  # trials by state
-    hypervolume_reference: tuple[float, float]  # (accuracy, latency_ms) the volume is bounded by
+    hypervolume_reference: tuple[float, float] | None  # (accuracy, latency_ms); None: no trials
     hypervolume: list[tuple[int, float]]  # accuracy-latency hypervolume after each complete trial
     validation: dict[str, Any] | None  # what `autokd validate` stored, if it ran
     importances: dict[str, dict[str, float]]  # objective -> parameter -> fANOVA importance
@@ -99,7 +99,7 @@ def build_run_report(
         for (_, row), k in zip(complete.iterrows(), kd, strict=True)
     ]
     fronts = [FrontInfo(cost, label, front_of(complete, cost)) for cost, label in COST_AXES.items()]
-    reference = worst_point([complete])
+    reference = reference_point([complete])
     has_validation = folder.validation_json.is_file()
     validation = folder.read_json(folder.validation_json) if has_validation else None
     return RunReportData(
@@ -112,20 +112,30 @@ def build_run_report(
         pareto=complete[complete["is_pareto"]].sort_values("latency_ms"),
         counts={state.lower(): int(n) for state, n in frame["state"].value_counts().items()},
         hypervolume_reference=reference,
-        hypervolume=hypervolume_history(complete, reference),
+        hypervolume=hypervolume_history(complete, reference) if reference else [],
         validation=validation,
         importances=parameter_importances(study, len(complete)),
         rejected=frame[frame["rejected_by"].notna()],
     )
 
 
-def worst_point(frames: list[pd.DataFrame]) -> tuple[float, float]:
-    """The hypervolume reference: the lowest accuracy and the highest latency among the complete
-    trials of `frames` (one run, or every run of a comparison: one shared point)."""
+REFERENCE_MARGIN = 0.1  # of each objective's range, beyond its worst value
+
+
+def reference_point(frames: list[pd.DataFrame]) -> tuple[float, float] | None:
+    """The hypervolume reference for the complete trials of `frames` (one run, or every run of a
+    comparison: one shared point): a tenth of each range worse than the lowest accuracy and the
+    highest latency, so the extreme students count too. None without a complete trial."""
     rows = pd.concat([f[["accuracy", "latency_ms"]] for f in frames])
     if rows.empty:
-        return (0.0, 1.0)
-    return (float(rows["accuracy"].min()), float(rows["latency_ms"].max()))
+        return None
+    accuracy, latency = rows["accuracy"], rows["latency_ms"]
+    accuracy_span = (accuracy.max() - accuracy.min()) or 0.01
+    latency_span = (latency.max() - latency.min()) or 0.1 * latency.max()
+    return (
+        float(accuracy.min() - REFERENCE_MARGIN * accuracy_span),
+        float(latency.max() + REFERENCE_MARGIN * latency_span),
+    )
 
 
 # Latency depends on the architecture alone: only its parameters can explain it.

@@ -97,7 +97,8 @@ def hypervolume_figure(data: RunReportData) -> Any:
     """How the accuracy-latency front grew: its hypervolume after each complete trial."""
     import plotly.graph_objects as go
 
-    accuracy, latency = data.hypervolume_reference
+    reference = data.hypervolume_reference
+    where = f"reference {reference[0]:.3f}, {reference[1]:.3f} ms" if reference else "no trials"
     fig = go.Figure(
         go.Scatter(
             x=[n for n, _ in data.hypervolume],
@@ -112,7 +113,7 @@ def hypervolume_figure(data: RunReportData) -> Any:
         fig,
         "hypervolume of the accuracy-latency front",
         x="trial number",
-        y=f"accuracy x ms (reference {accuracy:.3f}, {latency:.3f} ms)",
+        y=f"accuracy x ms ({where})",
     )
 
 
@@ -172,7 +173,11 @@ def validation_section(data: RunReportData) -> str:
     v = data.validation
     if not v:
         return ""
-    tau = "undefined (ties)" if v["kendall_tau"] is None else f"{v['kendall_tau']:.3f}"
+    tau = (
+        "undefined (fewer than two students, or all tied)"
+        if v["kendall_tau"] is None
+        else f"{v['kendall_tau']:.3f}"
+    )
     rows = [
         [
             str(s["trial"]),
