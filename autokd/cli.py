@@ -102,12 +102,7 @@ def _add_search(commands: argparse._SubParsersAction) -> None:
         "folder:PATH (a folder of class folders of images) or npz:PATH (x and y arrays); "
         "default digits",
     )
-    p.add_argument(
-        "--data-dir",
-        type=Path,
-        metavar="DIR",
-        help="where the torchvision data sets are (default <cache>/data)",
-    )
+    _add_data_preparation(p)
     p.add_argument(
         "--download",
         action="store_true",
@@ -118,12 +113,6 @@ def _add_search(commands: argparse._SubParsersAction) -> None:
         type=_positive_int,
         metavar="N",
         help="search on a stratified subset of N training images",
-    )
-    p.add_argument(
-        "--input-size",
-        type=_positive_int,
-        metavar="S",
-        help="resize images to SxS (default: the data set's own size; digits 16)",
     )
     p.add_argument(
         "--teacher",
@@ -195,6 +184,21 @@ def _add_search(commands: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(handler=_search)
+
+
+def _add_data_preparation(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--data-dir",
+        type=Path,
+        metavar="DIR",
+        help="where the torchvision data sets are (default <cache>/data)",
+    )
+    p.add_argument(
+        "--input-size",
+        type=_positive_int,
+        metavar="S",
+        help="resize images to SxS (default: the data set's own size; digits 16)",
+    )
 
 
 def _search(args: argparse.Namespace) -> int:
@@ -315,18 +319,7 @@ def _add_measure(commands: argparse._SubParsersAction) -> None:
     p.add_argument("--target", default="cpu", help="hardware target name or YAML (default cpu)")
     p.add_argument("--space", default="cnn", help="search space name or YAML (default cnn)")
     p.add_argument("--data", default="digits", help="data set whose shape the students take")
-    p.add_argument(
-        "--data-dir",
-        type=Path,
-        metavar="DIR",
-        help="where the torchvision data sets are (default <cache>/data)",
-    )
-    p.add_argument(
-        "--input-size",
-        type=_positive_int,
-        metavar="S",
-        help="the students' input side (default: the data set's)",
-    )
+    _add_data_preparation(p)
     p.add_argument("-n", type=_positive_int, default=20, help="architectures (default 20)")
     p.add_argument("--seed", type=_seed, default=0, help="seed of the sampled architectures")
     p.add_argument("-o", "--output", type=Path, help="also write the numbers to this JSON file")
