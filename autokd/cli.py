@@ -100,7 +100,8 @@ def _add_search(commands: argparse._SubParsersAction) -> None:
         default="digits",
         help="data set: digits, cifar10, cifar100, mnist, fashion-mnist (read from --data-dir), "
         "folder:PATH (a folder of class folders of images) or npz:PATH (x and y arrays); "
-        "default digits",
+        "default digits. Images past $AUTOKD_IN_MEMORY_GB (default 2) of float32 are stored as "
+        "8-bit pixels and batched by DataLoader workers",
     )
     _add_data_preparation(p)
     p.add_argument(
@@ -510,6 +511,12 @@ def _add_train(commands: argparse._SubParsersAction) -> None:
     )
     _add_augment(p)
     p.add_argument(
+        "--all-images",
+        action="store_true",
+        help="train on every training image when the run searched on a --subset of them "
+        "(the same validation images)",
+    )
+    p.add_argument(
         "--seed",
         type=_seed,
         default=0,
@@ -519,7 +526,7 @@ def _add_train(commands: argparse._SubParsersAction) -> None:
         "-o",
         "--output",
         type=Path,
-        help="output folder (default <bundle>/train-<kd|nokd>-e<epochs>-s<seed>)",
+        help="output folder (default <bundle>/train-<kd|nokd>[-aug][-all]-e<epochs>-s<seed>)",
     )
     p.add_argument("--resume", action="store_true", help="continue an interrupted training")
     p.add_argument("--force", action="store_true", help="start a non-empty output folder over")
@@ -558,6 +565,7 @@ def _train(args: argparse.Namespace) -> int:
         epochs=args.epochs,
         use_kd=not args.no_kd,
         augment=args.augment,
+        all_images=args.all_images,
         seed=args.seed,
         output=args.output,
         resume=args.resume,

@@ -60,21 +60,27 @@ def train_student(
     return model, result
 
 
-def load_identified_data(identity: dict[str, Any]) -> DataBundle:
-    """The data set a run or bundle was made on, prepared again and checked by its key."""
-    data = load_data(
-        identity["name"],
-        seed=identity["seed"],
-        input_size=identity["input_size"],
-        subset=identity.get("subset"),
-        data_dir=identity.get("data_dir"),
-    )
+def load_identified_data(identity: dict[str, Any], *, all_images: bool = False) -> DataBundle:
+    """The data set a run or bundle was made on, prepared again and checked by its key; with
+    `all_images`, every training image of it when the run searched on a `--subset` (the same
+    validation images: the subset is drawn from the training split)."""
+
+    def prepare(subset: int | None) -> DataBundle:
+        return load_data(
+            identity["name"],
+            seed=identity["seed"],
+            input_size=identity["input_size"],
+            subset=subset,
+            data_dir=identity.get("data_dir"),
+        )
+
+    data = prepare(identity.get("subset"))
     if data.key != identity["key"]:
         raise AutoKDError(
             f"data set '{identity['name']}' as autokd prepares it now (key {data.key}) is not the "
             f"one the student was searched on (key {identity['key']})"
         )
-    return data
+    return prepare(None) if all_images and identity.get("subset") is not None else data
 
 
 def load_identified_teacher(
@@ -114,8 +120,12 @@ def teacher_signal(teacher: PreparedTeacher, data: DataBundle, *, augment: bool)
     return teacher_outputs(teacher, data)[0]
 
 
-def default_output(bundle: Bundle, *, epochs: int, use_kd: bool, augment: bool, seed: int) -> Path:
-    recipe = f"{'kd' if use_kd else 'nokd'}{'-aug' if augment else ''}"
+def default_output(
+    bundle: Bundle, *, epochs: int, use_kd: bool, augment: bool, all_images: bool, seed: int
+) -> Path:
+    recipe = (
+        f"{'kd' if use_kd else 'nokd'}{'-aug' if augment else ''}{'-all' if all_images else ''}"
+    )
     return bundle.path / f"train-{recipe}-e{epochs}-s{seed}"
 
 
@@ -143,6 +153,7 @@ def train_bundle(
     epochs: int = DEFAULT_FULL_EPOCHS,
     use_kd: bool = True,
     augment: bool = False,
+    all_images: bool = False,
     seed: int = 0,
     output: Path | None = None,
     resume: bool = False,
@@ -156,17 +167,21 @@ def train_bundle(
     By default it trains as the search did: on the stored images, distilling from the teacher's
     cached outputs, the recipe the distillation settings were chosen under. With `augment` (and a
     data set that defines random views), every batch is a fresh random view and the teacher runs
-    live on exactly those views, since cached outputs exist for the stored images only.
+    live on exactly those views, since cached outputs exist for the stored images only. With
+    `all_images`, a student searched on a `--subset` trains on every training image.
     """
     from autokd.progress import epoch_bar
 
     output = Path(
-        output or default_output(bundle, epochs=epochs, use_kd=use_kd, augment=augment, seed=seed)
+        output
+        or default_output(
+            bundle, epochs=epochs, use_kd=use_kd, augment=augment, all_images=all_images, seed=seed
+        )
     )
     metrics = MetricsCache().measure(bundle.student, bundle.target)  # fails now, not at the end
     _prepare_output(output, resume=resume, force=force)
     started = time.perf_counter()
-    data = load_identified_data(bundle.data)
+    data = load_identified_data(bundle.data, all_images=all_images)
     augment = augment and data.augment is not None
     outputs = None
     if use_kd:
@@ -194,6 +209,7 @@ def train_bundle(
         "bundle": str(bundle.path),
         "kd": use_kd,
         "augment": augment,
+        "train_images": len(data.train_y),
         "distill": bundle.kd.to_dict() if use_kd else None,
         "schedule": schedule.to_dict(),
         "epochs": fitted.epochs_run,

@@ -14,8 +14,8 @@ def test_digits_bundle_carries_shapes_and_a_stratified_split(digits):
     val_share = torch.bincount(digits.val_y) / len(digits.val_y)
     assert torch.allclose(train_share, val_share, atol=0.01)  # stratified
     # normalised with training statistics
-    assert digits.train_x.mean().item() == pytest.approx(0.0, abs=1e-4)
-    assert digits.train_x.std().item() == pytest.approx(1.0, abs=1e-3)
+    assert digits.train_x.pixels.mean().item() == pytest.approx(0.0, abs=1e-4)
+    assert digits.train_x.pixels.std().item() == pytest.approx(1.0, abs=1e-3)
 
 
 def test_the_split_is_fixed_by_the_seed(digits):

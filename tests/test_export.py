@@ -160,6 +160,20 @@ def test_train_with_and_without_kd_writes_result_json(run_and_bundle):
         assert (out / "checkpoint.pt").is_file()
 
 
+def test_a_student_searched_on_a_subset_trains_on_every_image_when_asked(tmp_path):
+    assert main([*tiny_search(tmp_path, "part", 1), "--subset", "300"]) == 0
+    bundle = tmp_path / "bundle"
+    assert (
+        main(["export", str(tmp_path / "runs" / "part"), "--pick", "knee", "-o", str(bundle)]) == 0
+    )
+    sizes = {}
+    for flags in ([], ["--all-images"]):
+        assert main(["train", str(bundle), "--epochs", "1", "--quiet", *flags]) == 0
+        folder = bundle / f"train-kd{'-all' if flags else ''}-e1-s0"
+        sizes[bool(flags)] = json.loads((folder / "result.json").read_text())["train_images"]
+    assert sizes == {False: 300, True: 1437}
+
+
 def test_train_resumes_an_interrupted_run_at_the_next_epoch(run_and_bundle, monkeypatch):
     from contextlib import contextmanager
 

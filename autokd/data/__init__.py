@@ -5,8 +5,10 @@ layouts under `--data-dir`), `folder:PATH` and `npz:PATH` (the user's own images
 
 Data sets are held as tensors in memory: a trial slices batches from one tensor instead of paying
 a DataLoader's per-batch overhead, and the teacher's outputs line up with the training images by
-index, which is what lets them be computed once and cached. Decoding a folder of images, the one
-costly load, uses a pool of threads.
+index, which is what lets them be computed once and cached. Data sets whose float32 images would
+pass the in-memory limit (`AUTOKD_IN_MEMORY_GB`, default 2) are stored as 8-bit pixels instead,
+and DataLoader workers turn them into training batches (`store.py`, `batches.py`). Decoding a
+folder of images, the one costly load, uses a pool of threads.
 """
 
 from __future__ import annotations
@@ -19,11 +21,11 @@ from typing import Any
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from autokd.cache import cache_dir
 from autokd.config import stable_hash
 from autokd.data.augment import crop_and_flip, random_shift
+from autokd.data.batches import loader_workers
 from autokd.data.sources import (
     RawData,
     SourceRequest,
@@ -33,6 +35,7 @@ from autokd.data.sources import (
     load_mnist,
     load_npz,
 )
+from autokd.data.store import ImageStore, build_stores, in_memory_limit_bytes
 from autokd.errors import AutoKDError, UnknownNameError
 
 Augment = Callable[[torch.Tensor, torch.Generator], torch.Tensor]  # a batch -> a random view
@@ -57,9 +60,9 @@ class DataBundle:
     """Train and validation tensors, normalised with training statistics, plus their shape facts."""
 
     name: str
-    train_x: torch.Tensor  # (N, C, H, W) float32
+    train_x: ImageStore  # (N, C, H, W); train_x[index] is a normalised float32 batch
     train_y: torch.Tensor  # (N,) int64
-    val_x: torch.Tensor
+    val_x: ImageStore
     val_y: torch.Tensor
     channels: int
     classes: int
@@ -73,6 +76,15 @@ class DataBundle:
     def input_shape(self) -> tuple[int, int, int]:
         return (self.channels, self.input_size, self.input_size)
 
+    @property
+    def storage(self) -> str:
+        if not self.train_x.compact:
+            return "normalised float32 tensors in memory"
+        workers = loader_workers()
+        if workers:
+            return f"8-bit pixels, training batches made by {workers} DataLoader worker(s)"
+        return "8-bit pixels, training batches made in the training process"
+
     def summary(self) -> dict[str, Any]:
         return {
             "name": self.name,
@@ -83,6 +95,7 @@ class DataBundle:
             "input_size": self.input_size,
             "key": self.key,
             "description": self.description,
+            "storage": self.storage,
             **(self.options or {}),
         }
 
@@ -232,40 +245,32 @@ def load_data(
         _, chosen = _stratified_split(labels[train_idx], subset, seed)
         train_idx = train_idx[np.sort(chosen)]
     size = input_size or spec.input_size or images.shape[-1]
-    train_x = _resize(torch.from_numpy(np.ascontiguousarray(images[train_idx])), size)
-    val_x = _resize(torch.from_numpy(np.ascontiguousarray(val_x)), size)
-    mean = train_x.mean(dim=(0, 2, 3), keepdim=True)
-    std = train_x.std(dim=(0, 2, 3), keepdim=True).clamp_min(1e-6)
+    float_bytes = (len(train_idx) + len(val_y)) * images.shape[1] * size * size * 4
+    compact = float_bytes > in_memory_limit_bytes()
+    if compact:
+        loader_workers()  # a bad setting fails now, not in the first trial
+    train_x, val_x = build_stores(images[train_idx], val_x, size, compact=compact)
     options = {
         "seed": seed,
         "subset": subset,
         "requested_input_size": input_size,
         "data_dir": str(request.data_dir),
     }
+    identity = [name, seed, len(val_y), size, len(labels), subset, raw.identity]
     return DataBundle(
         name=name,
-        train_x=((train_x - mean) / std).contiguous(),
+        train_x=train_x,
         train_y=torch.from_numpy(labels[train_idx]).contiguous(),
-        val_x=((val_x - mean) / std).contiguous(),
+        val_x=val_x,
         val_y=torch.from_numpy(val_y).contiguous(),
         channels=images.shape[1],
         classes=classes,
         input_size=size,
-        key=stable_hash(
-            [name, seed, len(val_y), size, len(labels), subset, raw.identity, PREPROCESSING_VERSION]
-        ),
+        # 8-bit storage rounds the resized pixels: other tensors, so another key
+        key=stable_hash(identity + [PREPROCESSING_VERSION] + (["uint8"] if compact else [])),
         description=spec.description,
         augment=spec.augment,
         options=options,
-    )
-
-
-def _resize(x: torch.Tensor, size: int) -> torch.Tensor:
-    if x.shape[-2:] == (size, size):
-        return x.float()
-    shrink = size < max(x.shape[-2:])
-    return F.interpolate(
-        x.float(), size=(size, size), mode="bilinear", align_corners=False, antialias=shrink
     )
 
 

@@ -29,7 +29,7 @@ _GREY_MODES = {"1", "L", "LA", "I", "I;16", "F"}
 
 @dataclass(frozen=True)
 class RawData:
-    images: np.ndarray  # (N, C, H, W) float32 in [0, 1]
+    images: np.ndarray  # (N, C, H, W): uint8 0..255 where the source is 8-bit, else float32 [0, 1]
     labels: np.ndarray  # (N,) int64, 0 .. classes - 1
     val_images: np.ndarray | None = None  # a validation split the source itself defines
     val_labels: np.ndarray | None = None
@@ -114,7 +114,7 @@ def load_cifar(request: SourceRequest, *, hundred: bool) -> RawData:
         except (pickle.UnpicklingError, KeyError, ValueError, EOFError) as err:
             raise AutoKDError(f"'{path}' is not a CIFAR python batch ({err!r})") from None
     return RawData(
-        np.concatenate(images).astype(np.float32) / 255.0,
+        np.concatenate(images),
         np.asarray(labels, dtype=np.int64),
         identity=files_identity(files),
     )
@@ -145,7 +145,7 @@ def load_mnist(request: SourceRequest, *, fashion: bool) -> RawData:
             f"'{image_file}' holds {len(images)} images but '{label_file}' {len(labels)} labels"
         )
     return RawData(
-        images[:, None].astype(np.float32) / 255.0,
+        images[:, None],
         labels.astype(np.int64),
         identity=files_identity([image_file, label_file]),
     )
@@ -186,10 +186,14 @@ def _decode(path: Path, mode: str, side: int) -> np.ndarray:
                     array = np.repeat(array[..., None], 3, axis=-1)
             else:
                 pixels = image.convert(mode).resize((side, side), Image.BILINEAR)
-                array = np.asarray(pixels, dtype=np.float32) / 255.0
+                array = np.asarray(pixels, dtype=np.uint8)
     except (UnidentifiedImageError, OSError, ValueError) as err:
         raise AutoKDError(f"image '{path}' cannot be read ({err})") from None
     return array[None] if array.ndim == 2 else array.transpose(2, 0, 1)
+
+
+def _unit_float(image: np.ndarray) -> np.ndarray:
+    return image.astype(np.float32) / 255.0 if image.dtype == np.uint8 else image
 
 
 def _header(path: Path) -> tuple[str, int]:
@@ -225,7 +229,10 @@ def load_folder(root: Path, *, side: int | None = None) -> RawData:
         headers = list(pool.map(_header, [p for p, _ in paths]))
         mode = "L" if all(m in _GREY_MODES for m, _ in headers) else "RGB"
         side = side or Counter(s for _, s in headers).most_common(1)[0][0]
-        images = np.stack(list(pool.map(lambda p: _decode(p, mode, side), [p for p, _ in paths])))
+        decoded = list(pool.map(lambda p: _decode(p, mode, side), [p for p, _ in paths]))
+    if any(image.dtype != np.uint8 for image in decoded):  # 16-bit images among 8-bit ones
+        decoded = [_unit_float(image) for image in decoded]
+    images = np.stack(decoded)
     labels = np.asarray([label for _, label in paths], dtype=np.int64)
     n_train = sum(len(ps) for ps in train.values())
     identity = files_identity([p for p, _ in paths], root=root)
@@ -276,6 +283,6 @@ def load_npz(path: Path) -> RawData:
     if x.ndim == 4 and x.shape[1] not in (1, 3, 4) and x.shape[-1] in (1, 3, 4):
         x = x.transpose(0, 3, 1, 2)  # channels last (N, H, W, C), as images usually come
     images = x[:, None] if x.ndim == 3 else x
-    images = images.astype(np.float32) / (255.0 if x.dtype == np.uint8 else 1.0)
+    images = images if x.dtype == np.uint8 else images.astype(np.float32)
     _, labels = np.unique(y, return_inverse=True)  # any label values become 0 .. classes - 1
     return RawData(images, labels.astype(np.int64), identity=files_identity([path]))

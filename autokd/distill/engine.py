@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -19,6 +19,7 @@ from torch import nn
 from autokd.cache import atomic_write
 from autokd.config import KDConfig, TrainConfig
 from autokd.data import DataBundle, iterate_batches
+from autokd.data.batches import TrainingBatches
 from autokd.distill.features import FeatureDistiller
 from autokd.distill.losses import soft_hard_loss
 from autokd.errors import AutoKDError
@@ -53,7 +54,7 @@ class FitResult:
     seconds: float
     diverged: bool  # the loss became NaN or infinite and training stopped early
     history: list[EpochReport] = field(default_factory=list)
-    data_seconds: float = 0.0  # of `seconds`, spent getting batches (slicing, random views)
+    data_seconds: float = 0.0  # of `seconds`, spent waiting for batches (slicing, random views)
 
 
 EpochCallback = Callable[[EpochReport], None]
@@ -131,11 +132,15 @@ def fit(
         "optimizer": optimizer,
         "scheduler": scheduler,
     }
-    run = _RunState(identity={"train": train.to_dict(), "kd": kd.to_dict() if kd else None})
+    identity = {"train": train.to_dict(), "kd": kd.to_dict() if kd else None, "data": data.key}
+    run = _RunState(identity=identity)
     if checkpoint is not None and checkpoint.is_file():
         run = run.restore_into(checkpoint, modules, generators)
 
-    started, data_seconds = time.perf_counter(), 0.0
+    batch_source = TrainingBatches(
+        data.train_x, data.train_y, data.augment if train.augment else None
+    )
+    started, waiting = time.perf_counter(), _Waiting()
     first_epoch = train.epochs + 1 if run.diverged else run.epochs_done + 1  # a diverged run ended
     for epoch in range(first_epoch, train.epochs + 1):
         epoch_start, loss_sum, batches, diverged = time.perf_counter(), 0.0, 0, False
@@ -146,12 +151,7 @@ def fit(
         order = iterate_batches(
             len(data.train_y), train.batch_size, generator=generators["shuffle"]
         )
-        for index in order:
-            fetch_started = time.perf_counter()
-            x, y = data.train_x[index], data.train_y[index]
-            if train.augment:
-                x = data.augment(x, generators["augment"])
-            data_seconds += time.perf_counter() - fetch_started
+        for index, x, y in waiting.over(batch_source.epoch(order, generators["augment"])):
             # 1) the teacher's signal: cached tensors in the search, so no teacher forward here
             teacher_logits, teacher_features = (
                 teacher(index, x, levels) if kd is not None else (None, [])
@@ -204,8 +204,25 @@ def fit(
         seconds=run.seconds_before + time.perf_counter() - started,
         diverged=run.diverged,
         history=history,
-        data_seconds=data_seconds,
+        data_seconds=waiting.seconds,
     )
+
+
+class _Waiting:
+    """Time spent waiting for the next item of an iterator: the data's share of training."""
+
+    def __init__(self) -> None:
+        self.seconds = 0.0
+
+    def over(self, items: Iterable[Any]) -> Iterator[Any]:
+        iterator = iter(items)
+        while True:
+            started = time.perf_counter()
+            item = next(iterator, None)
+            self.seconds += time.perf_counter() - started
+            if item is None:
+                return
+            yield item
 
 
 @dataclass
@@ -248,7 +265,7 @@ class _RunState:
             raise AutoKDError(f"checkpoint '{path}' cannot be read ({err})") from None
         if state.get("identity") != self.identity:
             raise AutoKDError(
-                f"checkpoint '{path}' was made with other training settings; "
+                f"checkpoint '{path}' was made with other training settings or data; "
                 "start a new output folder instead of resuming this one"
             )
         for name, module in modules.items():

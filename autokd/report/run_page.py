@@ -265,7 +265,8 @@ def render_run_report(data: RunReportData) -> str:
             (
                 "data",
                 f"{d['name']} ({d['train_images']} train / {d['val_images']} val, "
-                f"{d['channels']}x{d['input_size']}x{d['input_size']}, {d['classes']} classes)",
+                f"{d['channels']}x{d['input_size']}x{d['input_size']}, {d['classes']} classes"
+                + (f"; {d['storage']})" if d.get("storage") else ")"),
             ),
             ("search space", f"{s['space']['name']} ({s['space']['source']})"),
             ("sampler, seed, budget", f"{s['sampler']}, {s['seed']}, {s['budget']}"),

@@ -1,0 +1,119 @@
+"""Large data sets: 8-bit pixels past the in-memory limit, batches made by DataLoader workers."""
+
+import json
+
+import pytest
+import torch
+
+from autokd.cli import main
+from autokd.config import TrainConfig
+from autokd.data import iterate_batches, load_data
+from autokd.data.augment import random_shift
+from autokd.data.batches import TrainingBatches
+from autokd.distill.engine import fit
+from autokd.errors import AutoKDError
+from tests.helpers import tiny_search
+from tests.test_engine import Interrupt, small_student
+
+
+@pytest.fixture(scope="module")
+def compact_digits():
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("AUTOKD_IN_MEMORY_GB", "0.0001")  # 105 kB: digits' float32 images are 1.8 MB
+        return load_data("digits", seed=0)
+
+
+def test_past_the_limit_images_are_stored_as_8_bit_pixels(digits, compact_digits):
+    assert not digits.train_x.compact and compact_digits.train_x.compact
+    assert compact_digits.train_x.pixels.dtype == torch.uint8
+    assert compact_digits.train_x.pixels.nbytes * 4 == digits.train_x.pixels.nbytes
+    assert compact_digits.key != digits.key  # rounded pixels are other tensors
+    assert compact_digits.summary()["storage"].startswith("8-bit pixels, training batches made")
+
+
+def test_8_bit_batches_are_the_in_memory_ones_up_to_rounding(digits, compact_digits):
+    index = torch.tensor([5, 0, 900, 17])
+    # rounding moves a pixel by at most half a step of 1/255 (0.006 once normalised), and the
+    # statistics of the rounded pixels move a little too
+    tolerance = 1.5 * 0.5 / 255 / digits.train_x.std.min().item()
+    assert torch.allclose(compact_digits.train_x[index], digits.train_x[index], atol=tolerance)
+    assert torch.allclose(compact_digits.val_x[:8], digits.val_x[:8], atol=tolerance)
+    assert torch.allclose(compact_digits.train_x.mean, digits.train_x.mean, atol=1e-3)
+    assert torch.equal(compact_digits.train_y, digits.train_y)
+
+
+@pytest.mark.parametrize("workers", ["1", "0"])
+def test_workers_deliver_every_batch_in_order_with_repeatable_views(
+    compact_digits, digits, workers, monkeypatch
+):
+    monkeypatch.setenv("AUTOKD_LOADER_WORKERS", workers)
+    order = iterate_batches(len(compact_digits.train_y), 256, generator=torch.Generator())
+    batches = TrainingBatches(compact_digits.train_x, compact_digits.train_y, random_shift)
+    assert batches.workers == int(workers)
+
+    def epoch(seed):
+        return list(batches.epoch(order, torch.Generator().manual_seed(seed)))
+
+    first, again, other = epoch(1), epoch(1), epoch(2)  # the same workers serve every epoch
+    assert all(torch.equal(batch[0], index) for batch, index in zip(first, order, strict=True))
+    assert all(torch.equal(a[1], b[1]) for a, b in zip(first, again, strict=True))
+    assert not all(torch.equal(a[1], b[1]) for a, b in zip(first, other, strict=True))
+    assert all(torch.equal(batch[2], compact_digits.train_y[batch[0]]) for batch in first)
+    assert TrainingBatches(digits.train_x, digits.train_y, None).workers == 0  # in memory
+
+
+def test_training_on_8_bit_data_learns_and_resumes_exactly(compact_digits, tmp_path):
+    recipe = TrainConfig(epochs=2, lr=0.01, seed=3, augment=True)
+
+    def fresh():
+        torch.manual_seed(0)
+        return small_student(compact_digits)
+
+    straight = fresh()
+    result = fit(straight, compact_digits, recipe)
+    assert result.val_accuracy > 0.3 and result.data_seconds > 0
+
+    checkpoint = tmp_path / "checkpoint.pt"
+    resumed = fresh()
+    with pytest.raises(Interrupt):
+        fit(resumed, compact_digits, recipe, checkpoint=checkpoint, callbacks=[stop_after_first])
+    resumed = fresh()
+    fit(resumed, compact_digits, recipe, checkpoint=checkpoint)
+    for a, b in zip(resumed.state_dict().values(), straight.state_dict().values(), strict=True):
+        assert torch.equal(a, b)
+
+
+def stop_after_first(report):
+    if report.epoch == 1:
+        raise Interrupt
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "message"),
+    [
+        ("AUTOKD_IN_MEMORY_GB", "lots", "AUTOKD_IN_MEMORY_GB='lots' is not a size in GiB"),
+        ("AUTOKD_LOADER_WORKERS", "-1", "AUTOKD_LOADER_WORKERS='-1' is not a number of workers"),
+    ],
+)
+def test_a_bad_data_setting_is_one_clear_error(
+    variable, value, message, monkeypatch, capsys, tmp_path
+):
+    monkeypatch.setenv("AUTOKD_IN_MEMORY_GB", "0")
+    monkeypatch.setenv(variable, value)
+    with pytest.raises(AutoKDError, match=message):
+        load_data("digits")
+    assert main(tiny_search(tmp_path, "refused", budget=1)) == 2
+    assert message in capsys.readouterr().err
+    assert not (tmp_path / "runs" / "refused").exists()
+
+
+def test_a_search_on_data_past_the_limit_runs_end_to_end(tmp_path, monkeypatch):
+    monkeypatch.setenv("AUTOKD_IN_MEMORY_GB", "0.0001")
+    monkeypatch.setenv("AUTOKD_LOADER_WORKERS", "1")
+    assert main(tiny_search(tmp_path, "compact", budget=2)) == 0
+    summary = json.loads((tmp_path / "runs" / "compact" / "summary.json").read_text())
+    assert (
+        summary["data"]["storage"]
+        == "8-bit pixels, training batches made by 1 DataLoader worker(s)"
+    )
+    assert summary["trials"]["complete"] == 2
