@@ -101,7 +101,7 @@ def _add_search(commands: argparse._SubParsersAction) -> None:
         help="data set: digits, cifar10, cifar100, mnist, fashion-mnist (read from --data-dir), "
         "folder:PATH (a folder of class folders of images) or npz:PATH (x and y arrays); "
         "default digits. Images past $AUTOKD_IN_MEMORY_GB (default 2) of float32 are stored as "
-        "8-bit pixels and batched by DataLoader workers",
+        "8-bit pixels",
     )
     _add_data_preparation(p)
     p.add_argument(

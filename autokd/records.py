@@ -115,6 +115,7 @@ class RunFolder:
             "key": data["key"],
             "subset": data.get("subset"),
             "data_dir": data.get("data_dir"),
+            "compact": bool(data.get("compact", False)),  # runs before 8-bit storage: float32
         }
 
     def read_json(self, path: Path) -> dict[str, Any]:

@@ -104,6 +104,11 @@ def check_existing_run(folder: RunFolder, config: RunConfig) -> bool:
     return True
 
 
+def _stored_compact(folder: RunFolder) -> bool:
+    """How a continued run stored its images (runs from before 8-bit storage: float32)."""
+    return bool(folder.read_json(folder.run_json).get("data_compact", False))
+
+
 def _check_same_data(folder: RunFolder, data: DataBundle) -> None:
     """The data behind a continued run must be the same images the first trials saw."""
     started_with = folder.read_json(folder.run_json).get("data_key")
@@ -215,6 +220,7 @@ def run(config: RunConfig, *, progress: bool = True) -> SearchOutcome:
         subset=options.subset,
         data_dir=options.data_dir,
         download=options.download,
+        compact=_stored_compact(folder) if continuing else None,
     )
     data_seconds = time.perf_counter() - data_started
     if continuing:
@@ -233,7 +239,7 @@ def run(config: RunConfig, *, progress: bool = True) -> SearchOutcome:
     outputs, outputs_cached = teacher_outputs(teacher, data)
     outputs_seconds = time.perf_counter() - outputs_started
 
-    study, first_budget = _open_study(folder, config, continuing, data_key=data.key)
+    study, first_budget = _open_study(folder, config, continuing, data=data)
     progress_bar = _ProgressBar(study, config, enabled=progress)
     interrupted = False
     search_started = time.perf_counter()
@@ -271,7 +277,7 @@ def run(config: RunConfig, *, progress: bool = True) -> SearchOutcome:
 
 
 def _open_study(
-    folder: RunFolder, config: RunConfig, continuing: bool, *, data_key: str
+    folder: RunFolder, config: RunConfig, continuing: bool, *, data: DataBundle
 ) -> tuple[Any, int]:
     """Create or load the run's study and record the run; returns it and the run's first budget."""
     import optuna
@@ -287,7 +293,8 @@ def _open_study(
             "created": created,
             "budget": config.budget,
             "first_budget": first_budget,
-            "data_key": data_key,
+            "data_key": data.key,
+            "data_compact": data.train_x.compact,
             "identity": config.identity(),
         },
     )

@@ -61,26 +61,29 @@ def train_student(
 
 
 def load_identified_data(identity: dict[str, Any], *, all_images: bool = False) -> DataBundle:
-    """The data set a run or bundle was made on, prepared again and checked by its key; with
-    `all_images`, every training image of it when the run searched on a `--subset` (the same
-    validation images: the subset is drawn from the training split)."""
-
-    def prepare(subset: int | None) -> DataBundle:
-        return load_data(
-            identity["name"],
-            seed=identity["seed"],
-            input_size=identity["input_size"],
-            subset=subset,
-            data_dir=identity.get("data_dir"),
-        )
-
-    data = prepare(identity.get("subset"))
-    if data.key != identity["key"]:
+    """The data set a run or bundle was made on, prepared again (stored as the run stored it) and
+    checked by its key; with `all_images`, every training image of it when the run searched on
+    a `--subset` (the same validation images: the subset is drawn from the training split)."""
+    subset, compact = identity.get("subset"), bool(identity.get("compact", False))
+    if all_images and subset is None:
         raise AutoKDError(
-            f"data set '{identity['name']}' as autokd prepares it now (key {data.key}) is not the "
-            f"one the student was searched on (key {identity['key']})"
+            "--all-images: this student's run searched on every training image already "
+            "(it had no --subset)"
         )
-    return prepare(None) if all_images and identity.get("subset") is not None else data
+    data = load_data(
+        identity["name"],
+        seed=identity["seed"],
+        input_size=identity["input_size"],
+        subset=None if all_images else subset,
+        data_dir=identity.get("data_dir"),
+        compact=None if all_images else compact,  # every image may pass the in-memory limit
+    )
+    if data.key_for(subset=subset, compact=compact) != identity["key"]:
+        raise AutoKDError(
+            f"data set '{identity['name']}' as autokd prepares it now is not the one the student "
+            f"was searched on (its files or their labels changed; key {identity['key']})"
+        )
+    return data
 
 
 def load_identified_teacher(
@@ -178,10 +181,10 @@ def train_bundle(
             bundle, epochs=epochs, use_kd=use_kd, augment=augment, all_images=all_images, seed=seed
         )
     )
-    metrics = MetricsCache().measure(bundle.student, bundle.target)  # fails now, not at the end
-    _prepare_output(output, resume=resume, force=force)
     started = time.perf_counter()
-    data = load_identified_data(bundle.data, all_images=all_images)
+    metrics = MetricsCache().measure(bundle.student, bundle.target)  # fails now, not at the end
+    data = load_identified_data(bundle.data, all_images=all_images)  # checked before writing
+    _prepare_output(output, resume=resume, force=force)
     augment = augment and data.augment is not None
     outputs = None
     if use_kd:

@@ -67,7 +67,7 @@ def training_alone(size: int, settings: dict[str, str], augment: bool) -> dict[s
     return {
         "input_size": size,
         "augment": augment,
-        "stored_train_mb": round(data.train_x.pixels.nbytes / 2**20, 2),
+        "stored_train_mib": round(data.train_x.pixels.nbytes / 2**20, 2),
         "load_s": round(load_s, 2),
         "seconds_per_epoch": round(result.seconds / result.epochs_run, 3),
         "batch_wait_share": round(result.data_seconds / result.seconds, 4),

@@ -154,6 +154,7 @@ def test_npz_archives(tmp_path):
         ({"x": np.zeros((5, 4, 4))}, "lacks the array\\(s\\) y"),
         ({"x": np.zeros((5, 4)), "y": np.zeros(5, dtype=int)}, "x must be \\(N, H, W\\)"),
         ({"x": np.zeros((5, 4, 4)), "y": np.zeros(5)}, "y must hold integer class labels"),
+        ({"x": np.full((5, 4, 4), np.nan), "y": np.arange(5)}, "x holds NaN or infinite values"),
     ],
 )
 def test_bad_npz_archives_are_one_clear_line(tmp_path, arrays, message):

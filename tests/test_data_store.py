@@ -1,7 +1,9 @@
 """Large data sets: 8-bit pixels past the in-memory limit, batches made by DataLoader workers."""
 
 import json
+import re
 
+import numpy as np
 import pytest
 import torch
 
@@ -92,7 +94,10 @@ def stop_after_first(report):
     ("variable", "value", "message"),
     [
         ("AUTOKD_IN_MEMORY_GB", "lots", "AUTOKD_IN_MEMORY_GB='lots' is not a size in GiB"),
+        ("AUTOKD_IN_MEMORY_GB", "nan", "AUTOKD_IN_MEMORY_GB='nan' is not a size in GiB"),
+        ("AUTOKD_IN_MEMORY_GB", "1e400", "AUTOKD_IN_MEMORY_GB='1e400' is not a size in GiB"),
         ("AUTOKD_LOADER_WORKERS", "-1", "AUTOKD_LOADER_WORKERS='-1' is not a number of workers"),
+        ("AUTOKD_LOADER_WORKERS", "\u00b2", "AUTOKD_LOADER_WORKERS='\u00b2' is not a number"),
     ],
 )
 def test_a_bad_data_setting_is_one_clear_error(
@@ -100,7 +105,7 @@ def test_a_bad_data_setting_is_one_clear_error(
 ):
     monkeypatch.setenv("AUTOKD_IN_MEMORY_GB", "0")
     monkeypatch.setenv(variable, value)
-    with pytest.raises(AutoKDError, match=message):
+    with pytest.raises(AutoKDError, match=re.escape(message)):
         load_data("digits")
     assert main(tiny_search(tmp_path, "refused", budget=1)) == 2
     assert message in capsys.readouterr().err
@@ -117,3 +122,48 @@ def test_a_search_on_data_past_the_limit_runs_end_to_end(tmp_path, monkeypatch):
         == "8-bit pixels, training batches made by 1 DataLoader worker(s)"
     )
     assert summary["trials"]["complete"] == 2
+
+
+@pytest.mark.parametrize(
+    "pixels",
+    [
+        lambda d: d * 255 / 16,  # floats 0-255
+        lambda d: (d * 4000).astype(np.uint16),  # 16-bit counts
+        lambda d: d / 8 - 1,  # [-1, 1]
+    ],
+    ids=["0-255", "uint16", "minus-one-to-one"],
+)
+def test_npz_values_of_any_range_keep_their_detail_in_8_bits(pixels, tmp_path, monkeypatch):
+    from sklearn.datasets import load_digits
+
+    digits = load_digits()
+    np.savez(tmp_path / "d.npz", x=pixels(digits.images), y=digits.target)
+    in_memory = load_data(f"npz:{tmp_path / 'd.npz'}")
+    monkeypatch.setenv("AUTOKD_IN_MEMORY_GB", "0")
+    compact = load_data(f"npz:{tmp_path / 'd.npz'}")
+    assert compact.train_x.compact and len(compact.train_x.pixels.unique()) == 17  # 0..16
+    assert torch.allclose(compact.train_x[:50], in_memory.train_x[:50], atol=0.01)
+
+
+def test_a_run_keeps_its_storage_whatever_the_limit_is_later(tmp_path, monkeypatch, capsys):
+    assert main(tiny_search(tmp_path, "kept", budget=1)) == 0
+    bundle = tmp_path / "bundle"
+    assert main(["export", str(tmp_path / "runs" / "kept"), "-o", str(bundle)]) == 0
+    monkeypatch.setenv("AUTOKD_IN_MEMORY_GB", "0")  # would store new data sets as 8-bit
+    assert main(["train", str(bundle), "--epochs", "1", "--quiet"]) == 0
+    assert main([*tiny_search(tmp_path, "kept", budget=2)]) == 0  # continued, same data key
+    summary = json.loads((tmp_path / "runs" / "kept" / "summary.json").read_text())
+    assert summary["data"]["compact"] is False and summary["trials"]["complete"] == 2
+
+
+def test_train_checks_its_data_settings_before_touching_the_output(tmp_path, monkeypatch, capsys):
+    assert main(tiny_search(tmp_path, "r", budget=1)) == 0
+    bundle = tmp_path / "bundle"
+    assert main(["export", str(tmp_path / "runs" / "r"), "-o", str(bundle)]) == 0
+    out = tmp_path / "trained"
+    assert main(["train", str(bundle), "--epochs", "1", "-o", str(out), "--quiet"]) == 0
+    kept = sorted(p.name for p in out.iterdir())
+    capsys.readouterr()
+    code = main(["train", str(bundle), "--epochs", "1", "-o", str(out), "--all-images", "--force"])
+    assert code == 2 and "already (it had no --subset)" in capsys.readouterr().err
+    assert sorted(p.name for p in out.iterdir()) == kept

@@ -7,8 +7,8 @@ Data sets are held as tensors in memory: a trial slices batches from one tensor 
 a DataLoader's per-batch overhead, and the teacher's outputs line up with the training images by
 index, which is what lets them be computed once and cached. Data sets whose float32 images would
 pass the in-memory limit (`AUTOKD_IN_MEMORY_GB`, default 2) are stored as 8-bit pixels instead,
-and DataLoader workers turn them into training batches (`store.py`, `batches.py`). Decoding a
-folder of images, the one costly load, uses a pool of threads.
+turned into training batches in process or by DataLoader workers (`store.py`, `batches.py`).
+Decoding a folder of images, the one costly load, uses a pool of threads.
 """
 
 from __future__ import annotations
@@ -71,6 +71,12 @@ class DataBundle:
     description: str = ""
     augment: Augment | None = None
     options: dict[str, Any] | None = None  # how to prepare it again (seed, size, subset, dir)
+    key_parts: tuple = ()  # what the key is made of besides the subset and the storage
+
+    def key_for(self, *, subset: int | None, compact: bool) -> str:
+        """The key these images would have as a `subset` of them, stored so: checks a run made
+        on a subset without preparing the subset again."""
+        return data_key(self.key_parts, subset=subset, compact=compact)
 
     @property
     def input_shape(self) -> tuple[int, int, int]:
@@ -96,6 +102,7 @@ class DataBundle:
             "key": self.key,
             "description": self.description,
             "storage": self.storage,
+            "compact": self.train_x.compact,
             **(self.options or {}),
         }
 
@@ -192,6 +199,16 @@ def default_data_dir() -> Path:
     return cache_dir() / "data"
 
 
+def data_key(parts: tuple, *, subset: int | None, compact: bool) -> str:
+    """Identity of exactly the prepared tensors; keys the teacher and teacher-output caches.
+    8-bit storage rounds the resized pixels: other tensors, so another key."""
+    name, seed, val_images, size, images, source = parts
+    return stable_hash(
+        [name, seed, val_images, size, images, subset, source, PREPROCESSING_VERSION]
+        + (["uint8"] if compact else [])
+    )
+
+
 def _stratified_split(
     labels: np.ndarray, size: int | float, seed: int
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -214,9 +231,14 @@ def load_data(
     subset: int | None = None,
     data_dir: Path | None = None,
     download: bool = False,
+    compact: bool | None = None,
 ) -> DataBundle:
     """Load a data set, split off validation images (stratified, by seed) unless the source has
-    its own, keep a stratified `subset` of the training images if asked, resize, normalise."""
+    its own, keep a stratified `subset` of the training images if asked, resize, normalise.
+
+    `compact` stores the images as 8-bit pixels (True) or float32 (False); None decides by the
+    in-memory limit. A run records its choice, so that preparing its data again gives the same
+    tensors whatever the limit is then."""
     spec = get_dataset(name)
     name = spec.name  # a folder or archive by its absolute path
     request = SourceRequest(Path(data_dir or default_data_dir()), download, input_size)
@@ -246,7 +268,8 @@ def load_data(
         train_idx = train_idx[np.sort(chosen)]
     size = input_size or spec.input_size or images.shape[-1]
     float_bytes = (len(train_idx) + len(val_y)) * images.shape[1] * size * size * 4
-    compact = float_bytes > in_memory_limit_bytes()
+    if compact is None:
+        compact = float_bytes > in_memory_limit_bytes()
     if compact:
         loader_workers()  # a bad setting fails now, not in the first trial
     train_x, val_x = build_stores(images[train_idx], val_x, size, compact=compact)
@@ -256,7 +279,7 @@ def load_data(
         "requested_input_size": input_size,
         "data_dir": str(request.data_dir),
     }
-    identity = [name, seed, len(val_y), size, len(labels), subset, raw.identity]
+    key_parts = (name, seed, len(val_y), size, len(labels), raw.identity)
     return DataBundle(
         name=name,
         train_x=train_x,
@@ -266,8 +289,8 @@ def load_data(
         channels=images.shape[1],
         classes=classes,
         input_size=size,
-        # 8-bit storage rounds the resized pixels: other tensors, so another key
-        key=stable_hash(identity + [PREPROCESSING_VERSION] + (["uint8"] if compact else [])),
+        key=data_key(key_parts, subset=subset, compact=compact),
+        key_parts=key_parts,
         description=spec.description,
         augment=spec.augment,
         options=options,

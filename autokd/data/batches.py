@@ -31,11 +31,18 @@ def loader_workers() -> int:
     made in the training process) on two cores, where a worker measured slower than none
     (benchmarks/large_data.py). `AUTOKD_LOADER_WORKERS` overrides."""
     raw = os.environ.get(WORKERS_VARIABLE)
-    if raw is None:
-        return max(0, min(MAX_WORKERS, (os.cpu_count() or 2) - 2))
-    if not raw.isdigit():
+    if not raw:
+        return max(0, min(MAX_WORKERS, _usable_cores() - 2))
+    if not (raw.isascii() and raw.isdigit()):
         raise AutoKDError(f"{WORKERS_VARIABLE}={raw!r} is not a number of workers; give 0 or more")
     return int(raw)
+
+
+def _usable_cores() -> int:
+    """The cores this process may run on (a container's share, not the whole machine's)."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 2
 
 
 class TrainingBatches:
@@ -54,6 +61,7 @@ class TrainingBatches:
                 num_workers=self.workers,
                 persistent_workers=self.workers > 0,
                 prefetch_factor=4 if self.workers else None,
+                generator=torch.Generator(),  # workers' seeds: leaves torch's global one alone
             )
 
     def epoch(self, order: list[torch.Tensor], generator: torch.Generator) -> Iterator[Batch]:

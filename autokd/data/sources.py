@@ -283,6 +283,17 @@ def load_npz(path: Path) -> RawData:
     if x.ndim == 4 and x.shape[1] not in (1, 3, 4) and x.shape[-1] in (1, 3, 4):
         x = x.transpose(0, 3, 1, 2)  # channels last (N, H, W, C), as images usually come
     images = x[:, None] if x.ndim == 3 else x
-    images = images if x.dtype == np.uint8 else images.astype(np.float32)
+    images = images if x.dtype == np.uint8 else _unit_range(images.astype(np.float32), path)
     _, labels = np.unique(y, return_inverse=True)  # any label values become 0 .. classes - 1
     return RawData(images, labels.astype(np.int64), identity=files_identity([path]))
+
+
+def _unit_range(images: np.ndarray, path: Path) -> np.ndarray:
+    """Pixel values of any range (0-255 floats, 16-bit counts, [-1, 1]) moved linearly into
+    [0, 1]: normalisation undoes a linear change anyway, and 8-bit storage needs [0, 1]."""
+    if not np.isfinite(images).all():
+        raise AutoKDError(f"'{path}': x holds NaN or infinite values")
+    low, high = float(images.min()), float(images.max())
+    if low >= 0.0 and high <= 1.0:
+        return images
+    return (images - low) / max(high - low, 1e-12)

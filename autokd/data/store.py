@@ -1,12 +1,13 @@
 """Images as training reads them: every batch comes out as normalised float32, whatever the storage.
 
 Data sets that fit the in-memory limit are stored normalised, so a batch is a plain slice. Larger
-ones are stored as 8-bit pixels, a quarter of the memory, and converted batch by batch; their
-training batches are assembled by DataLoader workers while the model trains (`batches.py`).
+ones are stored as 8-bit pixels, a quarter of the memory, and converted batch by batch: in the
+training process, or by DataLoader workers while the model trains (`batches.py`).
 """
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass
 
@@ -49,12 +50,12 @@ class ImageStore:
 
 def in_memory_limit_bytes() -> int:
     """Above this many bytes of float32 images a data set is stored as 8-bit pixels."""
-    raw = os.environ.get(IN_MEMORY_LIMIT_VARIABLE, str(DEFAULT_IN_MEMORY_GB))
+    raw = os.environ.get(IN_MEMORY_LIMIT_VARIABLE) or str(DEFAULT_IN_MEMORY_GB)
     try:
         gigabytes = float(raw)
     except ValueError:
         gigabytes = -1.0
-    if gigabytes < 0:
+    if not (math.isfinite(gigabytes) and 0 <= gigabytes <= 2**20):
         raise AutoKDError(
             f"{IN_MEMORY_LIMIT_VARIABLE}={raw!r} is not a size in GiB; give a number >= 0 "
             f"(default {DEFAULT_IN_MEMORY_GB})"
