@@ -64,7 +64,11 @@ def test_workers_deliver_every_batch_in_order_with_repeatable_views(
     assert TrainingBatches(digits.train_x, digits.train_y, None).workers == 0  # in memory
 
 
-def test_training_on_8_bit_data_learns_and_resumes_exactly(compact_digits, tmp_path):
+@pytest.mark.parametrize("workers", ["0", "1"])
+def test_training_on_8_bit_data_learns_and_resumes_exactly(
+    compact_digits, tmp_path, workers, monkeypatch
+):
+    monkeypatch.setenv("AUTOKD_LOADER_WORKERS", workers)
     recipe = TrainConfig(epochs=2, lr=0.01, seed=3, augment=True)
 
     def fresh():
