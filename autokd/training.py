@@ -78,10 +78,12 @@ def load_identified_data(identity: dict[str, Any], *, all_images: bool = False) 
         data_dir=identity.get("data_dir"),
         compact=None if all_images else compact,  # every image may pass the in-memory limit
     )
-    if data.key_for(subset=subset, compact=compact) != identity["key"]:
+    now = data.key_for(subset=subset, compact=compact)
+    if now != identity["key"]:
         raise AutoKDError(
-            f"data set '{identity['name']}' as autokd prepares it now is not the one the student "
-            f"was searched on (its files or their labels changed; key {identity['key']})"
+            f"data set '{identity['name']}' as autokd prepares it now (key {now}) is not the one "
+            f"the student was searched on (key {identity['key']}): its files, their labels or "
+            "autokd's preparation of them changed"
         )
     return data
 
@@ -132,20 +134,26 @@ def default_output(
     return bundle.path / f"train-{recipe}-e{epochs}-s{seed}"
 
 
-def _prepare_output(output: Path, *, resume: bool, force: bool) -> None:
+def _check_output(output: Path, *, resume: bool, force: bool) -> bool:
+    """Refuse an output folder that cannot be used, changing nothing; True when an earlier
+    training in it is to be removed (--force), which `_clear_output` does once all else is ready."""
     if output.exists() and not output.is_dir():
         raise AutoKDError(f"-o '{output}' is a file, not a folder")
     busy = output.is_dir() and any(output.iterdir())
     if resume:
         if not (output / CHECKPOINT).is_file():
             raise AutoKDError(f"nothing to resume: '{output}' holds no {CHECKPOINT}")
-        return
+        return False
     if busy and not force:
         raise AutoKDError(
             f"output folder '{output}' exists and is not empty; pass --resume to continue its "
             "training or --force to start it over"
         )
-    if busy:
+    return busy
+
+
+def _clear_output(output: Path, *, remove_earlier: bool) -> None:
+    if remove_earlier:
         shutil.rmtree(output)
     output.mkdir(parents=True, exist_ok=True)
 
@@ -181,10 +189,11 @@ def train_bundle(
             bundle, epochs=epochs, use_kd=use_kd, augment=augment, all_images=all_images, seed=seed
         )
     )
+    # Everything that can refuse comes before anything in `output` is removed or written.
+    remove_earlier = _check_output(output, resume=resume, force=force)
     started = time.perf_counter()
+    data = load_identified_data(bundle.data, all_images=all_images)
     metrics = MetricsCache().measure(bundle.student, bundle.target)  # fails now, not at the end
-    data = load_identified_data(bundle.data, all_images=all_images)  # checked before writing
-    _prepare_output(output, resume=resume, force=force)
     augment = augment and data.augment is not None
     outputs = None
     if use_kd:
@@ -192,6 +201,7 @@ def train_bundle(
             bundle.teacher, data, weights=teacher_weights, progress=progress
         )
         outputs = teacher_signal(teacher, data, augment=augment)
+    _clear_output(output, remove_earlier=remove_earlier)
     schedule = dataclasses.replace(
         bundle.search_schedule, epochs=epochs, seed=seed, augment=augment
     )

@@ -160,7 +160,7 @@ def test_a_run_keeps_its_storage_whatever_the_limit_is_later(tmp_path, monkeypat
     assert summary["data"]["compact"] is False and summary["trials"]["complete"] == 2
 
 
-def test_train_checks_its_data_settings_before_touching_the_output(tmp_path, monkeypatch, capsys):
+def test_train_refuses_before_touching_the_output(tmp_path, monkeypatch, capsys):
     assert main(tiny_search(tmp_path, "r", budget=1)) == 0
     bundle = tmp_path / "bundle"
     assert main(["export", str(tmp_path / "runs" / "r"), "-o", str(bundle)]) == 0
@@ -170,4 +170,8 @@ def test_train_checks_its_data_settings_before_touching_the_output(tmp_path, mon
     capsys.readouterr()
     code = main(["train", str(bundle), "--epochs", "1", "-o", str(out), "--all-images", "--force"])
     assert code == 2 and "already (it had no --subset)" in capsys.readouterr().err
+    assert sorted(p.name for p in out.iterdir()) == kept
+    missing = str(tmp_path / "no-teacher.pt")
+    code = main(["train", str(bundle), "-o", str(out), "--teacher-weights", missing, "--force"])
+    assert code == 2 and "does not exist" in capsys.readouterr().err
     assert sorted(p.name for p in out.iterdir()) == kept

@@ -291,9 +291,11 @@ def load_npz(path: Path) -> RawData:
 def _unit_range(images: np.ndarray, path: Path) -> np.ndarray:
     """Pixel values of any range (0-255 floats, 16-bit counts, [-1, 1]) moved linearly into
     [0, 1]: normalisation undoes a linear change anyway, and 8-bit storage needs [0, 1]."""
-    if not np.isfinite(images).all():
+    low, high = float(images.min()), float(images.max())  # NaN and infinities carry through
+    if not (np.isfinite(low) and np.isfinite(high)):
         raise AutoKDError(f"'{path}': x holds NaN or infinite values")
-    low, high = float(images.min()), float(images.max())
     if low >= 0.0 and high <= 1.0:
         return images
-    return (images - low) / max(high - low, 1e-12)
+    images -= low  # in place: `images` is already the reader's own float32 copy
+    images /= max(high - low, 1e-12)
+    return images

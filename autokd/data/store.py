@@ -57,8 +57,8 @@ def in_memory_limit_bytes() -> int:
         gigabytes = -1.0
     if not (math.isfinite(gigabytes) and 0 <= gigabytes <= 2**20):
         raise AutoKDError(
-            f"{IN_MEMORY_LIMIT_VARIABLE}={raw!r} is not a size in GiB; give a number >= 0 "
-            f"(default {DEFAULT_IN_MEMORY_GB})"
+            f"{IN_MEMORY_LIMIT_VARIABLE}={raw!r} is not a size in GiB; give a number from 0 to "
+            f"{2**20} (default {DEFAULT_IN_MEMORY_GB})"
         )
     return int(gigabytes * 2**30)
 
