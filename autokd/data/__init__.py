@@ -24,7 +24,7 @@ import torch
 
 from autokd.cache import cache_dir
 from autokd.config import stable_hash
-from autokd.data.augment import crop_and_flip, random_shift
+from autokd.data.augment import Augment, crop_and_flip, random_shift
 from autokd.data.batches import loader_workers
 from autokd.data.sources import (
     RawData,
@@ -38,7 +38,6 @@ from autokd.data.sources import (
 from autokd.data.store import ImageStore, build_stores, in_memory_limit_bytes
 from autokd.errors import AutoKDError, UnknownNameError
 
-Augment = Callable[[torch.Tensor, torch.Generator], torch.Tensor]  # a batch -> a random view
 # Part of every data key: bump it when preprocessing changes, so cached teachers and teacher
 # outputs made from differently prepared tensors are not reused.
 PREPROCESSING_VERSION = 2

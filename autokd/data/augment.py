@@ -7,8 +7,12 @@ digit, a mirrored cat is still a cat.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 import torch.nn.functional as F
+
+Augment = Callable[[torch.Tensor, torch.Generator], torch.Tensor]  # a batch -> a random view
 
 
 def random_shift(x: torch.Tensor, generator: torch.Generator, *, pad: int = 2) -> torch.Tensor:

@@ -11,15 +11,15 @@ them is the expensive part.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
+from autokd.data.augment import Augment
 from autokd.data.store import ImageStore
 from autokd.errors import AutoKDError
 
-Augment = Callable[[torch.Tensor, torch.Generator], torch.Tensor]
 Batch = tuple[torch.Tensor, torch.Tensor, torch.Tensor]  # (image indices, images, labels)
 BatchKey = tuple[torch.Tensor, int]  # (image indices, seed of the batch's random views)
 WORKERS_VARIABLE = "AUTOKD_LOADER_WORKERS"
