@@ -65,6 +65,67 @@ def _seed(text: str) -> int:
     return value
 
 
+def _workers(text: str) -> int | None:
+    if text == "auto":
+        return None
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(
+            f"must be a number of worker processes (1 or more) or auto, got {text!r}"
+        )
+    return value
+
+
+def _add_execution(p: argparse.ArgumentParser) -> None:
+    """--device and --precision: where training runs (independent of the latency target)."""
+    p.add_argument(
+        "--device",
+        default="auto",
+        help="where students and the teacher train: auto (the GPU where there is one), cpu, "
+        "cuda or cuda:N (default auto); the latency target is separate",
+    )
+    p.add_argument(
+        "--precision",
+        default="mixed",
+        choices=("mixed", "fp32"),
+        help="mixed: autocast on CUDA (bfloat16 where supported, else float16 with a gradient "
+        "scaler); fp32 turns it off. The CPU always trains in float32 (default mixed)",
+    )
+
+
+def _add_storage(p: argparse.ArgumentParser, *, required: bool = False) -> None:
+    p.add_argument(
+        "--storage",
+        metavar="URL",
+        required=required,
+        help="database of the study: postgresql://user:password@host/db, mysql://..., "
+        "sqlite:///path.db (any URL Optuna supports; the password is never printed)"
+        + ("" if required else "; default: the run folder's study.db"),
+    )
+
+
+def _add_run_source(p: argparse.ArgumentParser) -> None:
+    """A run folder, or a run in a --storage database named by --name."""
+    p.add_argument("run", nargs="?", help="run folder, e.g. runs/digits-cpu-20261125-120000")
+    _add_storage(p)
+    p.add_argument("--name", help="with --storage: the run's name")
+    p.add_argument(
+        "--runs-dir",
+        type=Path,
+        default=Path("runs"),
+        help="with --storage: where the run's local folder goes (default runs)",
+    )
+
+
+def _run_of(args: argparse.Namespace):  # noqa: ANN202 - RunFolder, imported lazily
+    from autokd.records import open_run
+
+    return open_run(args.run, storage=args.storage, name=args.name, runs_dir=args.runs_dir)
+
+
 # --------------------------------------------------------------------------------------------
 # autokd search
 
@@ -183,6 +244,16 @@ def _add_search(commands: argparse._SubParsersAction) -> None:
     limits.add_argument(
         "--max-params", type=_positive_int, metavar="N", help="at most N parameters"
     )
+    p.add_argument(
+        "--workers",
+        type=_workers,
+        default=None,
+        metavar="N",
+        help="worker processes that run trials at once (default auto: one per physical core "
+        "on the CPU, one per GPU on CUDA); each CPU worker trains with one thread",
+    )
+    _add_execution(p)
+    _add_storage(p)
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(handler=_search)
 
@@ -239,6 +310,10 @@ def _search(args: argparse.Namespace) -> int:
         sampler=sampler,
         constraints=Constraints(args.max_latency_ms, args.max_flops, args.max_params),
         data_options=DataOptions(args.data_dir, args.download, args.subset, args.input_size),
+        workers=args.workers,
+        device=args.device,
+        precision=args.precision,
+        storage=args.storage,
     )
     started = time.perf_counter()
     outcome = search.run(config, progress=not args.quiet)
@@ -256,7 +331,14 @@ def _search(args: argparse.Namespace) -> int:
             f"  {s['rejected']} students over the limits were rejected untrained (about "
             f"{s['timings'].get('training_saved_s', 0):.0f} s of training saved)"
         )
-    print(f"  run:    {outcome.folder.path}/ (trials.csv, pareto.csv, summary.json, study.db)")
+    training = s["training"]
+    print(
+        f"  trained on {training['device']} ({training['precision']}) by {training['workers_plan']}"
+    )
+    if training["failed_workers"]:
+        print(f"  {training['failed_workers']} worker process(es) failed: see their errors above")
+    where = "study.db" if not args.storage else f"study in {_masked(args.storage)}"
+    print(f"  run:    {outcome.folder.path}/ (trials.csv, pareto.csv, summary.json, {where})")
     print(f"  report: {outcome.report_path}")
     if outcome.interrupted:
         print(
@@ -264,6 +346,71 @@ def _search(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 130
+    return 0
+
+
+def _masked(url: str) -> str:
+    from autokd.storage import masked
+
+    return masked(url)
+
+
+# --------------------------------------------------------------------------------------------
+# autokd worker
+
+
+def _add_worker(commands: argparse._SubParsersAction) -> None:
+    p = commands.add_parser(
+        "worker",
+        help="join a running search in a shared --storage and run its trials",
+        description="Join run NAME in the study database URL, on this machine or another: read "
+        "the run's settings from the study, prepare the same data and teacher (checked by their "
+        "hashes: from a shared AUTOKD_CACHE_DIR, or prepared again), and run trials until the "
+        "run's budget is met. The students' weights go to the run's weights folder recorded in "
+        "the study (shared between the machines), or --weights-dir.",
+    )
+    p.add_argument(
+        "--storage",
+        metavar="URL",
+        help="the study database (as given to autokd search --storage); default $AUTOKD_STORAGE",
+    )
+    p.add_argument("--name", required=True, help="the run's name (its study in the storage)")
+    _add_execution(p)
+    p.add_argument(
+        "--weights-dir",
+        type=Path,
+        metavar="DIR",
+        help="where this machine sees the run's weights folder, if not at the recorded path",
+    )
+    p.add_argument("--worker-index", type=int, default=1, help=argparse.SUPPRESS)
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(handler=_worker)
+
+
+def _worker(args: argparse.Namespace) -> int:
+    import os
+
+    from autokd.cores import core_lock
+    from autokd.storage import STORAGE_VARIABLE
+
+    storage = args.storage or os.environ.get(STORAGE_VARIABLE)
+    if not storage:
+        raise AutoKDError(f"give --storage URL (or set {STORAGE_VARIABLE})")
+    # From the first moment: a worker starting up (imports, data, teacher) is work on the
+    # cores, and no latency may be timed beside it.
+    with core_lock().holding():
+        from autokd.search import run_worker
+
+        ran = run_worker(
+            storage,
+            args.name,
+            device=args.device,
+            worker_index=args.worker_index,
+            weights_dir=args.weights_dir,
+            progress=not args.quiet,
+        )
+    if not args.quiet:
+        print(f"autokd: worker ran {ran} trial(s) of run {args.name}; its budget is met")
     return 0
 
 
@@ -363,7 +510,7 @@ def _add_report(commands: argparse._SubParsersAction) -> None:
         help="re-render a run's HTML report from its study",
         description="Re-render the HTML report of a run folder from its study.",
     )
-    p.add_argument("run", help="run folder, e.g. runs/digits-cpu-20261125-120000")
+    _add_run_source(p)
     p.add_argument("-o", "--output", type=Path, help="HTML file (default reports/<run name>.html)")
     p.add_argument(
         "--reports-dir",
@@ -375,10 +522,9 @@ def _add_report(commands: argparse._SubParsersAction) -> None:
 
 
 def _report(args: argparse.Namespace) -> int:
-    from autokd.records import find_run
     from autokd.report import write_run_report
 
-    folder = find_run(args.run)
+    folder = _run_of(args)
     path = write_run_report(folder, reports_dir=args.reports_dir, output=args.output)
     print(f"autokd: report written to {path}")
     return 0
@@ -444,7 +590,7 @@ def _add_export(commands: argparse._SubParsersAction) -> None:
         "weights, ONNX with a dynamic batch axis, TorchScript), check the ONNX and TorchScript "
         "outputs against PyTorch, and print the command for its full training.",
     )
-    p.add_argument("run", help="run folder, e.g. runs/digits-cpu-20261125-120000")
+    _add_run_source(p)
     which = p.add_mutually_exclusive_group()
     which.add_argument("--trial", type=_seed, metavar="N", help="export trial N")
     which.add_argument(
@@ -466,10 +612,9 @@ def _add_export(commands: argparse._SubParsersAction) -> None:
 
 def _export(args: argparse.Namespace) -> int:
     from autokd.export import export_run
-    from autokd.records import find_run
 
     result = export_run(
-        find_run(args.run),
+        _run_of(args),
         args.output,
         trial=args.trial,
         pick=args.pick,
@@ -531,8 +676,15 @@ def _add_train(commands: argparse._SubParsersAction) -> None:
     p.add_argument("--resume", action="store_true", help="continue an interrupted training")
     p.add_argument("--force", action="store_true", help="start a non-empty output folder over")
     _add_teacher_weights(p)
+    _add_execution(p)
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(handler=_train)
+
+
+def _execution(args: argparse.Namespace):  # noqa: ANN202 - Execution, imported lazily
+    from autokd.device import resolve_execution
+
+    return resolve_execution(args.device, args.precision)
 
 
 def _add_augment(p: argparse.ArgumentParser) -> None:
@@ -572,6 +724,7 @@ def _train(args: argparse.Namespace) -> int:
         force=args.force,
         teacher_weights=args.teacher_weights,
         progress=not args.quiet,
+        execution=_execution(args),
     )
     print(
         f"autokd: trained {'with' if result['kd'] else 'without'} KD for {result['epochs']} "
@@ -596,7 +749,7 @@ def _add_validate(commands: argparse._SubParsersAction) -> None:
         "seed); report the Kendall tau between their search accuracy and their longer-training "
         "accuracy, and each KD gain. Stored in the run and shown in its report.",
     )
-    p.add_argument("run", help="run folder")
+    _add_run_source(p)
     p.add_argument(
         "--top-k",
         type=_positive_int,
@@ -612,16 +765,16 @@ def _add_validate(commands: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=_seed, default=0, help="seed of every retraining (default 0)")
     _add_teacher_weights(p)
     _add_augment(p)
+    _add_execution(p)
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(handler=_validate)
 
 
 def _validate(args: argparse.Namespace) -> int:
-    from autokd.records import find_run
     from autokd.report import write_run_report
     from autokd.validation import validate_run
 
-    folder = find_run(args.run)
+    folder = _run_of(args)
     result = validate_run(
         folder,
         top_k=args.top_k,
@@ -630,6 +783,7 @@ def _validate(args: argparse.Namespace) -> int:
         teacher_weights=args.teacher_weights,
         augment=args.augment,
         progress=not args.quiet,
+        execution=_execution(args),
     )
     print(
         f"autokd: {result['students_validated']} students, {result['epochs']} epochs "
@@ -659,6 +813,7 @@ def _validate(args: argparse.Namespace) -> int:
 
 COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [
     _add_search,
+    _add_worker,
     _add_report,
     _add_compare,
     _add_targets,

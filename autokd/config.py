@@ -579,6 +579,18 @@ DEFAULT_FULL_EPOCHS = (
 
 
 @dataclass(frozen=True)
+class TrialSettings:
+    """What a worker needs to run one trial of a run, on any machine."""
+
+    space: SearchSpace
+    target: Target
+    epochs: int
+    batch_size: int
+    seed: int
+    constraints: Constraints
+
+
+@dataclass(frozen=True)
 class RunConfig:
     name: str
     runs_dir: Path
@@ -597,10 +609,25 @@ class RunConfig:
     sampler: str
     constraints: Constraints = field(default_factory=lambda: Constraints())
     data_options: DataOptions = field(default_factory=lambda: DataOptions())
+    # How the trials run; none of it changes what a trial computes, so none is in `identity`.
+    workers: int | None = None  # None: auto (one per physical core, or per GPU)
+    device: str = "auto"  # where students and the teacher train: auto, cpu, cuda, cuda:N
+    precision: str = "mixed"  # autocast on CUDA (bf16, else fp16); fp32 turns it off
+    storage: str | None = None  # a database URL for the study (None: the run folder's study.db)
 
     @property
     def run_dir(self) -> Path:
         return self.runs_dir / self.name
+
+    def trial_settings(self) -> TrialSettings:
+        return TrialSettings(
+            space=self.space,
+            target=self.target,
+            epochs=self.epochs,
+            batch_size=self.batch_size,
+            seed=self.seed,
+            constraints=self.constraints,
+        )
 
     def identity(self) -> dict[str, Any]:
         """What must stay the same for a rerun to continue this study (the budget may grow)."""

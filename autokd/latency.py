@@ -1,7 +1,8 @@
 """Latency on a hardware target: one measurement protocol for every backend.
 
 The protocol: the student in eval mode under `torch.inference_mode`, the thread count fixed to the
-target's, `warmup` untimed calls, then `torch.utils.benchmark.Timer.blocked_autorange` for at least
+target's, the machine's core lock held (no autokd process trains meanwhile: `autokd.cores`),
+`warmup` untimed calls, then `torch.utils.benchmark.Timer.blocked_autorange` for at least
 `min_run_time` seconds (the Timer synchronises CUDA itself). The median and the inter-quartile
 range over the timed blocks are kept. When IQR / median is above 0.1 (torch.utils.benchmark's own
 warning threshold) the measurement is repeated, at most `MAX_ATTEMPTS` times in all, and the
@@ -27,6 +28,7 @@ import torch
 from torch import nn
 
 from autokd.config import Target
+from autokd.cores import core_lock
 from autokd.environment import physical_cores
 from autokd.errors import AutoKDError
 
@@ -168,7 +170,8 @@ def measure_latency(
     make_timer = timer or benchmark.Timer
     try:
         torch.set_num_threads(threads)
-        with torch.inference_mode():
+        # No autokd process on this machine trains while the cores are timed (autokd.cores).
+        with core_lock().timing(), torch.inference_mode():
             call = BACKEND_CALLS[target.backend](model, x, target)
             for _ in range(target.warmup):
                 call()

@@ -57,19 +57,32 @@ NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 
 
 class RunFolder:
-    """Paths inside one run folder."""
+    """Paths inside one run folder, and where its study lives: the folder's own `study.db`, or
+    (`storage`) a database given by `--storage`, where the study is named after the run."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(
+        self, path: Path, *, storage: str | None = None, weights_dir: Path | None = None
+    ) -> None:
         self.path = Path(path)
         self.name = self.path.name
+        self.storage = storage  # a --storage URL (with its password: never print it)
+        self._weights_dir = weights_dir
 
     study_db = property(lambda self: self.path / "study.db")
     run_json = property(lambda self: self.path / "run.json")
     trials_csv = property(lambda self: self.path / "trials.csv")
     pareto_csv = property(lambda self: self.path / "pareto.csv")
     summary_json = property(lambda self: self.path / "summary.json")
-    weights_dir = property(lambda self: self.path / "weights")
     validation_json = property(lambda self: self.path / "validation.json")
+
+    @property
+    def weights_dir(self) -> Path:
+        """trial-<n>.pt files; a --storage run's workers elsewhere need it shared (README)."""
+        return self._weights_dir or self.path / "weights"
+
+    @property
+    def study_name(self) -> str:
+        return self.name if self.storage else STUDY_NAME
 
     def weights_path(self, trial_number: int) -> Path:
         return self.weights_dir / f"trial-{trial_number}.pt"
@@ -84,10 +97,10 @@ class RunFolder:
 
     @property
     def storage_url(self) -> str:
-        return f"sqlite:///{self.study_db.resolve()}"
+        return self.storage or f"sqlite:///{self.study_db.resolve()}"
 
     def is_run(self) -> bool:
-        return self.run_json.is_file() and self.study_db.is_file()
+        return self.run_json.is_file() and (self.storage is not None or self.study_db.is_file())
 
     def teacher_identity(self) -> dict[str, Any]:
         """What identifies the run's teacher: enough to find it again, and its weights' digest."""
@@ -141,6 +154,41 @@ def check_run_name(name: str) -> str:
     return name
 
 
+def open_run(
+    run: str | Path | None,
+    *,
+    storage: str | None = None,
+    name: str | None = None,
+    runs_dir: Path = Path("runs"),
+) -> RunFolder:
+    """The run a command reads: a run folder (`run`), or run `name` in `--storage` URL. A storage
+    run's record and summary live in its study; they are written into `runs_dir/<name>/` (made
+    if missing), so every reader works on it as on any run folder."""
+    if storage is None:
+        if run is None:
+            raise AutoKDError("give a run folder, or --storage URL and --name NAME")
+        return find_run(run)
+    if run is not None or name is None:
+        raise AutoKDError("with --storage, name the run with --name NAME instead of a folder")
+    from autokd.cache import write_json
+    from autokd.storage import RUN_ATTR, SUMMARY_ATTR, load_run_study, open_storage
+
+    check_run_name(name)
+    study = load_run_study(open_storage(storage), name, storage)
+    record, summary = study.user_attrs.get(RUN_ATTR), study.user_attrs.get(SUMMARY_ATTR)
+    if record is None or summary is None:
+        raise AutoKDError(
+            f"run '{name}' in the storage has no summary yet: its search has not written one "
+            "(still running, or interrupted before the first trial ended)"
+        )
+    folder = RunFolder(
+        Path(runs_dir) / name, storage=storage, weights_dir=Path(record["weights_dir"])
+    )
+    write_json(folder.run_json, record["run_json"])
+    write_json(folder.summary_json, summary)
+    return folder
+
+
 def find_run(run: str | Path) -> RunFolder:
     """A run folder given by its path; it must hold a study."""
     folder = RunFolder(Path(run))
@@ -154,7 +202,11 @@ def find_run(run: str | Path) -> RunFolder:
 def load_study(folder: RunFolder) -> Any:
     import optuna
 
+    from autokd.storage import load_run_study, open_storage
+
     optuna.logging.set_verbosity(optuna.logging.WARNING)
+    if folder.storage:
+        return load_run_study(open_storage(folder.storage), folder.name, folder.storage)
     try:
         return optuna.load_study(study_name=STUDY_NAME, storage=folder.storage_url)
     except KeyError:
@@ -170,6 +222,8 @@ def trials_frame(study: Any) -> pd.DataFrame:
     rows = []
     for trial in study.get_trials(deepcopy=False):
         attrs = trial.user_attrs
+        if attrs.get("surplus"):  # closed unrun by a worker that lost the race for the last slot
+            continue
         # A trial rejected by the constraints has no objective values, only its measurements.
         values = trial.values or [attrs.get(name) for name, _ in OBJECTIVES]
         row: dict[str, Any] = {"number": trial.number, "state": trial.state.name}

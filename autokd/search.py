@@ -23,9 +23,19 @@ from typing import Any
 import numpy as np
 import torch
 
-from autokd.cache import atomic_write, write_json
-from autokd.config import RunConfig, TrainConfig
+from autokd.cache import atomic_write, cache_dir, write_json
+from autokd.config import (
+    Constraints,
+    RunConfig,
+    TrainConfig,
+    TrialSettings,
+    load_space,
+    load_target,
+    stable_hash,
+)
+from autokd.cores import core_lock, set_training_threads, threads_for
 from autokd.data import DataBundle, get_dataset, load_data
+from autokd.device import Execution, resolve_execution
 from autokd.environment import environment_info
 from autokd.errors import AutoKDError, ConfigError, UnknownNameError
 from autokd.hardware import (
@@ -36,8 +46,9 @@ from autokd.hardware import (
 )
 from autokd.latency import check_target_usable, target_threads
 from autokd.pareto import pareto_mask
-from autokd.records import OBJECTIVES, STUDY_NAME, RunFolder, trials_frame, write_tables
+from autokd.records import OBJECTIVES, RunFolder, trials_frame, write_tables
 from autokd.space import sample_candidate
+from autokd.storage import RUN_ATTR, SUMMARY_ATTR, masked, open_storage
 from autokd.students import get_student_builder
 from autokd.teacher import (
     PreparedTeacher,
@@ -46,7 +57,20 @@ from autokd.teacher import (
     prepare_teacher,
     teacher_outputs,
 )
-from autokd.training import train_student
+from autokd.training import (
+    load_identified_data,
+    load_identified_teacher,
+    place_on_device,
+    train_student,
+)
+from autokd.workers import (
+    WorkerPlan,
+    counted_states,
+    plan_workers,
+    run_trials,
+    start_local_workers,
+    stop_local_workers,
+)
 
 LATENCY_PROTOCOL = (
     "median and IQR over timed blocks of torch.utils.benchmark blocked_autorange "
@@ -58,13 +82,17 @@ LATENCY_PROTOCOL = (
 def make_sampler(name: str, *, seed: int, budget: int) -> Any:
     """`tpe` (multivariate TPE, the default), `random`, or `nsga2` with a population that fits
     the budget: NSGA-II with fewer trials than its population never leaves random sampling.
-    TPE and NSGA-II read the constraint values a trial records, and learn to avoid violations."""
+    TPE and NSGA-II read the constraint values a trial records, and learn to avoid violations.
+    TPE's constant liar counts trials other workers are running as bad ones, so parallel workers
+    do not all sample the same region (with one worker nothing else runs: no effect)."""
     import optuna
 
     if name == "tpe":
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            return optuna.samplers.TPESampler(seed=seed, multivariate=True, group=True)
+            return optuna.samplers.TPESampler(
+                seed=seed, multivariate=True, group=True, constant_liar=True
+            )
     if name == "random":
         return optuna.samplers.RandomSampler(seed=seed)
     if name == "nsga2":
@@ -78,8 +106,9 @@ class SearchOutcome:
     folder: RunFolder
     summary: dict[str, Any]
     report_path: Path
-    trials_run: int  # trials this invocation ran (a continued study already had some)
+    trials_run: int  # trials this process ran (a continued study already had some)
     interrupted: bool
+    plan: WorkerPlan
 
 
 def check_existing_run(folder: RunFolder, config: RunConfig) -> bool:
@@ -139,9 +168,15 @@ class _Trials:
     """The objective Optuna calls: one candidate sampled, measured, distilled and recorded."""
 
     def __init__(
-        self, config: RunConfig, data: DataBundle, outputs: TeacherOutputs, folder: RunFolder
+        self,
+        settings: TrialSettings,
+        data: DataBundle,
+        outputs: TeacherOutputs,
+        weights_dir: Path,
+        execution: Execution,
     ) -> None:
-        self.config, self.data, self.outputs, self.folder = config, data, outputs, folder
+        self.config, self.data, self.outputs = settings, data, outputs
+        self.weights_dir, self.execution = weights_dir, execution
         self.metrics = MetricsCache()
 
     def __call__(self, trial: Any) -> tuple[float, float, float]:
@@ -165,11 +200,17 @@ class _Trials:
             seed=config.seed + trial.number,
         )
         student, result = train_student(
-            candidate.student, candidate.kd, schedule, self.data, self.outputs
+            candidate.student,
+            candidate.kd,
+            schedule,
+            self.data,
+            self.outputs,
+            execution=self.execution,
         )
         # 3) keep the weights: a student that ends on the front is exported without retraining
-        state = student.state_dict()
-        atomic_write(self.folder.weights_path(trial.number), lambda tmp: torch.save(state, tmp))
+        state = {key: tensor.cpu() for key, tensor in student.state_dict().items()}
+        path = self.weights_dir / f"trial-{trial.number}.pt"
+        atomic_write(path, lambda tmp: torch.save(state, tmp))
         trial.set_user_attr("train_seconds", round(result.seconds, 3))
         trial.set_user_attr("data_seconds", round(result.data_seconds, 4))
         trial.set_user_attr("diverged", result.diverged)
@@ -203,15 +244,28 @@ class _Trials:
 
 
 def run(config: RunConfig, *, progress: bool = True) -> SearchOutcome:
-    """Run (or continue) the search `config` describes and write the run folder and report."""
+    """Run (or continue) the search `config` describes and write the run folder and report.
+
+    This process prepares what every trial shares (data, teacher, teacher outputs: cached on
+    disk, so the workers it starts find them there), records the run's settings in the study,
+    then runs trials as worker 0 beside `workers - 1` `autokd worker` processes.
+    """
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     started = time.perf_counter()
     check_run_inputs(config)
-    folder = RunFolder(config.run_dir)
+    execution = resolve_execution(config.device, config.precision)
+    storage = open_storage(config.storage) if config.storage else None  # fails before writing
+    folder = RunFolder(config.run_dir, storage=config.storage)
+    if storage is not None:
+        _mirror_storage_record(folder, storage)
     continuing = check_existing_run(folder, config)
+    plan = plan_workers(
+        config.workers, execution, budget=config.budget, pinned=":" in config.device
+    )
 
+    set_training_threads(threads_for(1))  # the teacher trains alone, on every physical core
     options, data_started = config.data_options, time.perf_counter()
     data = load_data(
         config.data,
@@ -234,26 +288,41 @@ def run(config: RunConfig, *, progress: bool = True) -> SearchOutcome:
         pretrained=config.teacher_pretrained,
         require_features=any(w.largest > 0 for w in config.space.feature_weight),
         progress=progress,
+        execution=execution,
     )
     outputs_started = time.perf_counter()
     outputs, outputs_cached = teacher_outputs(teacher, data)
     outputs_seconds = time.perf_counter() - outputs_started
 
-    study, first_budget = _open_study(folder, config, continuing, data=data)
+    study, first_budget = _open_study(folder, config, continuing, data=data, storage=storage)
+    _record_for_workers(study, folder, config, data, teacher, first_budget)
     progress_bar = _ProgressBar(study, config, enabled=progress)
-    interrupted = False
+    interrupted, helpers = False, []
     search_started = time.perf_counter()
+    set_training_threads(plan.threads)
+    own = Execution(plan.device_of(0), execution.precision)
+    data, outputs = place_on_device(data, outputs, own)
     try:
         if progress_bar.remaining:
-            study.optimize(
-                _Trials(config, data, outputs, folder),
-                n_trials=progress_bar.remaining,
-                callbacks=[progress_bar.update],
-                gc_after_trial=False,
+            if progress and plan.workers > 1:
+                progress_bar.write(f"autokd: {plan.reason}")
+            helpers = start_local_workers(
+                plan, storage_url=folder.storage_url, study_name=folder.study_name
             )
+            with core_lock().holding():  # no latency is timed while this process works
+                run_trials(
+                    study,
+                    _Trials(config.trial_settings(), data, outputs, folder.weights_dir, own),
+                    budget=config.budget,
+                    on_trial=progress_bar.update,
+                )
     except KeyboardInterrupt:
         interrupted = True
     finally:  # the finished trials are written whatever stopped the search
+        failed_workers = sum(
+            code not in (0, 130) for code in stop_local_workers(helpers, interrupt=interrupted)
+        )
+        progress_bar.update(study, None)
         progress_bar.close()
         timings = {
             "data_load_s": round(data_seconds, 2),
@@ -262,6 +331,13 @@ def run(config: RunConfig, *, progress: bool = True) -> SearchOutcome:
             "teacher_outputs_cached": outputs_cached,
             "search_s": round(time.perf_counter() - search_started, 2),
             "trials_run": progress_bar.ran,
+        }
+        training = {
+            **execution.to_dict(),
+            "workers": plan.workers,
+            "threads_per_worker": plan.threads,
+            "workers_plan": plan.reason,
+            "failed_workers": failed_workers,
         }
         summary, report_path = _write_outputs(
             folder,
@@ -272,12 +348,27 @@ def run(config: RunConfig, *, progress: bool = True) -> SearchOutcome:
             timings,
             started=started,
             first_budget=first_budget,
+            training=training,
         )
-    return SearchOutcome(folder, summary, report_path, progress_bar.ran, interrupted)
+    return SearchOutcome(folder, summary, report_path, progress_bar.ran, interrupted, plan)
+
+
+def _mirror_storage_record(folder: RunFolder, storage: Any) -> None:
+    """A run in a shared storage may have been started on another machine: its record (the
+    settings a continuation must match) comes from the study into the local run folder."""
+    import optuna
+
+    try:
+        study = optuna.load_study(study_name=folder.study_name, storage=storage)
+    except KeyError:
+        return
+    record = study.user_attrs.get(RUN_ATTR)
+    if record and not folder.run_json.is_file():
+        write_json(folder.run_json, record["run_json"])
 
 
 def _open_study(
-    folder: RunFolder, config: RunConfig, continuing: bool, *, data: DataBundle
+    folder: RunFolder, config: RunConfig, continuing: bool, *, data: DataBundle, storage: Any
 ) -> tuple[Any, int]:
     """Create or load the run's study and record the run; returns it and the run's first budget."""
     import optuna
@@ -295,15 +386,19 @@ def _open_study(
             "first_budget": first_budget,
             "data_key": data.key,
             "data_compact": data.train_x.compact,
+            "storage": masked(config.storage) if config.storage else None,
             "identity": config.identity(),
         },
     )
     study = optuna.create_study(
-        study_name=STUDY_NAME,
-        storage=folder.storage_url,
+        study_name=folder.study_name,
+        storage=storage or open_storage(folder.storage_url),
         directions=[direction for _, direction in OBJECTIVES],
         load_if_exists=True,
     )
+    with warnings.catch_warnings():  # names the objectives in optuna-dashboard
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        study.set_metric_names([name for name, _ in OBJECTIVES])
     # Offset the seed by the trials already there, so a continued study does not replay them;
     # size NSGA-II's population by the first budget, so it stays the same when the run grows.
     study.sampler = make_sampler(
@@ -312,31 +407,156 @@ def _open_study(
     return study, first_budget
 
 
-class _ProgressBar:
-    """The bar over this invocation's trials, with the best accuracy and front size so far.
+def _record_for_workers(
+    study: Any,
+    folder: RunFolder,
+    config: RunConfig,
+    data: DataBundle,
+    teacher: PreparedTeacher,
+    first_budget: int,
+) -> None:
+    """Everything `autokd worker` needs to run this run's trials, in the study itself."""
+    folder.weights_dir.mkdir(parents=True, exist_ok=True)
+    study.set_user_attr(
+        RUN_ATTR,
+        {
+            "run_json": folder.read_json(folder.run_json),
+            "budget": config.budget,
+            "sampler": config.sampler,
+            "seed": config.seed,
+            "first_budget": first_budget,
+            "epochs": config.epochs,
+            "batch_size": config.batch_size,
+            "constraints": config.constraints.to_dict(),
+            "space": _yaml_file(config.space.source, config.space.name),
+            "target": _yaml_file(config.target.source, config.target.name),
+            "data": data_identity(data),
+            "teacher": {
+                **teacher.summary(),
+                "epochs": None if config.teacher_weights else config.teacher_epochs,
+                "seed": config.seed,
+                "pretrained": config.teacher_pretrained,
+            },
+            "weights_dir": str(folder.weights_dir.resolve()),
+            "precision": config.precision,
+        },
+    )
 
-    It keeps the objective values itself instead of re-reading the whole study after each trial.
-    """
+
+def _yaml_file(source: str, name: str) -> dict[str, str]:
+    return {"name": name, "text": Path(source).read_text(encoding="utf-8")}
+
+
+def _yaml_from_record(entry: dict[str, str], kind: str) -> Path:
+    """A space or target file recorded in the study, written where this machine can load it
+    (same bytes, same digest)."""
+    folder = cache_dir() / "run_files" / stable_hash(entry["text"])
+    path = folder / f"{entry['name']}.yaml"
+    if not path.is_file():
+        atomic_write(path, lambda tmp: tmp.write_text(entry["text"], encoding="utf-8"))
+    return path
+
+
+def data_identity(data: DataBundle) -> dict[str, Any]:
+    """What identifies a data set: enough to prepare it again anywhere, and its key to check."""
+    options = data.options or {}
+    return {
+        "name": data.name,
+        "seed": options.get("seed", 0),
+        "input_size": data.input_size,
+        "key": data.key,
+        "subset": options.get("subset"),
+        "data_dir": options.get("data_dir"),
+        "compact": data.train_x.compact,
+    }
+
+
+def run_worker(
+    storage_url: str,
+    study_name: str,
+    *,
+    device: str = "auto",
+    worker_index: int = 0,
+    weights_dir: Path | None = None,
+    progress: bool = True,
+) -> int:
+    """`autokd worker`: join run `study_name` in `storage_url` and run its trials until its
+    budget is met; returns how many this worker ran. The run's settings, data and teacher are
+    read from the study (data and teacher prepared again, checked by their hashes)."""
+    import optuna
+
+    from autokd.storage import load_run_study
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    storage = open_storage(storage_url)
+    study = load_run_study(storage, study_name, storage_url)
+    record = study.user_attrs.get(RUN_ATTR)
+    if record is None:
+        raise AutoKDError(
+            f"study '{study_name}' was not made by autokd search (it records no run settings)"
+        )
+    execution = resolve_execution(device, record.get("precision", "mixed"))
+    set_training_threads(threads_for(1))
+    data = load_identified_data(record["data"])
+    teacher = load_identified_teacher(
+        {**record["teacher"], "weights_digest": record["teacher"]["weights_digest"]},
+        data,
+        progress=progress,
+    )
+    outputs, _ = teacher_outputs(teacher, data)
+    data, outputs = place_on_device(data, outputs, execution)
+    settings = TrialSettings(
+        space=load_space(_yaml_from_record(record["space"], "space")),
+        target=load_target(_yaml_from_record(record["target"], "target")),
+        epochs=record["epochs"],
+        batch_size=record["batch_size"],
+        seed=record["seed"],
+        constraints=Constraints(**record["constraints"]),
+    )
+    study.sampler = make_sampler(
+        record["sampler"],
+        seed=record["seed"] + len(study.trials) + 1009 * worker_index,
+        budget=record["first_budget"],
+    )
+    weights = weights_dir or Path(record["weights_dir"])
+    from tqdm.auto import tqdm
+
+    with tqdm(desc=f"worker {study_name}", unit="trial", disable=not progress) as bar:
+        return run_trials(  # the caller (`autokd worker`) holds the core lock
+            study,
+            _Trials(settings, data, outputs, weights, execution),
+            budget=record["budget"],
+            on_trial=lambda study, trial: bar.update(1),
+        )
+
+
+class _ProgressBar:
+    """The bar over this invocation's trials, every worker's, with the best accuracy and the
+    front size so far. It re-reads the counted trials after each of this process's trials (the
+    other workers' land in the study meanwhile)."""
 
     def __init__(self, study: Any, config: RunConfig, *, enabled: bool) -> None:
         from tqdm.auto import tqdm
 
-        self.values = [t.values for t in _counted(study) if t.values]
-        self.remaining = max(0, config.budget - len(_counted(study)))
-        self.ran = 0
+        self.before = len(_counted(study))
+        self.remaining = max(0, config.budget - self.before)
+        self.ran = 0  # counted trials added by this invocation, all workers together
         self.bar = tqdm(
             total=self.remaining, desc=f"search {config.name}", unit="trial", disable=not enabled
         )
 
     def update(self, study: Any, trial: Any) -> None:
-        self.ran += 1
-        if trial.values:
-            self.values.append(trial.values)
-        self.bar.update(1)
-        if self.values:
-            values = np.array(self.values, dtype=float)
-            front = pareto_mask(values, [d for _, d in OBJECTIVES])
-            self.bar.set_postfix(best_acc=f"{values[:, 0].max():.3f}", front=int(front.sum()))
+        counted = _counted(study)
+        self.ran = len(counted) - self.before
+        self.bar.update(self.ran - self.bar.n)
+        values = [t.values for t in counted if t.values]
+        if values:
+            array = np.array(values, dtype=float)
+            front = pareto_mask(array, [d for _, d in OBJECTIVES])
+            self.bar.set_postfix(best_acc=f"{array[:, 0].max():.3f}", front=int(front.sum()))
+
+    def write(self, line: str) -> None:
+        self.bar.write(line)
 
     def close(self) -> None:
         self.bar.close()
@@ -352,6 +572,7 @@ def _write_outputs(
     *,
     started: float,
     first_budget: int,
+    training: dict[str, Any],
 ) -> tuple[dict[str, Any], Path]:
     """trials.csv, pareto.csv, summary.json, then the report (the summary first: it is what
     `autokd report` needs, and it must exist even if the report cannot be written)."""
@@ -363,19 +584,19 @@ def _write_outputs(
     timings = {"this_invocation_s": round(time.perf_counter() - started, 2), **timings}
     summary = build_summary(config, data, teacher, frame, front, timings)
     summary["first_budget"] = first_budget
+    summary["training"] = training
     report_path = Path(config.reports_dir) / f"{config.name}.html"
     summary["report"] = str(report_path)
     write_json(folder.summary_json, summary)
+    if config.storage:  # readers elsewhere (`--storage URL --name NAME`) find it in the study
+        study.set_user_attr(SUMMARY_ATTR, summary)
     write_run_report(folder, study=study, summary=summary, output=report_path)
     return summary, report_path
 
 
 def _counted(study: Any) -> list[Any]:
     """Trials that count towards the budget: complete or pruned (failed ones are retried)."""
-    import optuna
-
-    finished = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
-    return study.get_trials(deepcopy=False, states=finished)
+    return study.get_trials(deepcopy=False, states=counted_states())
 
 
 def build_summary(

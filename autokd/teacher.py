@@ -18,6 +18,7 @@ from torch import nn
 from autokd.cache import atomic_write, cache_dir
 from autokd.config import DEFAULT_TEACHER_EPOCHS, TrainConfig, stable_hash
 from autokd.data import DataBundle
+from autokd.device import Execution, tensor_bytes
 from autokd.distill.engine import evaluate, fit
 from autokd.errors import AutoKDError, UnknownNameError
 
@@ -218,13 +219,16 @@ def prepare_teacher(
     pretrained: bool = False,
     require_features: bool = False,
     progress: bool = True,
+    execution: Execution | None = None,
 ) -> PreparedTeacher:
     """The run's teacher: from `weights`, from the cache, or trained now (once) and cached.
 
     With `pretrained`, training starts from timm's pretrained weights (a download) instead of
     random ones, i.e. the teacher is fine-tuned on the data. With `require_features`, a model
-    without feature maps is refused before anything is trained.
+    without feature maps is refused before anything is trained. It trains, and stays, on
+    `execution`'s device.
     """
+    execution = execution or Execution()
     started = time.perf_counter()
     if weights is not None and not weights.is_file():
         raise AutoKDError(f"teacher weights file '{weights}' does not exist")
@@ -240,11 +244,14 @@ def prepare_teacher(
         )
     if path.is_file():
         load_checkpoint(model, name, path, data)
+        model.to(execution.torch_device)
         source = "file" if weights is not None else "cache"
     else:
-        _train_teacher(model, name, data, epochs=epochs, seed=seed, progress=progress)
+        _train_teacher(
+            model, name, data, epochs=epochs, seed=seed, progress=progress, execution=execution
+        )
         state = {
-            "state_dict": model.state_dict(),
+            "state_dict": {key: tensor.cpu() for key, tensor in model.state_dict().items()},
             "name": name,
             "data": data.summary(),
             "epochs": epochs,
@@ -254,14 +261,21 @@ def prepare_teacher(
         atomic_write(path, lambda tmp: torch.save(state, tmp))
         source = "trained"
     model.eval()
-    accuracy = evaluate(model, data.val_x, data.val_y)
+    accuracy = evaluate(model, data.val_x, data.val_y, execution=execution)
     return PreparedTeacher(
         name, model, accuracy, source, weights_digest(model), time.perf_counter() - started, path
     )
 
 
 def _train_teacher(
-    model: nn.Module, name: str, data: DataBundle, *, epochs: int, seed: int, progress: bool
+    model: nn.Module,
+    name: str,
+    data: DataBundle,
+    *,
+    epochs: int,
+    seed: int,
+    progress: bool,
+    execution: Execution,
 ) -> None:
     from autokd.progress import epoch_bar
 
@@ -269,7 +283,7 @@ def _train_teacher(
         recipe = TrainConfig(
             epochs=epochs, lr=TEACHER_LR, seed=seed, augment=data.augment is not None
         )
-        fit(model, data, recipe, callbacks=[show])
+        fit(model, data, recipe, callbacks=[show], execution=execution)
 
 
 # --------------------------------------------------------------------------------------------
@@ -285,6 +299,14 @@ class TeacherOutputs:
         self.feature_shapes = [tuple(f.shape[1:]) for f in features]
         self.follows_inputs = False  # looked up by index: the original training images only
 
+    @property
+    def nbytes(self) -> int:
+        return tensor_bytes(self.logits, *self.features)
+
+    def to(self, device: torch.device) -> TeacherOutputs:
+        """The same outputs on `device`: looked up there, batch by batch, without a copy."""
+        return TeacherOutputs(self.logits.to(device), [f.to(device) for f in self.features])
+
     def __call__(
         self, index: torch.Tensor, x: torch.Tensor, levels: list[int]
     ) -> tuple[torch.Tensor, list[torch.Tensor]]:
@@ -296,7 +318,8 @@ class LiveTeacher:
 
     def __init__(self, model: nn.Module, input_shape: tuple[int, int, int]) -> None:
         self.model = model.eval()
-        _, features = run_teacher(model, torch.zeros(1, *input_shape))
+        device = next(model.parameters()).device
+        _, features = run_teacher(model, torch.zeros(1, *input_shape, device=device))
         self.feature_shapes = [tuple(f.shape[1:]) for f in features]
         self.follows_inputs = True
 
@@ -320,18 +343,22 @@ def run_teacher(model: nn.Module, x: torch.Tensor) -> tuple[torch.Tensor, list[t
 def compute_teacher_outputs(
     model: nn.Module, x: torch.Tensor, *, batch_size: int = 256
 ) -> TeacherOutputs:
-    """Run the teacher once over `x` (in order) and keep its logits and every feature level."""
+    """Run the teacher once over `x` (in order) and keep its logits and every feature level,
+    in host memory (they are cached on disk, and moved to a GPU only where they fit)."""
+    device = next(model.parameters()).device
     logits, features = [], []
     for start in range(0, len(x), batch_size):
-        batch_logits, batch_features = run_teacher(model, x[start : start + batch_size])
-        logits.append(batch_logits)
-        features.append(batch_features)
+        batch = x[start : start + batch_size].to(device)
+        batch_logits, batch_features = run_teacher(model, batch)
+        logits.append(batch_logits.float().cpu())
+        features.append([f.float().cpu() for f in batch_features])
     levels = [torch.cat(level).contiguous() for level in zip(*features, strict=True)]
     return TeacherOutputs(torch.cat(logits), levels)
 
 
 def teacher_outputs(teacher: PreparedTeacher, data: DataBundle) -> tuple[TeacherOutputs, bool]:
-    """The teacher's outputs on the training split (cached or computed now), and whether cached."""
+    """The teacher's outputs on the training split (cached or computed now, on the teacher's
+    device), and whether cached; in host memory (see `training.place_on_device`)."""
     path = cache_dir() / "teacher_outputs" / f"{teacher.digest}-{data.key}.pt"
     try:
         stored = torch.load(path, map_location="cpu", weights_only=True)

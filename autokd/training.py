@@ -16,7 +16,9 @@ from torch import nn
 
 from autokd.cache import write_json
 from autokd.config import DEFAULT_FULL_EPOCHS, KDConfig, StudentConfig, TrainConfig
+from autokd.cores import set_training_threads, threads_for
 from autokd.data import DataBundle, load_data
+from autokd.device import Execution, fits_on, tensor_bytes
 from autokd.distill.engine import EpochCallback, FitResult, TeacherSignal, fit
 from autokd.errors import AutoKDError
 from autokd.export import Bundle
@@ -42,10 +44,11 @@ def train_student(
     *,
     callbacks: list[EpochCallback] | None = None,
     checkpoint: Path | None = None,
+    execution: Execution | None = None,
 ) -> tuple[nn.Module, FitResult]:
-    """A new student of `config`, initialised from `schedule.seed` and trained by the engine:
-    distilled with `kd` from the teacher's signal `outputs` (its cached outputs, or the live
-    teacher when training on random views), or on labels alone without `kd`."""
+    """A new student of `config`, initialised from `schedule.seed` and trained by the engine
+    (on `execution`'s device): distilled with `kd` from the teacher's signal `outputs` (its
+    cached outputs, or the live teacher when training on random views), or on labels alone."""
     torch.manual_seed(schedule.seed)  # the initial weights, reproducible from the seed
     model = build_student(config)
     result = fit(
@@ -56,8 +59,33 @@ def train_student(
         teacher=outputs if kd is not None else None,
         callbacks=callbacks or [],
         checkpoint=checkpoint,
+        execution=execution,
     )
     return model, result
+
+
+def place_on_device(
+    data: DataBundle, outputs: TeacherSignal | None, execution: Execution
+) -> tuple[DataBundle, TeacherSignal | None]:
+    """The data's images and the teacher's cached outputs on the training GPU, each where it
+    fits (`device.fits_on`); what does not fit stays in host memory, copied batch by batch.
+    8-bit images stay in host memory: their batches are converted as they are read."""
+    if not execution.on_gpu:
+        return data, outputs
+    device = execution.torch_device
+    stores = (data.train_x, data.val_x)
+    if not data.train_x.compact and fits_on(execution, tensor_bytes(*(s.pixels for s in stores))):
+        data = dataclasses.replace(
+            data,
+            train_x=data.train_x.to(device),
+            val_x=data.val_x.to(device),
+            train_y=data.train_y.to(device),
+            val_y=data.val_y.to(device),
+        )
+    to = getattr(outputs, "to", None)
+    if to is not None and fits_on(execution, outputs.nbytes):
+        outputs = to(device)
+    return data, outputs
 
 
 def load_identified_data(identity: dict[str, Any], *, all_images: bool = False) -> DataBundle:
@@ -94,6 +122,7 @@ def load_identified_teacher(
     *,
     weights: Path | None = None,
     progress: bool = True,
+    execution: Execution | None = None,
 ) -> PreparedTeacher:
     """The teacher a run or bundle was made with: from `weights`, its recorded checkpoint, or
     trained again with its recorded settings; refused unless its weights' digest matches."""
@@ -107,6 +136,7 @@ def load_identified_teacher(
         seed=identity["seed"],
         pretrained=identity.get("pretrained", False),
         progress=progress,
+        execution=execution,
     )
     if teacher.digest != identity["weights_digest"]:
         raise AutoKDError(
@@ -171,6 +201,7 @@ def train_bundle(
     force: bool = False,
     teacher_weights: Path | None = None,
     progress: bool = True,
+    execution: Execution | None = None,
 ) -> dict[str, Any]:
     """Train the bundle's student from scratch with its distillation settings (or, without
     `use_kd`, on labels alone: the baseline of the KD gain); write result.json and the weights.
@@ -191,6 +222,8 @@ def train_bundle(
     )
     # Everything that can refuse comes before anything in `output` is removed or written.
     remove_earlier = _check_output(output, resume=resume, force=force)
+    execution = execution or Execution()
+    set_training_threads(threads_for(1))  # trains alone: every physical core, on purpose
     started = time.perf_counter()
     data = load_identified_data(bundle.data, all_images=all_images)
     metrics = MetricsCache().measure(bundle.student, bundle.target)  # fails now, not at the end
@@ -198,9 +231,10 @@ def train_bundle(
     outputs = None
     if use_kd:
         teacher = load_identified_teacher(
-            bundle.teacher, data, weights=teacher_weights, progress=progress
+            bundle.teacher, data, weights=teacher_weights, progress=progress, execution=execution
         )
         outputs = teacher_signal(teacher, data, augment=augment)
+    data, outputs = place_on_device(data, outputs, execution)
     _clear_output(output, remove_earlier=remove_earlier)
     schedule = dataclasses.replace(
         bundle.search_schedule, epochs=epochs, seed=seed, augment=augment
@@ -216,8 +250,9 @@ def train_bundle(
             outputs,
             callbacks=[show],
             checkpoint=output / CHECKPOINT,
+            execution=execution,
         )
-    torch.save(model.state_dict(), output / "student.pt")
+    torch.save({k: v.cpu() for k, v in model.state_dict().items()}, output / "student.pt")
     result = {
         "bundle": str(bundle.path),
         "kd": use_kd,
@@ -236,6 +271,7 @@ def train_bundle(
         "latency_iqr_ms": metrics.latency.iqr_ms,
         "target": bundle.target.name,
         "train_seconds": round(fitted.seconds, 2),
+        "training": {**execution.to_dict(), "threads": torch.get_num_threads()},
         "seconds": round(time.perf_counter() - started, 2),
         "history": [dataclasses.asdict(h) for h in fitted.history],
         "output": str(output),

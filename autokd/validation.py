@@ -20,11 +20,14 @@ import pandas as pd
 
 from autokd.cache import write_json
 from autokd.config import KDConfig, StudentConfig, TrainConfig
+from autokd.cores import set_training_threads, threads_for
+from autokd.device import Execution
 from autokd.errors import AutoKDError
 from autokd.records import RunFolder, load_study, trials_frame
 from autokd.training import (
     load_identified_data,
     load_identified_teacher,
+    place_on_device,
     teacher_signal,
     train_student,
 )
@@ -58,11 +61,14 @@ def validate_run(
     teacher_weights: Path | None = None,
     augment: bool = False,
     progress: bool = True,
+    execution: Execution | None = None,
 ) -> dict[str, Any]:
     """Retrain `top_k` students of the front (`spread_along` it) for `epochs` epochs, with KD and
     without (same seed), and store the Kendall tau and the KD gains in the run."""
     from autokd.progress import epoch_bar
 
+    execution = execution or Execution()
+    set_training_threads(threads_for(1))
     started = time.perf_counter()
     study = load_study(run)
     frame = trials_frame(study)
@@ -73,10 +79,14 @@ def validate_run(
     trials = study.get_trials(deepcopy=False)
     data = load_identified_data(run.data_identity())
     teacher = load_identified_teacher(
-        run.teacher_identity(), data, weights=teacher_weights, progress=progress
+        run.teacher_identity(),
+        data,
+        weights=teacher_weights,
+        progress=progress,
+        execution=execution,
     )
     augment = augment and data.augment is not None  # as `autokd train --augment` trains
-    outputs = teacher_signal(teacher, data, augment=augment)
+    data, outputs = place_on_device(data, teacher_signal(teacher, data, augment=augment), execution)
 
     students = []
     for position, row in enumerate(chosen.itertuples(index=False), start=1):
@@ -91,7 +101,13 @@ def validate_run(
             title = f"{position}/{len(chosen)} trial {int(row.number)} {label.replace('_', ' ')}"
             with epoch_bar(title, epochs, enabled=progress) as show:
                 _, fitted = train_student(
-                    config, kd if use_kd else None, schedule, data, outputs, callbacks=[show]
+                    config,
+                    kd if use_kd else None,
+                    schedule,
+                    data,
+                    outputs,
+                    callbacks=[show],
+                    execution=execution,
                 )
             accuracies[label] = fitted.val_accuracy
         students.append(

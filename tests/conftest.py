@@ -10,6 +10,7 @@ import pytest
 # Every test (and every `autokd` subprocess a test starts) uses one cache folder of its own, so
 # the tests never read or fill the user's ~/.cache/autokd, and the tiny teacher trains once.
 TINY_TEACHER = "test_resnet"  # timm's own test model: 0.4 M parameters, trains in seconds
+pytest_plugins = ["tests.pg_cluster"]  # `postgres_url`: a throwaway PostgreSQL cluster
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -11,7 +11,18 @@ from pathlib import Path
 from tests.conftest import TINY_TEACHER
 
 # A search small enough for a test: timm's tiny test model as teacher, one epoch everywhere.
-TINY_SEARCH = ["--teacher", TINY_TEACHER, "--teacher-epochs", "1", "--epochs", "1", "--quiet"]
+# One worker: reproducible trials (parallel workers interleave), and no worker start-up to wait for.
+TINY_SEARCH = [
+    "--teacher",
+    TINY_TEACHER,
+    "--teacher-epochs",
+    "1",
+    "--epochs",
+    "1",
+    "--workers",
+    "1",
+    "--quiet",
+]
 
 
 def tiny_search(work: Path, name: str, budget: int) -> list[str]:

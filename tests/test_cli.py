@@ -1,6 +1,7 @@
 """Bad input through the real command line: one line, exit code 2, nothing written."""
 
 import pytest
+import torch
 
 from autokd.cli import main
 from tests.helpers import TINY_SEARCH, autokd, snapshot, tiny_search
@@ -39,7 +40,15 @@ BAD_SEARCHES = [
     (["--name", "../escape"], "run name '../escape' must start with a letter or digit"),
     (["--epochs", "2"], "run 'kept' was started with epochs=1, this command asks for 2"),
     (["--runs-dir", __file__], f"--runs-dir '{__file__}' is a file, not a folder"),
+    (["--device", "tpu"], "--device 'tpu' is not a device; give auto, cpu, cuda or cuda:N"),
+    (
+        ["--storage", "postgresql://u:secret@127.0.0.1:1/x"],
+        "--storage postgresql://u:***@127.0.0.1:1/x: cannot open the database",
+    ),
+    (["--storage", "not a url"], "--storage: not a database URL"),
 ]
+if not torch.cuda.is_available():
+    BAD_SEARCHES.append((["--device", "cuda"], "--device cuda: this machine has no GPU"))
 
 
 @pytest.mark.parametrize(("extra", "message"), BAD_SEARCHES)
@@ -51,6 +60,7 @@ def test_bad_search_input_is_one_line_and_exit_2(existing_run, capsys, extra, me
     assert code == 2
     assert err.count("\n") == 1 and err.startswith("autokd: error: ")
     assert message in err
+    assert "secret" not in err
     assert snapshot(work) == before
 
 
@@ -69,6 +79,10 @@ def test_malformed_space_yaml_is_one_line(existing_run, capsys, tmp_path):
         (["search", "--seed", "-1"], "argument --seed: must be an integer from 0 to 2**32 - 1"),
         (["search", "--epochs", "x"], "argument --epochs: must be a positive integer, got 'x'"),
         (["search", "--sampler"], "argument --sampler: expected one argument"),
+        (["search", "--workers", "0"], "argument --workers: must be a number of worker processes"),
+        (["search", "--precision", "fp8"], "argument --precision: invalid choice: 'fp8'"),
+        (["worker", "--name", "x"], "give --storage URL (or set AUTOKD_STORAGE)"),
+        (["report", "--storage", "sqlite:///x.db"], "with --storage, name the run with --name"),
         (["serch"], "invalid choice: 'serch'"),
         (["report", "no/such/run"], "run folder 'no/such/run' does not exist"),
     ],

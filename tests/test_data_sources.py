@@ -1,6 +1,7 @@
 """Every data format autokd reads, on small files the tests write in the real on-disk format,
 through the same `load_data` (and command line) users take."""
 
+import gzip
 import pickle
 import struct
 
@@ -9,7 +10,8 @@ import pytest
 import torch
 
 from autokd.cli import main
-from autokd.data import load_data
+from autokd.data import load_data, sources
+from autokd.data.sources import SourceRequest
 from autokd.errors import AutoKDError
 from tests.helpers import TINY_SEARCH
 
@@ -30,15 +32,17 @@ def write_cifar(root, *, hundred=False, per_batch=20, classes=10):
             pickle.dump(batch, handle)
 
 
-def write_idx(raw, count=60, side=28):
+def write_idx(raw, count=60, side=28, *, compressed=False):
+    """The idx files as torchvision unpacks them, or gzip-compressed as Debian ships them."""
     raw.mkdir(parents=True)
     images = RNG.integers(0, 256, (count, side, side), dtype=np.uint8)
     labels = np.arange(count, dtype=np.uint8) % 10
-    (raw / "train-images-idx3-ubyte").write_bytes(
-        struct.pack(">IIII", 2051, count, side, side) + images.tobytes()
+    suffix, write = (".gz", gzip.compress) if compressed else ("", bytes)
+    (raw / f"train-images-idx3-ubyte{suffix}").write_bytes(
+        write(struct.pack(">IIII", 2051, count, side, side) + images.tobytes())
     )
-    (raw / "train-labels-idx1-ubyte").write_bytes(
-        struct.pack(">II", 2049, count) + labels.tobytes()
+    (raw / f"train-labels-idx1-ubyte{suffix}").write_bytes(
+        write(struct.pack(">II", 2049, count) + labels.tobytes())
     )
     return images, labels
 
@@ -74,6 +78,55 @@ def test_mnist_idx_files(tmp_path, name, folder):
     assert data.input_shape == (1, 28, 28) and data.classes == 10
     assert len(data.train_y) == 48 and len(data.val_y) == 12  # 20% held out, stratified
     assert torch.bincount(data.val_y, minlength=10).min() >= 1  # every class held out
+
+
+def test_fashion_mnist_from_debians_package(tmp_path, monkeypatch):
+    debian = tmp_path / "debian"
+    images, labels = write_idx(debian, compressed=True)
+    monkeypatch.setattr(sources, "DEBIAN_FASHION_MNIST", (tmp_path / "absent", debian))
+    raw = sources.load_mnist(SourceRequest(tmp_path / "data"), fashion=True)
+    assert raw.images.shape == (60, 1, 28, 28) and raw.images.dtype == np.uint8
+    assert np.array_equal(raw.images[:, 0], images) and raw.labels.tolist() == labels.tolist()
+    data = load_data("fashion-mnist", data_dir=tmp_path / "data")
+    assert data.input_shape == (1, 28, 28) and data.classes == 10
+    assert load_data("fashion-mnist", data_dir=tmp_path / "data").key == data.key  # same files
+    unpacked, _ = write_idx(tmp_path / "data" / "FashionMNIST" / "raw")
+    raw = sources.load_mnist(SourceRequest(tmp_path / "data"), fashion=True)
+    assert np.array_equal(raw.images[:, 0], unpacked)  # torchvision's layout comes first
+    assert load_data("fashion-mnist", data_dir=tmp_path / "data").key != data.key
+
+
+def test_fashion_mnist_missing_everywhere_names_the_apt_command(tmp_path, monkeypatch):
+    monkeypatch.setattr(sources, "DEBIAN_FASHION_MNIST", (tmp_path / "debian",))
+    with pytest.raises(AutoKDError) as caught:
+        load_data("fashion-mnist", data_dir=tmp_path)
+    message = str(caught.value)
+    assert "FashionMNIST/raw/train-images-idx3-ubyte" in message and "--download" in message
+    assert "`apt-get install dataset-fashion-mnist`" in message
+    assert f"(read from {tmp_path / 'debian'})" in message
+    with pytest.raises(AutoKDError) as caught:
+        load_data("mnist", data_dir=tmp_path)
+    assert "apt-get" not in str(caught.value)  # Debian packages Fashion-MNIST only
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (b"not gzip at all", "is not a readable idx file"),
+        (gzip.compress(struct.pack(">II", 2049, 3) + bytes(3)), "magic number 00000801"),
+        (
+            gzip.compress(struct.pack(">IIII", 2051, 5, 28, 28) + bytes(100)),
+            "do not fill the shape \\(5, 28",
+        ),
+        (gzip.compress(struct.pack(">IIII", 2051, 5, 28, 28) + bytes(3920))[:-12], "idx file"),
+    ],
+)
+def test_broken_debian_files_are_one_clear_line(tmp_path, monkeypatch, content, message):
+    write_idx(tmp_path / "debian", compressed=True)
+    (tmp_path / "debian" / "train-images-idx3-ubyte.gz").write_bytes(content)
+    monkeypatch.setattr(sources, "DEBIAN_FASHION_MNIST", (tmp_path / "debian",))
+    with pytest.raises(AutoKDError, match=message):
+        load_data("fashion-mnist", data_dir=tmp_path)
 
 
 def test_missing_files_say_which_where_and_how(tmp_path):

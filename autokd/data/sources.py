@@ -2,7 +2,8 @@
 
     digits          scikit-learn's bundled digits (no files)
     cifar10/100     the "python version" pickle batches, as torchvision lays them out
-    mnist, fashion  the idx files, as torchvision lays them out (MNIST/raw, FashionMNIST/raw)
+    mnist, fashion  the idx files, as torchvision lays them out (MNIST/raw, FashionMNIST/raw);
+                    fashion also gzip-compressed from Debian's `dataset-fashion-mnist` package
     folder:PATH     one sub-folder of images per class, or train/ and val/ holding those
     npz:PATH        a NumPy archive with `x` (N,H,W or N,C,H,W) and `y` (N,)
 
@@ -12,8 +13,11 @@ insists on the official checksums); torchvision downloads them when asked (`--do
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import pickle
+import struct
+import zlib
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -25,6 +29,10 @@ from autokd.errors import AutoKDError
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp")
 _GREY_MODES = {"1", "L", "LA", "I", "I;16", "F"}
+# Where Debian's `dataset-fashion-mnist` package puts the gzip-compressed idx files; read, in this
+# order, when --data-dir lacks torchvision's layout.
+DEBIAN_FASHION_MNIST = (Path("/usr/share/datasets/fashion-mnist"),)
+DEBIAN_FASHION_MNIST_APT = "apt-get install dataset-fashion-mnist"
 
 
 @dataclass(frozen=True)
@@ -120,26 +128,47 @@ def load_cifar(request: SourceRequest, *, hundred: bool) -> RawData:
     )
 
 
-def load_mnist(request: SourceRequest, *, fashion: bool) -> RawData:
-    """MNIST-style idx files (torchvision's layout: MNIST/raw or FashionMNIST/raw)."""
-    from torchvision.datasets.mnist import read_image_file, read_label_file
+def _read_idx(path: Path, ndim: int) -> np.ndarray:
+    """An idx file of unsigned bytes, gzip-compressed (`.gz`) or not: a magic number (0, 0, 0x08
+    for uint8, `ndim`), `ndim` big-endian uint32 sizes, then exactly that many values."""
+    opener = gzip.open if path.suffix == ".gz" else open
+    try:
+        with opener(path, "rb") as handle:
+            magic = handle.read(4)
+            if magic != bytes((0, 0, 0x08, ndim)):
+                raise ValueError(f"magic number {magic.hex()}, not that of {ndim}-d uint8 data")
+            shape = struct.unpack(f">{ndim}I", handle.read(4 * ndim))
+            values = np.empty(shape, dtype=np.uint8)
+            if handle.readinto(values) != values.size or handle.read(1):
+                raise ValueError(f"its values do not fill the shape {shape} its header gives")
+    except (OSError, EOFError, ValueError, struct.error, zlib.error) as err:
+        raise AutoKDError(f"'{path}' is not a readable idx file ({err})") from None
+    return values
 
+
+def _mnist_files(folder: Path, suffix: str = "") -> list[Path]:
+    return [folder / f"train-{n}-ubyte{suffix}" for n in ("images-idx3", "labels-idx1")]
+
+
+def load_mnist(request: SourceRequest, *, fashion: bool) -> RawData:
+    """MNIST-style idx files: torchvision's layout (MNIST/raw or FashionMNIST/raw) under the data
+    folder; for Fashion-MNIST, failing that, Debian's gzip-compressed ones (read as they are)."""
     name = "fashion-mnist" if fashion else "mnist"
     raw = request.data_dir / ("FashionMNIST" if fashion else "MNIST") / "raw"
-    image_file, label_file = raw / "train-images-idx3-ubyte", raw / "train-labels-idx1-ubyte"
-    if request.download and not (image_file.is_file() and label_file.is_file()):
+    files = _mnist_files(raw)
+    debian = [_mnist_files(folder, ".gz") for folder in DEBIAN_FASHION_MNIST] if fashion else []
+    found = next((fs for fs in [files, *debian] if all(f.is_file() for f in fs)), None)
+    if found is None and request.download:
         _download(name, request.data_dir)
-    _require(
-        [image_file, label_file],
-        name,
-        "pass --download, or put the unpacked idx files (train-images-idx3-ubyte, "
-        f"train-labels-idx1-ubyte) in {raw}",
-    )
-    try:
-        images = read_image_file(str(image_file)).numpy()
-        labels = read_label_file(str(label_file)).numpy()
-    except (AssertionError, RuntimeError, ValueError) as err:
-        raise AutoKDError(f"'{raw}' does not hold readable idx files ({err!r})") from None
+    put = f"put the unpacked idx files (train-images-idx3-ubyte, train-labels-idx1-ubyte) in {raw}"
+    how = f"pass --download, or {put}"
+    if fashion:
+        where = ", ".join(str(folder) for folder in DEBIAN_FASHION_MNIST)
+        how = f"pass --download, {put}, or `{DEBIAN_FASHION_MNIST_APT}` (read from {where})"
+    found = found or files
+    _require(found, name, how)
+    image_file, label_file = found
+    images, labels = _read_idx(image_file, 3), _read_idx(label_file, 1)
     if len(images) != len(labels):
         raise AutoKDError(
             f"'{image_file}' holds {len(images)} images but '{label_file}' {len(labels)} labels"

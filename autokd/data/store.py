@@ -41,6 +41,10 @@ class ImageStore:
     def __len__(self) -> int:
         return len(self.pixels)
 
+    def to(self, device: torch.device) -> ImageStore:
+        """The same images on `device` (a GPU, when they fit there)."""
+        return ImageStore(self.pixels.to(device), self.mean.to(device), self.std.to(device))
+
     def __getitem__(self, index: torch.Tensor | slice) -> torch.Tensor:
         batch = self.pixels[index]
         if not self.compact:

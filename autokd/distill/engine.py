@@ -18,8 +18,10 @@ from torch import nn
 
 from autokd.cache import atomic_write
 from autokd.config import KDConfig, TrainConfig
+from autokd.cores import core_lock
 from autokd.data import DataBundle, iterate_batches
 from autokd.data.batches import TrainingBatches
+from autokd.device import Execution
 from autokd.distill.features import FeatureDistiller
 from autokd.distill.losses import soft_hard_loss
 from autokd.errors import AutoKDError
@@ -69,13 +71,27 @@ def warmup_cosine(step: int, total_steps: int, warmup_steps: int) -> float:
 
 
 @torch.no_grad()
-def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, batch_size: int = 512) -> float:
-    """Top-1 accuracy of `model` in eval mode."""
+def evaluate(
+    model: nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    *,
+    batch_size: int = 512,
+    execution: Execution | None = None,
+) -> float:
+    """Top-1 accuracy of `model` in eval mode, on the device the model is on."""
+    execution = execution or Execution()
+    device = next(model.parameters(), torch.empty(0)).device  # a module without weights: cpu
     model.eval()
     correct = 0
-    for start in range(0, len(y), batch_size):
-        logits = model(x[start : start + batch_size])
-        correct += int((logits.argmax(dim=1) == y[start : start + batch_size]).sum())
+    lock = core_lock()
+    with lock.holding():  # evaluation is work on the cores too
+        for start in range(0, len(y), batch_size):
+            lock.yield_point()
+            with execution.autocast():
+                logits = model(x[start : start + batch_size].to(device, non_blocking=True))
+            labels = y[start : start + batch_size].to(device, non_blocking=True)
+            correct += int((logits.argmax(dim=1) == labels).sum())
     return correct / max(1, len(y))
 
 
@@ -88,8 +104,13 @@ def fit(
     teacher: TeacherSignal | None = None,
     callbacks: Sequence[EpochCallback] = (),
     checkpoint: Path | None = None,
+    execution: Execution | None = None,
 ) -> FitResult:
     """Train `model` on `data`: distilling from `teacher` when `kd` is given, on labels otherwise.
+
+    `execution` is the device and precision (default: the CPU, float32); the model is moved
+    there, and every batch with it. Training holds the machine's core lock shared and yields it
+    between batches (`autokd.cores`), so no latency is timed on the cores while it trains.
 
     Feature terms need `model.forward_with_features` and `model.feature_channels` (every autokd
     student has both); plain logit training works for any module, timm teachers included.
@@ -105,11 +126,15 @@ def fit(
             "augmented training needs a live teacher: cached outputs are for the original images"
         )
     torch.manual_seed(train.seed)
+    execution = execution or Execution()
+    device = execution.torch_device
     distiller = None
     if kd is not None and any(w > 0 for w in kd.feature_weights):
         distiller = FeatureDistiller(
             model.feature_channels, teacher.feature_shapes, kd.feature_weights
-        )
+        ).to(device)
+    model.to(device)
+    scaler = execution.grad_scaler()  # float16 only: bfloat16 and float32 need no scaling
     params = list(model.parameters()) + (list(distiller.parameters()) if distiller else [])
     optimizer = torch.optim.AdamW(params, lr=train.lr, weight_decay=train.weight_decay)
     steps_per_epoch = len(iterate_batches(len(data.train_y), train.batch_size))
@@ -131,6 +156,7 @@ def fit(
         "distiller": distiller,
         "optimizer": optimizer,
         "scheduler": scheduler,
+        "scaler": scaler,
     }
     identity = {"train": train.to_dict(), "kd": kd.to_dict() if kd else None, "data": data.key}
     run = _RunState(identity=identity)
@@ -140,62 +166,57 @@ def fit(
     batch_source = TrainingBatches(
         data.train_x, data.train_y, data.augment if train.augment else None
     )
-    started, waiting = time.perf_counter(), _Waiting()
+    started, waiting, lock = time.perf_counter(), _Waiting(), core_lock()
     first_epoch = train.epochs + 1 if run.diverged else run.epochs_done + 1  # a diverged run ended
-    for epoch in range(first_epoch, train.epochs + 1):
-        epoch_start, loss_sum, batches, diverged = time.perf_counter(), 0.0, 0, False
-        model.train()
-        if distiller:
-            distiller.train()
-        lr = optimizer.param_groups[0]["lr"]
-        order = iterate_batches(
-            len(data.train_y), train.batch_size, generator=generators["shuffle"]
-        )
-        for index, x, y in waiting.over(batch_source.epoch(order, generators["augment"])):
-            # 1) the teacher's signal: cached tensors in the search, so no teacher forward here
-            teacher_logits, teacher_features = (
-                teacher(index, x, levels) if kd is not None else (None, [])
-            )
-            # 2) the student's forward, with stage features only when a feature term is on
+    with lock.holding():  # shared with other workers; paused while a latency is timed
+        for epoch in range(first_epoch, train.epochs + 1):
+            epoch_start, loss_sum, batches, diverged = time.perf_counter(), 0.0, 0, False
+            model.train()
             if distiller:
-                logits, features = model.forward_with_features(x)
-            else:
-                logits = model(x)
-            loss = soft_hard_loss(
-                logits,
-                y,
-                teacher_logits,
-                temperature=kd.temperature if kd else 1.0,
-                alpha=kd.alpha if kd else 0.0,
+                distiller.train()
+            lr = optimizer.param_groups[0]["lr"]
+            order = iterate_batches(
+                len(data.train_y), train.batch_size, generator=generators["shuffle"]
             )
-            if distiller:
-                loss = loss + distiller(features, teacher_features)
-            if not torch.isfinite(loss):
-                diverged = True
+            for index, x, y in waiting.over(batch_source.epoch(order, generators["augment"])):
+                x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
+                lock.yield_point()  # a latency measurement waiting for the cores gets them now
+                loss = _distillation_loss(
+                    model, distiller, kd, teacher, levels, index, x, y, execution
+                )
+                if not torch.isfinite(loss):
+                    diverged = True
+                    break
+                # 3) the step: clipped gradients keep high learning rates from blowing up
+                optimizer.zero_grad(set_to_none=True)
+                if scaler is None:
+                    loss.backward()
+                    nn.utils.clip_grad_norm_(params, train.grad_clip)
+                    optimizer.step()
+                else:  # float16: scale the loss, unscale before clipping
+                    scaler.scale(loss).backward()
+                    scaler.unscale_(optimizer)
+                    nn.utils.clip_grad_norm_(params, train.grad_clip)
+                    scaler.step(optimizer)
+                    scaler.update()
+                scheduler.step()
+                loss_sum, batches = loss_sum + loss.detach().item(), batches + 1
+            accuracy = evaluate(model, data.val_x, data.val_y, execution=execution)
+            report = EpochReport(
+                epoch,
+                train.epochs,
+                loss_sum / max(1, batches),
+                accuracy,
+                lr,
+                time.perf_counter() - epoch_start,
+            )
+            run.record(report, diverged=diverged)
+            if checkpoint is not None:
+                run.save(checkpoint, modules, generators)
+            for callback in callbacks:
+                callback(report)
+            if diverged:
                 break
-            # 3) the step: clipped gradients keep high learning rates from blowing up
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            nn.utils.clip_grad_norm_(params, train.grad_clip)
-            optimizer.step()
-            scheduler.step()
-            loss_sum, batches = loss_sum + loss.detach().item(), batches + 1
-        accuracy = evaluate(model, data.val_x, data.val_y)
-        report = EpochReport(
-            epoch,
-            train.epochs,
-            loss_sum / max(1, batches),
-            accuracy,
-            lr,
-            time.perf_counter() - epoch_start,
-        )
-        run.record(report, diverged=diverged)
-        if checkpoint is not None:
-            run.save(checkpoint, modules, generators)
-        for callback in callbacks:
-            callback(report)
-        if diverged:
-            break
     history = run.history
     return FitResult(
         val_accuracy=history[-1].val_accuracy if history else 0.0,
@@ -206,6 +227,44 @@ def fit(
         history=history,
         data_seconds=waiting.seconds,
     )
+
+
+def _distillation_loss(
+    model: nn.Module,
+    distiller: FeatureDistiller | None,
+    kd: KDConfig | None,
+    teacher: TeacherSignal | None,
+    levels: list[int],
+    index: torch.Tensor,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    execution: Execution,
+) -> torch.Tensor:
+    """One batch's loss: soft and hard targets, plus the feature terms that are switched on."""
+    device = x.device
+    # 1) the teacher's signal: cached tensors in the search, so no teacher forward here
+    if kd is not None:
+        teacher_logits, teacher_features = teacher(index, x, levels)
+        teacher_logits = teacher_logits.to(device, non_blocking=True)
+        teacher_features = [f.to(device, non_blocking=True) for f in teacher_features]
+    else:
+        teacher_logits, teacher_features = None, []
+    with execution.autocast():
+        # 2) the student's forward, with stage features only when a feature term is on
+        if distiller:
+            logits, features = model.forward_with_features(x)
+        else:
+            logits = model(x)
+        loss = soft_hard_loss(
+            logits.float(),
+            y,
+            None if teacher_logits is None else teacher_logits.float(),
+            temperature=kd.temperature if kd else 1.0,
+            alpha=kd.alpha if kd else 0.0,
+        )
+        if distiller:
+            loss = loss + distiller(features, teacher_features)
+    return loss
 
 
 class _Waiting:

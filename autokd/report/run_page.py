@@ -229,6 +229,14 @@ def rejected_section(data: RunReportData) -> str:
     )
 
 
+def _training_text(training: dict[str, Any] | None, target: dict[str, Any]) -> str:
+    """Where the students trained (independent of where their latency was measured)."""
+    if not training:
+        return "cpu (runs before --device record none)"
+    text = f"{training['device']}, {training['precision']}; {training['workers_plan']}"
+    return f"{text}; latency measured on target {target.get('name', '')}, separately"
+
+
 def _counts_text(counts: dict[str, int]) -> str:
     names = {
         "complete": "complete",
@@ -275,6 +283,7 @@ def render_run_report(data: RunReportData) -> str:
                 f"{s['epochs']} epochs, batch {s['batch_size']}, distilled from "
                 "cached teacher outputs",
             ),
+            ("training device", _training_text(s.get("training"), target)),
             (
                 "teacher",
                 f"{teacher.get('name')} ({teacher.get('source')}), accuracy "

@@ -1,0 +1,148 @@
+"""The machine's cores: how many threads each training process uses, and who may time latency.
+
+Timing and training share the cores through one machine-wide lock (two files under
+`<cache>/locks/`, named after the host so that a cache folder shared over the network never
+couples two machines):
+
+- an autokd process that works on the cores (a search worker for its whole life, any training
+  run) **holds** the cores lock shared, and at every **yield point** (between two training
+  batches, before an evaluation, while it waits for work) looks at the gate;
+- a latency measurement takes the **gate** exclusively, then the **cores** exclusively: every
+  holder stops at its next yield point (it lets go of the cores and waits at the gate), and the
+  measurement runs with no other autokd process doing anything, whichever run it belongs to.
+
+So a latency is never timed while another worker trains, samples, saves weights or starts up,
+and a waiting measurement is not starved (holders stop at the gate). A yield point costs two
+`flock` calls, microseconds against milliseconds of training. Processes of other programs are
+outside autokd's reach: the latency protocol's repeats and noise flag deal with them
+(hardware/README.md).
+
+Threads: a student's training step is a stream of small operations; splitting each over threads
+buys nothing on a quiet machine and costs up to 15x as soon as another process wants a core
+(DESIGN.md, "Threads"). So parallelism goes across trials (`--workers`), one thread per worker,
+and a process that trains alone (the teacher, `autokd train`, `autokd validate`) takes the
+physical cores, never PyTorch's default.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+
+from autokd.cache import cache_dir
+from autokd.environment import physical_cores
+
+THREADS_VARIABLE = "AUTOKD_THREADS"  # set by the search for the worker processes it starts
+
+
+class CoreLock:
+    """The machine-wide timing/training lock described at the top of this module."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self._files: dict[str, int] = {}
+        self._depth = 0  # nested holds in this process; the shared lock is taken at the first
+
+    def _fd(self, kind: str) -> int:
+        if kind not in self._files:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            path = self.folder / f"{socket.gethostname()}-{kind}.lock"
+            self._files[kind] = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
+        return self._files[kind]
+
+    def _take(self) -> None:
+        """Pass the gate (waiting while a measurement holds it), then share the cores."""
+        gate = self._fd("gate")
+        fcntl.flock(gate, fcntl.LOCK_SH)
+        fcntl.flock(gate, fcntl.LOCK_UN)
+        fcntl.flock(self._fd("cores"), fcntl.LOCK_SH)
+
+    def _let_go(self) -> None:
+        fcntl.flock(self._fd("cores"), fcntl.LOCK_UN)
+
+    @contextlib.contextmanager
+    def holding(self) -> Iterator[None]:
+        """Work on the cores: shared with other workers, paused only at yield points."""
+        if self._depth == 0:
+            self._take()
+        self._depth += 1
+        try:
+            yield
+        finally:
+            self._depth -= 1
+            if self._depth == 0:
+                self._let_go()
+
+    def yield_point(self) -> None:
+        """Let a waiting measurement have the cores: a no-op unless one is waiting."""
+        if self._depth == 0:
+            return
+        gate = self._fd("gate")
+        try:
+            fcntl.flock(gate, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:  # a measurement holds the gate: step aside until it is done
+            self._let_go()
+            self._take()
+        else:
+            fcntl.flock(gate, fcntl.LOCK_UN)
+
+    @contextlib.contextmanager
+    def released(self) -> Iterator[None]:
+        """Not working on the cores for a while (waiting): nobody needs to wait for us."""
+        if self._depth:
+            self._let_go()
+        try:
+            yield
+        finally:
+            if self._depth:
+                self._take()
+
+    @contextlib.contextmanager
+    def timing(self) -> Iterator[None]:
+        """Every core of the machine, with no other autokd process working: for a latency."""
+        gate, cores = self._fd("gate"), self._fd("cores")
+        with self.released():
+            fcntl.flock(gate, fcntl.LOCK_EX)
+            try:
+                fcntl.flock(cores, fcntl.LOCK_EX)
+                try:
+                    yield
+                finally:
+                    fcntl.flock(cores, fcntl.LOCK_UN)
+            finally:
+                fcntl.flock(gate, fcntl.LOCK_UN)
+
+
+_LOCKS: dict[Path, CoreLock] = {}
+
+
+def core_lock() -> CoreLock:
+    """This process's handle on the lock of the current cache folder (opened once)."""
+    folder = cache_dir() / "locks"
+    if folder not in _LOCKS:
+        _LOCKS[folder] = CoreLock(folder)
+    return _LOCKS[folder]
+
+
+def threads_for(processes: int) -> int:
+    """Training threads for each of `processes` processes that train at once on this machine's
+    physical cores: an equal share, at least one. `AUTOKD_THREADS` (set by the search for the
+    workers it starts) wins."""
+    raw = os.environ.get(THREADS_VARIABLE)
+    if raw and raw.isascii() and raw.isdigit() and int(raw) > 0:
+        return int(raw)
+    return max(1, physical_cores() // max(1, processes))
+
+
+def set_training_threads(threads: int) -> int:
+    """Fix PyTorch's intra-op threads for this process (never left at the library default)."""
+    import torch
+
+    torch.set_num_threads(threads)
+    with contextlib.suppress(RuntimeError):  # settable once, before any parallel work
+        torch.set_num_interop_threads(1)
+    return threads

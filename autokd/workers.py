@@ -1,0 +1,293 @@
+"""Trials from one study, run by any number of processes on any number of machines.
+
+`run_trials` is what every worker runs, the search process itself included: ask the study for a
+trial, claim one of the budget's slots for it, run it, tell the result. The budget is exact
+across processes: a trial may run only when the trials already counted (complete or pruned) plus
+those running with a lower number leave room for it. Two workers that ask at the same moment
+both see each other (numbers are given out by the database), so at most `budget` trials ever run
+to the end; a trial that loses the race is closed at once as FAIL with the `surplus` attribute
+(nothing was trained; the tables leave it out). A worker whose slots are all taken waits for the
+running trials: if one of them fails, its slot is free again.
+
+A trial whose worker died stays RUNNING until it is failed: at once when the worker ran on this
+machine (its process id is recorded and is gone), else after the storage's heartbeat grace
+period (`autokd.storage.GRACE_SECONDS`).
+
+`plan_workers` decides how many workers and threads a search uses; `start_local_workers` starts
+the extra ones as `autokd worker` processes on this machine.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+import warnings
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from autokd.device import Execution, gpu_count
+from autokd.environment import physical_cores
+from autokd.errors import AutoKDError
+
+WORKER_ATTR = "worker"  # host:pid of the process running a trial
+SURPLUS_ATTR = "surplus"  # a trial closed unrun: the budget was already taken
+POLL_SECONDS = 0.5  # how often a worker whose slots are all taken looks again
+
+
+@dataclass(frozen=True)
+class WorkerPlan:
+    """How a search spreads its trials: workers, training threads each, and the devices."""
+
+    workers: int
+    threads: int  # intra-op threads of each worker's training
+    devices: tuple[str, ...]  # worker i trains on devices[i % len(devices)]
+    reason: str  # said to the user: what `auto` picked and why
+
+    def device_of(self, worker: int) -> str:
+        return self.devices[worker % len(self.devices)]
+
+
+def plan_workers(
+    requested: int | None, execution: Execution, *, budget: int, pinned: bool = False
+) -> WorkerPlan:
+    """`requested` workers (None: auto). On the CPU each worker trains with one thread (a small
+    student's step gains nothing from a second one, and loses up to 15x on a busy machine:
+    DESIGN.md), and auto starts one worker per physical core. On CUDA auto starts one worker per
+    GPU and spreads the workers over the GPUs in turn, unless the device named one GPU
+    (`pinned`, `--device cuda:N`)."""
+    if requested is not None and requested < 1:
+        raise AutoKDError(f"--workers must be 1 or more (or auto), got {requested}")
+    cores = physical_cores()
+    if execution.on_gpu:
+        gpus = 1 if pinned else gpu_count()
+        devices = (execution.device,) if pinned else tuple(f"cuda:{i}" for i in range(gpus))
+        workers = min(requested or len(devices), budget)
+        why = "auto: one per GPU" if requested is None else "--workers"
+        threads = max(1, cores // workers)
+        reason = f"{workers} worker(s) ({why}) on {', '.join(devices)}, {threads} thread(s) each"
+        return WorkerPlan(workers, threads, devices, reason)
+    workers = requested or cores
+    why = "auto: one per physical core" if requested is None else "--workers"
+    if workers > cores:
+        why += f"; more workers than the {cores} physical cores share them"
+    workers = min(workers, budget)
+    reason = f"{workers} worker(s) ({why}), 1 training thread each"
+    return WorkerPlan(workers, 1, ("cpu",), reason)
+
+
+def counted_states() -> tuple[Any, ...]:
+    import optuna
+
+    return (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
+
+
+def count_finished(study: Any) -> int:
+    """Trials that count towards the budget: complete or pruned (failed ones are retried)."""
+    return len(study.get_trials(deepcopy=False, states=counted_states()))
+
+
+def _worker_id() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def fail_abandoned(study: Any) -> int:
+    """Fail RUNNING trials whose worker is gone: a process of this machine that no longer
+    exists, or (any machine) no heartbeat for the grace period. Returns how many."""
+    import optuna
+
+    with _quiet():
+        failed = len(optuna.storages.fail_stale_trials(study) or [])
+    host = socket.gethostname()
+    for trial in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
+        owner = str(trial.user_attrs.get(WORKER_ATTR, ""))
+        owner_host, _, pid = owner.rpartition(":")
+        if owner_host == host and pid.isdigit() and not _alive(int(pid)):
+            try:
+                study.tell(trial.number, state=optuna.trial.TrialState.FAIL)
+                failed += 1
+            except (ValueError, RuntimeError):  # another worker failed it first
+                pass
+    return failed
+
+
+@contextlib.contextmanager
+def _quiet() -> Iterator[None]:
+    """Optuna's heartbeat API outside `optimize()` is what this module builds on: no warnings."""
+    import optuna
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        warnings.filterwarnings("ignore", message="Heartbeat of storage")
+        yield
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _slot_free(study: Any, number: int, budget: int) -> bool | None:
+    """True: trial `number` may run. False: the budget is taken for good. None: wait, the
+    running trials may still fail and free a slot."""
+    import optuna
+
+    running = optuna.trial.TrialState.RUNNING
+    finished = count_finished(study)
+    ahead = [
+        t
+        for t in study.get_trials(deepcopy=False, states=(running,))
+        if t.number < number and not t.user_attrs.get(SURPLUS_ATTR)
+    ]
+    if finished + len(ahead) < budget:
+        return True
+    return False if finished >= budget else None
+
+
+class _Heartbeat:
+    """Records the running trial's heartbeat in the storage while the trial trains."""
+
+    def __init__(self, study: Any, trial: Any) -> None:
+        storage = study._storage
+        self._record = getattr(storage, "record_heartbeat", None)
+        self._interval = getattr(storage, "get_heartbeat_interval", lambda: None)()
+        self._trial_id = trial._trial_id
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def __enter__(self) -> _Heartbeat:
+        if self._record is not None and self._interval:
+            self._record(self._trial_id)
+            self._thread = threading.Thread(target=self._beat, daemon=True)
+            self._thread.start()
+        return self
+
+    def _beat(self) -> None:
+        while not self._stop.wait(self._interval):
+            with contextlib.suppress(Exception):  # a missed beat only risks a late failure
+                self._record(self._trial_id)
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+
+
+def run_trials(
+    study: Any,
+    objective: Callable[[Any], tuple[float, ...]],
+    *,
+    budget: int,
+    on_trial: Callable[[Any, Any], None] = lambda study, trial: None,
+    stop: threading.Event | None = None,
+) -> int:
+    """Run trials of `study` until it holds `budget` counted trials; returns how many this
+    worker ran. `objective` raising `optuna.TrialPruned` records a pruned trial; any other
+    exception (Ctrl-C included) fails the trial and is raised again. The caller holds the
+    machine's core lock (`autokd.cores`); this lets go of it while it waits."""
+    import optuna
+
+    from autokd.cores import core_lock
+
+    lock, ran = core_lock(), 0
+    while not (stop is not None and stop.is_set()):
+        fail_abandoned(study)
+        state = _slot_free(study, number=sys.maxsize, budget=budget)
+        if state is False:
+            break
+        if state is None:  # every slot is taken by a running trial: wait for them
+            with lock.released():
+                time.sleep(POLL_SECONDS)
+            continue
+        with _quiet():  # Optuna warns that heartbeats are meant for optimize(): we beat here
+            trial = study.ask()
+        trial.set_user_attr(WORKER_ATTR, _worker_id())
+        if not _slot_free(study, trial.number, budget):  # another worker took the last slot
+            trial.set_user_attr(SURPLUS_ATTR, True)
+            study.tell(trial, state=optuna.trial.TrialState.FAIL)
+            continue
+        with _Heartbeat(study, trial):
+            try:
+                values = objective(trial)
+            except optuna.TrialPruned:
+                frozen = study.tell(trial, state=optuna.trial.TrialState.PRUNED)
+            except BaseException:
+                study.tell(trial, state=optuna.trial.TrialState.FAIL)
+                raise
+            else:
+                frozen = study.tell(trial, values)
+        ran += 1
+        on_trial(study, frozen)
+    return ran
+
+
+def start_local_workers(
+    plan: WorkerPlan, *, storage_url: str, study_name: str, first: int = 1
+) -> list[subprocess.Popen]:
+    """Start workers `first`..`plan.workers - 1` as `autokd worker` processes on this machine.
+
+    They read the run's settings from the study; the URL travels in the environment. Their
+    output goes to this process's stderr (a worker's error is seen), their progress bars off.
+    """
+    from autokd.cores import THREADS_VARIABLE
+    from autokd.storage import STORAGE_VARIABLE
+
+    processes = []
+    for worker in range(first, plan.workers):
+        env = {
+            **os.environ,
+            STORAGE_VARIABLE: storage_url,
+            THREADS_VARIABLE: str(plan.threads),
+        }
+        command = [
+            sys.executable,
+            "-m",
+            "autokd",
+            "worker",
+            "--name",
+            study_name,
+            "--device",
+            plan.device_of(worker),
+            "--worker-index",
+            str(worker),
+            "--quiet",
+        ]
+        processes.append(
+            subprocess.Popen(
+                command,
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                start_new_session=True,  # Ctrl-C reaches this process, which passes it on once
+            )
+        )
+    return processes
+
+
+def stop_local_workers(processes: list[subprocess.Popen], *, interrupt: bool) -> list[int]:
+    """Wait for the workers (interrupting them first when the search was interrupted); their
+    exit codes. A worker interrupted mid-trial fails that trial, so a rerun trains it again."""
+    import signal
+
+    if interrupt:
+        for process in processes:
+            if process.poll() is None:
+                process.send_signal(signal.SIGINT)
+    codes = []
+    for process in processes:
+        try:
+            codes.append(process.wait(timeout=None if not interrupt else 60))
+        except subprocess.TimeoutExpired:
+            process.kill()
+            codes.append(process.wait())
+    return codes

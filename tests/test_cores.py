@@ -1,0 +1,109 @@
+"""The machine-wide core lock: no latency timed while another worker works; threads on purpose."""
+
+import threading
+import time
+
+import pytest
+
+from autokd.cores import CoreLock, set_training_threads, threads_for
+
+
+def test_a_measurement_waits_for_a_working_process_to_reach_a_yield_point(tmp_path):
+    worker, measurer = CoreLock(tmp_path), CoreLock(tmp_path)  # two handles: two processes
+    events = []
+    with worker.holding():
+
+        def measure():
+            with measurer.timing():
+                events.append("timed")
+
+        thread = threading.Thread(target=measure)
+        thread.start()
+        time.sleep(0.3)
+        assert events == []  # the worker still holds the cores: nothing is timed
+        events.append("worker yields")
+        worker.yield_point()  # blocks until the measurement is done
+        events.append("worker resumes")
+        thread.join(5)
+    assert events == ["worker yields", "timed", "worker resumes"]
+
+
+def test_a_worker_does_not_start_working_while_a_latency_is_timed(tmp_path):
+    worker, measurer = CoreLock(tmp_path), CoreLock(tmp_path)
+    events = []
+    with measurer.timing():
+
+        def work():
+            with worker.holding():
+                events.append("worked")
+
+        thread = threading.Thread(target=work)
+        thread.start()
+        time.sleep(0.3)
+        assert events == []
+        events.append("timing done")
+    thread.join(5)
+    assert events == ["timing done", "worked"]
+
+
+def test_a_holder_measures_itself_and_keeps_holding(tmp_path):
+    lock, other = CoreLock(tmp_path), CoreLock(tmp_path)
+    with lock.holding():
+        with lock.timing():  # lets go of its own share first: no deadlock with itself
+            pass
+        # it holds again: another measurer must wait for it
+        done = threading.Event()
+
+        def measure():
+            with other.timing():
+                done.set()
+
+        thread = threading.Thread(target=measure)
+        thread.start()
+        assert not done.wait(0.3)
+    assert done.wait(5)
+    thread.join(5)
+
+
+def test_waiting_for_work_lets_measurements_through(tmp_path):
+    worker, measurer = CoreLock(tmp_path), CoreLock(tmp_path)
+    with worker.holding(), worker.released(), measurer.timing():
+        pass  # would block forever if the idle worker still held the cores
+
+
+def test_yield_point_is_free_without_a_measurement(tmp_path):
+    lock = CoreLock(tmp_path)
+    lock.yield_point()  # not holding: a no-op
+    with lock.holding():
+        started = time.perf_counter()
+        for _ in range(1000):
+            lock.yield_point()
+        per_call = (time.perf_counter() - started) / 1000
+    assert per_call < 1e-3  # microseconds in practice; a training step takes milliseconds
+
+
+def test_threads_are_shared_out_and_overridable(monkeypatch):
+    import torch
+
+    from autokd.environment import physical_cores
+
+    monkeypatch.delenv("AUTOKD_THREADS", raising=False)
+    assert threads_for(1) == physical_cores()
+    assert threads_for(physical_cores() * 4) == 1
+    monkeypatch.setenv("AUTOKD_THREADS", "3")
+    assert threads_for(1) == 3
+    before = torch.get_num_threads()
+    try:
+        assert set_training_threads(1) == 1 and torch.get_num_threads() == 1
+    finally:
+        torch.set_num_threads(before)
+
+
+@pytest.mark.parametrize("kind", ["gate", "cores"])
+def test_lock_files_are_named_after_the_host(tmp_path, kind):
+    import socket
+
+    lock = CoreLock(tmp_path)
+    with lock.holding():
+        pass
+    assert (tmp_path / f"{socket.gethostname()}-{kind}.lock").is_file()

@@ -1,0 +1,143 @@
+"""Trials from one study run by several workers: exact budget, no trial twice, dead workers."""
+
+import os
+import subprocess
+import sys
+import threading
+import time
+
+import optuna
+import pytest
+
+from autokd.device import Execution
+from autokd.storage import open_storage
+from autokd.workers import (
+    SURPLUS_ATTR,
+    WORKER_ATTR,
+    count_finished,
+    fail_abandoned,
+    plan_workers,
+    run_trials,
+)
+
+optuna.logging.set_verbosity(optuna.logging.WARNING)
+
+
+def _study(tmp_path, name="s"):
+    storage = open_storage(f"sqlite:///{tmp_path / 'study.db'}")
+    return optuna.create_study(
+        study_name=name, storage=storage, directions=["maximize"], load_if_exists=True
+    )
+
+
+def test_two_workers_fill_the_budget_exactly_and_never_train_a_trial_twice(tmp_path):
+    _study(tmp_path)
+    trained = []  # (worker, trial number) of every objective call
+    lock = threading.Lock()
+
+    def worker(index):
+        study = _study(tmp_path)  # its own handle, as another process would have
+
+        def objective(trial):
+            with lock:
+                trained.append((index, trial.number))
+            time.sleep(0.05)
+            x = trial.suggest_float("x", 0, 1)
+            if trial.number % 4 == 3:
+                raise optuna.TrialPruned()  # pruned trials count towards the budget too
+            return x
+
+        run_trials(study, objective, budget=9)
+
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    study = _study(tmp_path)
+    assert count_finished(study) == 9
+    numbers = [number for _, number in trained]
+    assert len(numbers) == len(set(numbers)) == 9  # each counted trial trained once, no extra
+    assert len({index for index, _ in trained}) > 1  # the work was shared
+    surplus = [t for t in study.trials if t.user_attrs.get(SURPLUS_ATTR)]
+    assert all(t.state == optuna.trial.TrialState.FAIL for t in surplus)
+
+
+def test_a_worker_waits_for_running_trials_and_takes_a_slot_they_free(tmp_path):
+    study = _study(tmp_path)
+    study.enqueue_trial({"x": 0.5})
+    other = study.ask()  # a trial another worker is running
+    other.set_user_attr(WORKER_ATTR, f"elsewhere:{os.getpid()}")
+    ran = []
+
+    def free_the_slot():
+        time.sleep(0.6)
+        study.tell(other, state=optuna.trial.TrialState.FAIL)  # its worker gave up
+
+    thread = threading.Thread(target=free_the_slot)
+    thread.start()
+    started = time.perf_counter()
+    run_trials(_study(tmp_path), lambda t: ran.append(t.number) or 1.0, budget=1)
+    thread.join()
+    assert ran == [1] and time.perf_counter() - started >= 0.5
+    assert count_finished(_study(tmp_path)) == 1
+
+
+def test_a_trial_of_a_dead_worker_on_this_machine_is_failed(tmp_path):
+    import socket
+
+    study = _study(tmp_path)
+    dead = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True
+    )
+    trial = study.ask()
+    trial.set_user_attr(WORKER_ATTR, f"{socket.gethostname()}:{int(dead.stdout)}")
+    alive = study.ask()
+    alive.set_user_attr(WORKER_ATTR, f"{socket.gethostname()}:{os.getpid()}")
+    assert fail_abandoned(study) == 1
+    states = {t.number: t.state for t in _study(tmp_path).trials}
+    assert states[trial.number] == optuna.trial.TrialState.FAIL
+    assert states[alive.number] == optuna.trial.TrialState.RUNNING
+
+
+def test_a_failing_objective_fails_its_trial_and_stops_the_worker(tmp_path):
+    study = _study(tmp_path)
+
+    def objective(trial):
+        raise RuntimeError("boom")
+
+    with pytest.raises(RuntimeError, match="boom"):
+        run_trials(study, objective, budget=3)
+    assert [t.state for t in study.trials] == [optuna.trial.TrialState.FAIL]
+
+
+def test_plan_on_the_cpu_is_one_thread_per_worker(monkeypatch):
+    monkeypatch.setattr("autokd.workers.physical_cores", lambda: 4)
+    auto = plan_workers(None, Execution("cpu"), budget=50)
+    assert (auto.workers, auto.threads, auto.devices) == (4, 1, ("cpu",))
+    assert "one per physical core" in auto.reason
+    assert plan_workers(None, Execution("cpu"), budget=3).workers == 3  # never more than trials
+    assert plan_workers(2, Execution("cpu"), budget=50).workers == 2
+    assert "share them" in plan_workers(8, Execution("cpu"), budget=50).reason
+
+
+def test_plan_on_gpus_spreads_workers_unless_one_gpu_is_named(monkeypatch):
+    monkeypatch.setattr("autokd.workers.physical_cores", lambda: 16)
+    monkeypatch.setattr("autokd.workers.gpu_count", lambda: 2)
+    spread = plan_workers(None, Execution("cuda:0", "bf16"), budget=50)
+    assert spread.workers == 2 and [spread.device_of(i) for i in range(4)] == [
+        "cuda:0",
+        "cuda:1",
+        "cuda:0",
+        "cuda:1",
+    ]
+    assert spread.threads == 8
+    pinned = plan_workers(3, Execution("cuda:1", "bf16"), budget=50, pinned=True)
+    assert pinned.devices == ("cuda:1",) and pinned.workers == 3
+
+
+def test_plan_refuses_zero_workers():
+    from autokd.errors import AutoKDError
+
+    with pytest.raises(AutoKDError, match="--workers must be 1 or more"):
+        plan_workers(0, Execution("cpu"), budget=5)
