@@ -35,6 +35,7 @@ from pathlib import Path
 
 from autokd.cache import cache_dir
 from autokd.environment import physical_cores
+from autokd.errors import AutoKDError
 
 THREADS_VARIABLE = "AUTOKD_THREADS"  # set by the search for the worker processes it starts
 
@@ -128,14 +129,21 @@ def core_lock() -> CoreLock:
     return _LOCKS[folder]
 
 
+def threads_override() -> int | None:
+    """`AUTOKD_THREADS`: training threads every autokd process uses (the search passes it to
+    the workers it starts; a user may set it to measure another choice)."""
+    raw = os.environ.get(THREADS_VARIABLE, "")
+    if not raw:
+        return None
+    if not (raw.isascii() and raw.isdigit() and 0 < int(raw) <= 1024):
+        raise AutoKDError(f"{THREADS_VARIABLE}={raw!r} is not a thread count; give 1 to 1024")
+    return int(raw)
+
+
 def threads_for(processes: int) -> int:
     """Training threads for each of `processes` processes that train at once on this machine's
-    physical cores: an equal share, at least one. `AUTOKD_THREADS` (set by the search for the
-    workers it starts) wins."""
-    raw = os.environ.get(THREADS_VARIABLE)
-    if raw and raw.isascii() and raw.isdigit() and int(raw) > 0:
-        return int(raw)
-    return max(1, physical_cores() // max(1, processes))
+    physical cores: an equal share, at least one, unless `AUTOKD_THREADS` says otherwise."""
+    return threads_override() or max(1, physical_cores() // max(1, processes))
 
 
 def set_training_threads(threads: int) -> int:

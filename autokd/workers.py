@@ -31,6 +31,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from autokd.cores import threads_override
 from autokd.device import Execution, gpu_count
 from autokd.environment import physical_cores
 from autokd.errors import AutoKDError
@@ -77,8 +78,9 @@ def plan_workers(
     if workers > cores:
         why += f"; more workers than the {cores} physical cores share them"
     workers = min(workers, budget)
-    reason = f"{workers} worker(s) ({why}), 1 training thread each"
-    return WorkerPlan(workers, 1, ("cpu",), reason)
+    threads = threads_override() or 1
+    reason = f"{workers} worker(s) ({why}), {threads} training thread(s) each"
+    return WorkerPlan(workers, threads, ("cpu",), reason)
 
 
 def counted_states() -> tuple[Any, ...]:

@@ -55,7 +55,7 @@ def test_a_search_with_local_workers_runs_the_budget_exactly(tmp_path):
     )
     complete = study.get_trials(states=(optuna.trial.TrialState.COMPLETE,))
     assert len(complete) == 5
-    assert "by 2 worker(s) (--workers), 1 training thread each" in result.stdout
+    assert "by 2 worker(s) (--workers), 1 training thread(s) each" in result.stdout
     assert (tmp_path / "reports" / "two.html").is_file()
 
 

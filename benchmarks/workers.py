@@ -1,0 +1,243 @@
+"""Trials in parallel on this machine: wall time, front quality and latency trust.
+
+The default search (`autokd search --budget 50 --target cpu`, seed 0), teacher cached and
+per-architecture metrics not (every latency is timed in the run), as:
+  before          the revision before --workers (`--baseline-rev`, from a git worktree): one
+                  process at PyTorch's default threads (2 here)
+  workers-1       `--workers 1` (one process, one training thread)
+  workers-2       `--workers 2` (two processes, one thread each; what auto picks on 2 cores)
+  workers-2-busy  `--workers 2` beside one busy process (`python -c "while True: pass"`)
+  before-busy     the revision before, beside the same busy process (`--with-busy-before`)
+then the hand-written reference loop (benchmarks/reference_loop.py) on the same teacher.
+
+For each: wall time from command to report, students on the front, best accuracy, and the
+hypervolume of the accuracy-FLOPs front against one reference point (the reference loop's).
+Latency trust: the architectures the 2-worker search timed are timed again, one after the other
+in a process of their own (what a 1-worker search sees); the share within +-10% and Spearman's
+rank correlation are reported.
+
+Run it alone: nothing else may run on the machine meanwhile (README "Performance").
+Usage: python benchmarks/workers.py [--budget 50] [--baseline-rev 082f85c] [--with-busy-before]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from common import ROOT, save_result
+from reference_loop import REFERENCE, hypervolume_acc_flops
+
+BUSY = [sys.executable, "-c", "while True: pass"]
+
+
+def autokd_command(revision_tree: Path | None) -> tuple[list[str], dict[str, str]]:
+    """`python -m autokd` of this checkout, or of an older revision's worktree."""
+    env = dict(os.environ)
+    if revision_tree is not None:
+        env["PYTHONPATH"] = str(revision_tree)
+    return [sys.executable, "-m", "autokd"], env
+
+
+def search(
+    work: Path,
+    base_cache: Path,
+    name: str,
+    budget: int,
+    extra: list[str],
+    *,
+    tree: Path | None = None,
+    busy: bool = False,
+) -> dict:
+    cache = work / f"cache-{name}"
+    shutil.copytree(base_cache, cache, ignore=shutil.ignore_patterns("metrics", "locks"))
+    command, env = autokd_command(tree)
+    env["AUTOKD_CACHE_DIR"] = str(cache)
+    args = ["search", "--budget", str(budget), "--target", "cpu", "--name", name, "--quiet"]
+    hog = subprocess.Popen(BUSY) if busy else None
+    try:
+        started = time.perf_counter()
+        done = subprocess.run(
+            [*command, *args, *extra], cwd=work, env=env, capture_output=True, text=True
+        )
+        wall = time.perf_counter() - started
+    finally:
+        if hog is not None:
+            hog.kill()
+            hog.wait()
+    if done.returncode != 0:
+        sys.exit(f"{name} failed:\n{done.stderr}")
+    summary = json.loads((work / "runs" / name / "summary.json").read_text())
+    trials = _complete_trials(work / "runs" / name / "study.db")
+    return {
+        "name": name,
+        "args": extra,
+        "busy_process_beside": busy,
+        "wall_s": round(wall, 1),
+        "complete": summary["trials"].get("complete", 0),
+        "pareto_size": summary["pareto_size"],
+        "best_accuracy": summary["best_accuracy"],
+        "hypervolume_acc_flops": hypervolume_acc_flops(
+            [t["accuracy"] for t in trials], [t["flops"] for t in trials]
+        ),
+        "train_s_total": summary["timings"].get("train_s_total"),
+        "measure_s_total": summary["timings"].get("measure_s_total"),
+        "training": summary.get("training"),
+        "trials": trials,
+    }
+
+
+def _complete_trials(study_db: Path) -> list[dict]:
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = optuna.load_study(study_name="autokd", storage=f"sqlite:///{study_db}")
+    return [
+        {
+            "number": t.number,
+            "accuracy": t.values[0],
+            "latency_ms": t.values[1],
+            "flops": t.values[2],
+            "student": t.user_attrs["student"],
+            "metrics_cached": t.user_attrs.get("metrics_cached"),
+        }
+        for t in study.get_trials(states=(optuna.trial.TrialState.COMPLETE,))
+    ]
+
+
+def latency_agreement(run: dict, cache: Path) -> dict:
+    """Time the run's architectures again, alone, in a fresh process with an empty cache."""
+    students = {json.dumps(t["student"], sort_keys=True): t for t in run["trials"]}
+    script = (
+        "import json, sys\n"
+        "from autokd.config import StudentConfig, load_target\n"
+        "from autokd.hardware import MetricsCache\n"
+        "target = load_target('cpu')\n"
+        "out = [MetricsCache().measure(StudentConfig.from_dict(s), target).latency.median_ms\n"
+        "       for s in json.load(sys.stdin)]\n"
+        "print(json.dumps(out))\n"
+    )
+    env = {**os.environ, "AUTOKD_CACHE_DIR": str(cache)}
+    trials = list(students.values())
+    done = subprocess.run(
+        [sys.executable, "-c", script],
+        input=json.dumps([t["student"] for t in trials]),
+        capture_output=True,
+        text=True,
+        env=env,
+        check=True,
+    )
+    alone = json.loads(done.stdout)
+    during = [t["latency_ms"] for t in trials]
+    from scipy.stats import spearmanr
+
+    within = sum(abs(b - a) / a <= 0.1 for a, b in zip(alone, during, strict=True)) / len(alone)
+    return {
+        "architectures": len(alone),
+        "within_10_percent": round(within, 3),
+        "spearman": round(float(spearmanr(alone, during).statistic), 4),
+        "pairs_ms": [[round(a, 4), round(b, 4)] for a, b in zip(alone, during, strict=True)],
+    }
+
+
+def reference(cache: Path, budget: int) -> dict:
+    env = {**os.environ, "AUTOKD_CACHE_DIR": str(cache)}
+    started = time.perf_counter()
+    subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "reference_loop.py"), "--trials", str(budget)],
+        env=env,
+        check=True,
+        capture_output=True,
+    )
+    result = json.loads((ROOT / "benchmarks" / "results" / "reference_loop.json").read_text())
+    result["wall_s_measured_here"] = round(time.perf_counter() - started, 1)
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--budget", type=int, default=50)
+    parser.add_argument("--baseline-rev", default="082f85c")
+    parser.add_argument("--with-busy-before", action="store_true")
+    parser.add_argument("--skip-reference", action="store_true")
+    args = parser.parse_args()
+    work = Path(tempfile.mkdtemp(prefix="autokd-workers-"))
+    base_cache = work / "cache-base"
+    tree = work / "before"
+    subprocess.run(
+        ["git", "worktree", "add", "--detach", str(tree), args.baseline_rev],
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
+    )
+    try:
+        # the teacher, trained once into the base cache (not timed): every run loads it
+        command, env = autokd_command(None)
+        env["AUTOKD_CACHE_DIR"] = str(base_cache)
+        subprocess.run(
+            [*command, "search", "--budget", "1", "--workers", "1", "--name", "warm", "--quiet"],
+            cwd=work,
+            env=env,
+            check=True,
+            capture_output=True,
+        )
+        runs = [
+            search(work, base_cache, "before", args.budget, [], tree=tree),
+            search(work, base_cache, "workers-1", args.budget, ["--workers", "1"]),
+            search(work, base_cache, "workers-2", args.budget, ["--workers", "2"]),
+            search(work, base_cache, "workers-2-busy", args.budget, ["--workers", "2"], busy=True),
+        ]
+        if args.with_busy_before:
+            runs.append(
+                search(work, base_cache, "before-busy", args.budget, [], tree=tree, busy=True)
+            )
+        agreement = latency_agreement(runs[2], work / "cache-agreement")
+        loop = None if args.skip_reference else reference(base_cache, args.budget)
+    finally:
+        subprocess.run(["git", "worktree", "remove", "--force", str(tree)], cwd=ROOT)
+    result = {
+        "command": f"autokd search --budget {args.budget} --target cpu",
+        "baseline_revision": args.baseline_rev,
+        "cpus": os.cpu_count(),
+        "runs": runs,
+        "latency_agreement_2_workers_vs_alone": agreement,
+        "reference_loop": None
+        if loop is None
+        else {
+            "search_s": loop["search_s"],
+            "wall_s": loop["wall_s"],
+            "best_accuracy": loop["best_accuracy"],
+            "hypervolume_acc_flops": loop["hypervolume_acc_flops"],
+            "pareto_size_acc_flops": loop.get("pareto_size"),
+        },
+        "hypervolume_reference": REFERENCE,
+    }
+    save_result("workers", result)
+    print("| run | wall | complete | front | best acc | HV acc-FLOPs (x1e7) |")
+    print("| --- | --- | --- | --- | --- | --- |")
+    for run in runs:
+        print(
+            f"| {run['name']} | {run['wall_s']:.0f} s | {run['complete']} | {run['pareto_size']} "
+            f"| {run['best_accuracy']:.4f} | {run['hypervolume_acc_flops'] / 1e7:.3f} |"
+        )
+    if loop:
+        print(
+            f"| reference loop | search {loop['search_s']:.0f} s (wall {loop['wall_s']:.0f} s) | "
+            f"| | {loop['best_accuracy']:.4f} | {loop['hypervolume_acc_flops'] / 1e7:.3f} |"
+        )
+    print(
+        f"latency agreement: {agreement['within_10_percent']:.0%} within +-10%, "
+        f"Spearman {agreement['spearman']:.3f} over {agreement['architectures']} architectures"
+    )
+    print(f"work folder {work}")
+
+
+if __name__ == "__main__":
+    main()
