@@ -4,4 +4,5 @@ import sys
 
 from autokd.cli import main
 
-sys.exit(main())
+if __name__ == "__main__":  # not again in processes that multiprocessing starts by importing it
+    sys.exit(main())

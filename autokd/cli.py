@@ -766,6 +766,14 @@ def _add_validate(commands: argparse._SubParsersAction) -> None:
     _add_teacher_weights(p)
     _add_augment(p)
     _add_execution(p)
+    p.add_argument(
+        "--workers",
+        type=_workers,
+        default=None,
+        metavar="N",
+        help="processes that retrain at once (default auto: one per physical core, each with "
+        "one training thread; 1 trains in this process with every core)",
+    )
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(handler=_validate)
 
@@ -784,6 +792,7 @@ def _validate(args: argparse.Namespace) -> int:
         augment=args.augment,
         progress=not args.quiet,
         execution=_execution(args),
+        workers=args.workers,
     )
     print(
         f"autokd: {result['students_validated']} students, {result['epochs']} epochs "

@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -20,8 +21,9 @@ import pandas as pd
 
 from autokd.cache import write_json
 from autokd.config import KDConfig, StudentConfig, TrainConfig
-from autokd.cores import set_training_threads, threads_for
+from autokd.cores import set_training_threads, threads_for, threads_override
 from autokd.device import Execution
+from autokd.environment import physical_cores
 from autokd.errors import AutoKDError
 from autokd.records import RunFolder, load_study, trials_frame
 from autokd.training import (
@@ -52,6 +54,60 @@ def spread_along(front: pd.DataFrame, k: int) -> pd.DataFrame:
     return ordered.iloc[positions]
 
 
+@dataclass(frozen=True)
+class _Retraining:
+    """One retraining `autokd validate` runs: a trial's student, with KD or without."""
+
+    trial: int
+    label: str  # "kd" or "no_kd"
+    student: StudentConfig
+    kd: KDConfig | None
+    schedule: TrainConfig
+
+
+@dataclass(frozen=True)
+class _Setting:
+    """What every retraining shares, prepared once per process (a worker prepares its own)."""
+
+    data: dict[str, Any]
+    teacher: dict[str, Any]
+    teacher_weights: Path | None
+    augment: bool
+    execution: Execution
+    threads: int
+
+
+_PREPARED: dict[str, Any] = {}  # a worker process's data and teacher signal
+
+
+def _prepare(setting: _Setting, *, progress: bool = False) -> None:
+    set_training_threads(setting.threads)
+    data = load_identified_data(setting.data)
+    teacher = load_identified_teacher(
+        setting.teacher,
+        data,
+        weights=setting.teacher_weights,
+        progress=progress,
+        execution=setting.execution,
+    )
+    signal = teacher_signal(teacher, data, augment=setting.augment)
+    _PREPARED["data"], _PREPARED["signal"] = place_on_device(data, signal, setting.execution)
+    _PREPARED["execution"] = setting.execution
+
+
+def _retrain(job: _Retraining, callbacks: list[Any] | None = None) -> float:
+    _, fitted = train_student(
+        job.student,
+        job.kd,
+        job.schedule,
+        _PREPARED["data"],
+        _PREPARED["signal"],
+        callbacks=callbacks,
+        execution=_PREPARED["execution"],
+    )
+    return fitted.val_accuracy
+
+
 def validate_run(
     run: RunFolder,
     *,
@@ -62,13 +118,16 @@ def validate_run(
     augment: bool = False,
     progress: bool = True,
     execution: Execution | None = None,
+    workers: int | None = 1,
 ) -> dict[str, Any]:
     """Retrain `top_k` students of the front (`spread_along` it) for `epochs` epochs, with KD and
-    without (same seed), and store the Kendall tau and the KD gains in the run."""
+    without (same seed), and store the Kendall tau and the KD gains in the run.
+
+    With `workers` above one (None: one per physical core, at most one per retraining), the
+    retrainings run in that many processes, one training thread each, as search trials do."""
     from autokd.progress import epoch_bar
 
     execution = execution or Execution()
-    set_training_threads(threads_for(1))
     started = time.perf_counter()
     study = load_study(run)
     frame = trials_frame(study)
@@ -77,48 +136,52 @@ def validate_run(
         raise AutoKDError(f"run '{run.path}' has no complete trial to validate")
     chosen = spread_along(front, top_k)
     trials = study.get_trials(deepcopy=False)
-    data = load_identified_data(run.data_identity())
-    teacher = load_identified_teacher(
-        run.teacher_identity(),
-        data,
-        weights=teacher_weights,
-        progress=progress,
-        execution=execution,
-    )
-    augment = augment and data.augment is not None  # as `autokd train --augment` trains
-    data, outputs = place_on_device(data, teacher_signal(teacher, data, augment=augment), execution)
-
-    students = []
-    for position, row in enumerate(chosen.itertuples(index=False), start=1):
+    data_identity = run.data_identity()
+    augment = augment and load_identified_data(data_identity).augment is not None
+    jobs = []
+    for row in chosen.itertuples(index=False):
         attrs = trials[int(row.number)].user_attrs
-        config = StudentConfig.from_dict(attrs["student"])
-        kd = KDConfig.from_dict(attrs["kd"])
         schedule = dataclasses.replace(
             TrainConfig(**attrs["train"]), epochs=epochs, seed=seed, augment=augment
         )
-        accuracies = {}
+        kd = KDConfig.from_dict(attrs["kd"])
         for label, use_kd in (("kd", True), ("no_kd", False)):
-            title = f"{position}/{len(chosen)} trial {int(row.number)} {label.replace('_', ' ')}"
+            student = StudentConfig.from_dict(attrs["student"])
+            jobs.append(
+                _Retraining(int(row.number), label, student, kd if use_kd else None, schedule)
+            )
+    count = min(len(jobs), workers or physical_cores())
+    setting = _Setting(
+        data_identity,
+        run.teacher_identity(),
+        teacher_weights,
+        augment,
+        execution,
+        threads_for(count) if count == 1 else (threads_override() or 1),
+    )
+    accuracy: dict[tuple[int, str], float] = {}
+    if count == 1:
+        _prepare(setting, progress=progress)
+        for position, job in enumerate(jobs, start=1):
+            label = job.label.replace("_", " ")
+            title = f"{(position + 1) // 2}/{len(chosen)} trial {job.trial} {label}"
             with epoch_bar(title, epochs, enabled=progress) as show:
-                _, fitted = train_student(
-                    config,
-                    kd if use_kd else None,
-                    schedule,
-                    data,
-                    outputs,
-                    callbacks=[show],
-                    execution=execution,
-                )
-            accuracies[label] = fitted.val_accuracy
+                accuracy[job.trial, job.label] = _retrain(job, [show])
+    else:
+        accuracy = _retrain_in_workers(jobs, setting, count, progress=progress)
+
+    students = []
+    for row in chosen.itertuples(index=False):
+        number = int(row.number)
         students.append(
             {
-                "trial": int(row.number),
+                "trial": number,
                 "architecture": row.architecture,
                 "latency_ms": float(row.latency_ms),
                 "search_accuracy": float(row.accuracy),
-                "kd_accuracy": accuracies["kd"],
-                "no_kd_accuracy": accuracies["no_kd"],
-                "kd_gain": accuracies["kd"] - accuracies["no_kd"],
+                "kd_accuracy": accuracy[number, "kd"],
+                "no_kd_accuracy": accuracy[number, "no_kd"],
+                "kd_gain": accuracy[number, "kd"] - accuracy[number, "no_kd"],
             }
         )
     search = [s["search_accuracy"] for s in students]
@@ -134,6 +197,41 @@ def validate_run(
         "mean_kd_gain": sum(s["kd_gain"] for s in students) / len(students),
         "students": students,
         "seconds": round(time.perf_counter() - started, 1),
+        "workers": count,
+        "training": execution.to_dict(),
     }
     write_json(run.validation_json, result)
     return result
+
+
+def _retrain_in_workers(
+    jobs: list[_Retraining], setting: _Setting, workers: int, *, progress: bool
+) -> dict[tuple[int, str], float]:
+    """The retrainings spread over `workers` processes (each prepares the data and teacher once,
+    from the caches); a bar counts the finished ones."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+
+    from tqdm.auto import tqdm
+
+    # Found, refused, or trained again (and cached) here, once: not by every worker at once.
+    load_identified_teacher(
+        setting.teacher,
+        load_identified_data(setting.data),
+        weights=setting.teacher_weights,
+        progress=progress,
+    )
+    context = multiprocessing.get_context("spawn")  # fresh processes: no forked thread pools
+    results: dict[tuple[int, str], float] = {}
+    with (
+        ProcessPoolExecutor(
+            workers, mp_context=context, initializer=_prepare, initargs=(setting,)
+        ) as pool,
+        tqdm(total=len(jobs), desc=f"validate ({workers} workers)", disable=not progress) as bar,
+    ):
+        futures = {pool.submit(_retrain, job): job for job in jobs}
+        for future in as_completed(futures):
+            job = futures[future]
+            results[job.trial, job.label] = future.result()
+            bar.update(1)
+    return results

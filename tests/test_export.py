@@ -259,3 +259,18 @@ def test_a_rejected_trial_says_why_it_cannot_be_exported():
     frame.loc[5, "state"] = "PRUNED"
     with pytest.raises(AutoKDError, match="trial 5 was rejected by the constraints \\(params"):
         choose_trial(frame, trial=5)
+
+
+def test_validate_in_worker_processes_matches_one_process(run_and_bundle, monkeypatch):
+    """Retrainings spread over two processes give exactly what one process gives (same seed,
+    one thread each), so `--workers` changes the time, not the numbers."""
+    work, _ = run_and_bundle
+    run = work / "runs" / "src"
+    monkeypatch.setenv("AUTOKD_THREADS", "1")
+    results = []
+    for workers in ("1", "2"):
+        args = ["validate", str(run), "--top-k", "2", "--epochs", "1", "--workers", workers]
+        assert main([*args, "--quiet"]) == 0
+        results.append(json.loads((run / "validation.json").read_text()))
+    assert [r["workers"] for r in results] == [1, min(2, 2 * results[0]["students_validated"])]
+    assert results[0]["students"] == results[1]["students"]

@@ -153,3 +153,52 @@ def test_a_search_and_two_workers_share_a_postgresql_study(postgres_url, tmp_pat
     assert (elsewhere / "best" / "student.onnx").is_file()
     for output in (report, export):
         assert password not in output.stdout + output.stderr
+
+
+def test_ctrl_c_stops_every_worker_writes_the_tables_and_the_same_command_continues(tmp_path):
+    import signal
+
+    args = [
+        "search",
+        "--name",
+        "stopped",
+        "--runs-dir",
+        str(tmp_path / "runs"),
+        "--reports-dir",
+        str(tmp_path / "reports"),
+        *TINY_SEARCH,
+        "--workers",
+        "2",
+        "--epochs",
+        "2",
+    ]
+    search = subprocess.Popen(
+        [sys.executable, "-m", "autokd", *args, "--budget", "60"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    db = tmp_path / "runs" / "stopped" / "study.db"
+    deadline = time.time() + 300
+    while True:  # interrupt once trials are landing
+        assert search.poll() is None and time.time() < deadline
+        if db.is_file():
+            study = optuna.load_study(study_name="autokd", storage=f"sqlite:///{db}")
+            if len(study.get_trials(states=(optuna.trial.TrialState.COMPLETE,))) >= 2:
+                break
+        time.sleep(0.3)
+    search.send_signal(signal.SIGINT)
+    out, err = search.communicate(timeout=120)
+    assert search.returncode == 130, err
+    assert "Traceback" not in err and "run the same command with --name stopped" in err
+    study = optuna.load_study(study_name="autokd", storage=f"sqlite:///{db}")
+    states = [t.state for t in study.trials]
+    assert optuna.trial.TrialState.RUNNING not in states  # every worker stopped and told
+    complete = states.count(optuna.trial.TrialState.COMPLETE)
+    assert complete < 60
+    rows = (tmp_path / "runs" / "stopped" / "trials.csv").read_text().splitlines()[1:]
+    assert sum(",COMPLETE," in row for row in rows) == complete
+    again = autokd(*args, "--budget", str(complete + 1))
+    assert again.returncode == 0, again.stderr
+    study = optuna.load_study(study_name="autokd", storage=f"sqlite:///{db}")
+    assert len(study.get_trials(states=(optuna.trial.TrialState.COMPLETE,))) == complete + 1
