@@ -66,6 +66,7 @@ from autokd.training import (
 from autokd.workers import (
     WorkerPlan,
     counted_states,
+    fail_abandoned,
     plan_workers,
     run_trials,
     start_local_workers,
@@ -322,6 +323,7 @@ def run(config: RunConfig, *, progress: bool = True) -> SearchOutcome:
         failed_workers = sum(
             code not in (0, 130) for code in stop_local_workers(helpers, interrupt=interrupted)
         )
+        fail_abandoned(study)  # a trial a stopped worker could not close is not left RUNNING
         progress_bar.update(study, None)
         progress_bar.close()
         timings = {

@@ -191,7 +191,6 @@ def run_trials(
     *,
     budget: int,
     on_trial: Callable[[Any, Any], None] = lambda study, trial: None,
-    stop: threading.Event | None = None,
 ) -> int:
     """Run trials of `study` until it holds `budget` counted trials; returns how many this
     worker ran. `objective` raising `optuna.TrialPruned` records a pruned trial; any other
@@ -202,7 +201,7 @@ def run_trials(
     from autokd.cores import core_lock
 
     lock, ran = core_lock(), 0
-    while not (stop is not None and stop.is_set()):
+    while True:
         fail_abandoned(study)
         state = _slot_free(study, number=sys.maxsize, budget=budget)
         if state is False:
@@ -213,21 +212,22 @@ def run_trials(
             continue
         with _quiet():  # Optuna warns that heartbeats are meant for optimize(): we beat here
             trial = study.ask()
-        trial.set_user_attr(WORKER_ATTR, _worker_id())
-        if not _slot_free(study, trial.number, budget):  # another worker took the last slot
-            trial.set_user_attr(SURPLUS_ATTR, True)
-            study.tell(trial, state=optuna.trial.TrialState.FAIL)
-            continue
-        with _Heartbeat(study, trial):
-            try:
-                values = objective(trial)
-            except optuna.TrialPruned:
-                frozen = study.tell(trial, state=optuna.trial.TrialState.PRUNED)
-            except BaseException:
+        try:  # from here on, whatever stops this worker closes the trial
+            trial.set_user_attr(WORKER_ATTR, _worker_id())
+            if not _slot_free(study, trial.number, budget):  # another worker took the last slot
+                trial.set_user_attr(SURPLUS_ATTR, True)
                 study.tell(trial, state=optuna.trial.TrialState.FAIL)
-                raise
-            else:
-                frozen = study.tell(trial, values)
+                continue
+            with _Heartbeat(study, trial):
+                values = objective(trial)
+        except optuna.TrialPruned:
+            frozen = study.tell(trial, state=optuna.trial.TrialState.PRUNED)
+        except BaseException:
+            with contextlib.suppress(Exception):  # already told, or the storage is gone
+                study.tell(trial, state=optuna.trial.TrialState.FAIL)
+            raise
+        else:
+            frozen = study.tell(trial, values)
         ran += 1
         on_trial(study, frozen)
     return ran
