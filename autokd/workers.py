@@ -141,17 +141,20 @@ def _alive(pid: int) -> bool:
 
 def _slot_free(study: Any, number: int, budget: int) -> bool | None:
     """True: trial `number` may run. False: the budget is taken for good. None: wait, the
-    running trials may still fail and free a slot."""
+    running trials may still fail and free a slot. (One read of the study.)"""
     import optuna
 
-    running = optuna.trial.TrialState.RUNNING
-    finished = count_finished(study)
-    ahead = [
-        t
-        for t in study.get_trials(deepcopy=False, states=(running,))
-        if t.number < number and not t.user_attrs.get(SURPLUS_ATTR)
-    ]
-    if finished + len(ahead) < budget:
+    finished = running_ahead = 0
+    for trial in study.get_trials(deepcopy=False):
+        if trial.state in counted_states():
+            finished += 1
+        elif (
+            trial.state == optuna.trial.TrialState.RUNNING
+            and trial.number < number
+            and not trial.user_attrs.get(SURPLUS_ATTR)
+        ):
+            running_ahead += 1
+    if finished + running_ahead < budget:
         return True
     return False if finished >= budget else None
 
