@@ -66,6 +66,7 @@ class ArchitectureMetrics:
             "params": self.params,
             "latency_iqr_ms": self.latency.iqr_ms,
             "latency_noisy": self.latency.noisy,
+            "latency_contended": self.latency.contended,
             "latency_attempts": self.latency.attempts,
             "latency_blocks": self.latency.blocks,
             "metrics_cached": self.cached,
@@ -119,7 +120,8 @@ class MetricsCache:
             self.counts.put(arch_key, counts)
         if latency is None:
             latency = measure_latency(model, target, latency_shape)
-            self.latencies.put(latency_key, asdict(latency))
+            if not latency.contended:  # timed while another program held cores: wrong, not kept
+                self.latencies.put(latency_key, asdict(latency))
         return ArchitectureMetrics(
             flops=counts["flops"],
             params=counts["params"],

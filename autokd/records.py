@@ -46,6 +46,7 @@ ATTR_COLUMNS = ["latency_iqr_ms", "params"]  # recorded as user attributes, not 
 EXTRA_COLUMNS = [
     "architecture",
     "latency_noisy",
+    "latency_contended",
     "train_seconds",
     "data_seconds",
     "measure_seconds",

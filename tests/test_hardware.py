@@ -88,3 +88,14 @@ def test_the_cache_survives_a_new_process_view(tmp_path):
 def test_target_threads_resolve_to_a_count(threads):
     target = dataclasses.replace(load_target("cpu"), threads=threads)
     assert hardware.target_threads(target) >= 1
+
+
+def test_a_contended_latency_is_used_but_never_cached(tmp_path, monkeypatch):
+    import dataclasses
+
+    cache, target = _cache(tmp_path), load_target("cpu-1t")
+    calls = []
+    wrong = dataclasses.replace(_steady(), noisy=True, contended=True)
+    monkeypatch.setattr(hardware, "measure_latency", lambda *a: calls.append(a) or wrong)
+    assert cache.measure(_config(), target).latency == wrong
+    assert not cache.measure(_config(), target).cached and len(calls) == 2  # timed again

@@ -85,3 +85,26 @@ def test_the_cuda_target_fails_at_once_without_a_gpu():
     assert not usable and "has none that torch can use" in why
     with pytest.raises(AutoKDError, match="choose cpu, cpu-1t or onnxruntime"):
         check_target_usable(load_target("cuda"))
+
+
+class StarvedTimer(NoisyTimer):
+    """A steady-looking result from a process that got no CPU while it was timed: what timing
+    beside a busy program looks like (the threads wait for cores; the IQR stays small)."""
+
+    def blocked_autorange(self, min_run_time):
+        import time
+
+        time.sleep(0.05)
+        return type("Result", (), {"median": 1e-3, "iqr": 1e-5, "times": [1e-3] * 5,
+                                   "number_per_run": 10})()  # fmt: skip
+
+
+def test_a_measurement_starved_of_cpu_is_repeated_flagged_and_not_trusted():
+    measurement = measure_latency(TINY, quick("cpu-1t"), (1, 8, 8), timer=StarvedTimer)
+    assert measurement.contended and measurement.noisy
+    assert measurement.attempts == 3  # repeated, bounded
+
+
+def test_a_real_measurement_on_a_quiet_core_is_not_contended():
+    measurement = measure_latency(TINY, quick("cpu-1t"), (1, 8, 8))
+    assert not measurement.contended
