@@ -182,10 +182,15 @@ def test_ctrl_c_stops_every_worker_writes_the_tables_and_the_same_command_contin
     deadline = time.time() + 300
     while True:  # interrupt once trials are landing
         assert search.poll() is None and time.time() < deadline
-        if db.is_file():
-            study = optuna.load_study(study_name="autokd", storage=f"sqlite:///{db}")
-            if len(study.get_trials(states=(optuna.trial.TrialState.COMPLETE,))) >= 2:
+        try:  # read the study once the search made it (reading must not create the file)
+            study = db.is_file() and optuna.load_study(
+                study_name="autokd", storage=f"sqlite:///{db}"
+            )
+            complete = study and study.get_trials(states=(optuna.trial.TrialState.COMPLETE,))
+            if complete and len(complete) >= 2:
                 break
+        except KeyError:  # the file is there, the study not yet
+            pass
         time.sleep(0.3)
     search.send_signal(signal.SIGINT)
     out, err = search.communicate(timeout=120)
