@@ -270,10 +270,12 @@ def main() -> None:
             f"| reference loop | search {loop['search_s']:.0f} s (wall {loop['wall_s']:.0f} s) | "
             f"| | {loop['best_accuracy']:.4f} | {loop['hypervolume_acc_flops'] / 1e7:.3f} |"
         )
-    print(
-        f"latency agreement: {agreement['within_10_percent']:.0%} within +-10%, "
-        f"Spearman {agreement['spearman']:.3f} over {agreement['architectures']} architectures"
-    )
+    for label, numbers in (("a 1-worker search", replay), ("a process alone", agreement)):
+        print(
+            f"latencies of the 2-worker search against {label}: "
+            f"{numbers['within_10_percent']:.0%} within +-10%, Spearman "
+            f"{numbers['spearman']:.3f} over {numbers['architectures']} pairs"
+        )
     print(f"work folder {work}")
 
 
