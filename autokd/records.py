@@ -185,6 +185,11 @@ def open_run(
     folder = RunFolder(
         Path(runs_dir) / name, storage=storage, weights_dir=Path(record["weights_dir"])
     )
+    if folder.study_db.is_file():  # a run of the same name with its own study: not this one
+        raise AutoKDError(
+            f"'{folder.path}' holds a run with its own study.db; pass --runs-dir with another "
+            "folder for the storage run's record"
+        )
     write_json(folder.run_json, record["run_json"])
     write_json(folder.summary_json, summary)
     return folder
