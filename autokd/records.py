@@ -86,7 +86,7 @@ class RunFolder:
         return self.name if self.storage else STUDY_NAME
 
     def weights_path(self, trial_number: int) -> Path:
-        return self.weights_dir / f"trial-{trial_number}.pt"
+        return weights_file(self.weights_dir, trial_number)
 
     def keep_weights_of(self, frame: pd.DataFrame) -> None:
         """Delete the weights of complete trials off the front. A dominated trial stays
@@ -144,6 +144,11 @@ class RunFolder:
         if not isinstance(data, dict):
             raise AutoKDError(f"{path} must hold a JSON object")
         return data
+
+
+def weights_file(weights_dir: Path, trial_number: int) -> Path:
+    """Where a trial's trained weights go: every worker writes them here, export reads them."""
+    return weights_dir / f"trial-{trial_number}.pt"
 
 
 def check_run_name(name: str) -> str:

@@ -46,7 +46,7 @@ from autokd.hardware import (
 )
 from autokd.latency import check_target_usable, target_threads
 from autokd.pareto import pareto_mask
-from autokd.records import OBJECTIVES, RunFolder, trials_frame, write_tables
+from autokd.records import OBJECTIVES, RunFolder, trials_frame, weights_file, write_tables
 from autokd.space import sample_candidate
 from autokd.storage import RUN_ATTR, SUMMARY_ATTR, masked, open_storage
 from autokd.students import get_student_builder
@@ -210,7 +210,7 @@ class _Trials:
         )
         # 3) keep the weights: a student that ends on the front is exported without retraining
         state = {key: tensor.cpu() for key, tensor in student.state_dict().items()}
-        path = self.weights_dir / f"trial-{trial.number}.pt"
+        path = weights_file(self.weights_dir, trial.number)
         atomic_write(path, lambda tmp: torch.save(state, tmp))
         trial.set_user_attr("train_seconds", round(result.seconds, 3))
         trial.set_user_attr("data_seconds", round(result.data_seconds, 4))
@@ -449,7 +449,7 @@ def _yaml_file(source: str, name: str) -> dict[str, str]:
     return {"name": name, "text": Path(source).read_text(encoding="utf-8")}
 
 
-def _yaml_from_record(entry: dict[str, str], kind: str) -> Path:
+def _yaml_from_record(entry: dict[str, str]) -> Path:
     """A space or target file recorded in the study, written where this machine can load it
     (same bytes, same digest)."""
     folder = cache_dir() / "run_files" / stable_hash(entry["text"])
@@ -508,8 +508,8 @@ def run_worker(
     outputs, _ = teacher_outputs(teacher, data)
     data, outputs = place_on_device(data, outputs, execution)
     settings = TrialSettings(
-        space=load_space(_yaml_from_record(record["space"], "space")),
-        target=load_target(_yaml_from_record(record["target"], "target")),
+        space=load_space(_yaml_from_record(record["space"])),
+        target=load_target(_yaml_from_record(record["target"])),
         epochs=record["epochs"],
         batch_size=record["batch_size"],
         seed=record["seed"],
@@ -597,7 +597,7 @@ def _write_outputs(
 
 
 def _counted(study: Any) -> list[Any]:
-    """Trials that count towards the budget: complete or pruned (failed ones are retried)."""
+    """Trials that count towards the budget (`workers.counted_states`)."""
     return study.get_trials(deepcopy=False, states=counted_states())
 
 

@@ -84,13 +84,14 @@ def plan_workers(
 
 
 def counted_states() -> tuple[Any, ...]:
+    """The states that count towards the budget: complete or pruned (failed ones are retried)."""
     import optuna
 
     return (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
 
 
 def count_finished(study: Any) -> int:
-    """Trials that count towards the budget: complete or pruned (failed ones are retried)."""
+    """How many trials count towards the budget (see `counted_states`)."""
     return len(study.get_trials(deepcopy=False, states=counted_states()))
 
 
