@@ -205,36 +205,64 @@ def run_trials(
     from autokd.cores import core_lock
 
     lock, ran = core_lock(), 0
-    while True:
-        fail_abandoned(study)
-        state = _slot_free(study, number=sys.maxsize, budget=budget)
-        if state is False:
-            break
-        if state is None:  # every slot is taken by a running trial: wait for them
-            with lock.released():
-                time.sleep(POLL_SECONDS)
-            continue
-        with _quiet():  # Optuna warns that heartbeats are meant for optimize(): we beat here
-            trial = study.ask()
-        try:  # from here on, whatever stops this worker closes the trial
-            trial.set_user_attr(WORKER_ATTR, _worker_id())
-            if not _slot_free(study, trial.number, budget):  # another worker took the last slot
-                trial.set_user_attr(SURPLUS_ATTR, True)
-                study.tell(trial, state=optuna.trial.TrialState.FAIL)
+    with _ctrl_c_remembered():
+        while True:
+            if _INTERRUPTED.is_set():  # a Ctrl-C that Python swallowed (it hit a finalizer)
+                raise KeyboardInterrupt
+            fail_abandoned(study)
+            state = _slot_free(study, number=sys.maxsize, budget=budget)
+            if state is False:
+                return ran
+            if state is None:  # every slot is taken by a running trial: wait for them
+                with lock.released():
+                    time.sleep(POLL_SECONDS)
                 continue
-            with _Heartbeat(study, trial):
-                values = objective(trial)
-        except optuna.TrialPruned:
-            frozen = study.tell(trial, state=optuna.trial.TrialState.PRUNED)
-        except BaseException:
-            with contextlib.suppress(Exception):  # already told, or the storage is gone
-                study.tell(trial, state=optuna.trial.TrialState.FAIL)
-            raise
-        else:
-            frozen = study.tell(trial, values)
-        ran += 1
-        on_trial(study, frozen)
-    return ran
+            with _quiet():  # Optuna warns that heartbeats are meant for optimize(): we beat
+                trial = study.ask()
+            try:  # from here on, whatever stops this worker closes the trial
+                trial.set_user_attr(WORKER_ATTR, _worker_id())
+                if not _slot_free(study, trial.number, budget):  # another took the last slot
+                    trial.set_user_attr(SURPLUS_ATTR, True)
+                    study.tell(trial, state=optuna.trial.TrialState.FAIL)
+                    continue
+                with _Heartbeat(study, trial):
+                    values = objective(trial)
+            except optuna.TrialPruned:
+                frozen = study.tell(trial, state=optuna.trial.TrialState.PRUNED)
+            except BaseException:
+                with contextlib.suppress(Exception):  # already told, or the storage is gone
+                    study.tell(trial, state=optuna.trial.TrialState.FAIL)
+                raise
+            else:
+                frozen = study.tell(trial, values)
+            ran += 1
+            on_trial(study, frozen)
+
+
+_INTERRUPTED = threading.Event()
+
+
+@contextlib.contextmanager
+def _ctrl_c_remembered() -> Iterator[None]:
+    """SIGINT raises KeyboardInterrupt as usual and is also remembered: Python drops an
+    exception raised while a finalizer runs (SQLAlchemy's, say), and the next trial boundary
+    then stops the worker all the same. Signal handlers belong to the main thread only."""
+    import signal
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def remember(signum: int, frame: Any) -> None:
+        _INTERRUPTED.set()
+        raise KeyboardInterrupt
+
+    _INTERRUPTED.clear()
+    previous = signal.signal(signal.SIGINT, remember)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def start_local_workers(
