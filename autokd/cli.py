@@ -79,6 +79,10 @@ def _workers(text: str) -> int | None:
     return value
 
 
+def _add_workers(p: argparse.ArgumentParser, help: str) -> None:  # noqa: A002 - argparse's name
+    p.add_argument("--workers", type=_workers, default=None, metavar="N", help=help)
+
+
 def _add_execution(p: argparse.ArgumentParser) -> None:
     """--device and --precision: where training runs (independent of the latency target)."""
     p.add_argument(
@@ -244,13 +248,10 @@ def _add_search(commands: argparse._SubParsersAction) -> None:
     limits.add_argument(
         "--max-params", type=_positive_int, metavar="N", help="at most N parameters"
     )
-    p.add_argument(
-        "--workers",
-        type=_workers,
-        default=None,
-        metavar="N",
-        help="worker processes that run trials at once (default auto: one per physical core "
-        "on the CPU, one per GPU on CUDA); each CPU worker trains with one thread",
+    _add_workers(
+        p,
+        "worker processes that run trials at once (default auto: one per physical core on the "
+        "CPU, one per GPU on CUDA); each CPU worker trains with one thread",
     )
     _add_execution(p)
     _add_storage(p)
@@ -766,13 +767,10 @@ def _add_validate(commands: argparse._SubParsersAction) -> None:
     _add_teacher_weights(p)
     _add_augment(p)
     _add_execution(p)
-    p.add_argument(
-        "--workers",
-        type=_workers,
-        default=None,
-        metavar="N",
-        help="processes that retrain at once (default auto: one per physical core, each with "
-        "one training thread; 1 trains in this process with every core)",
+    _add_workers(
+        p,
+        "processes that retrain at once (default auto: one per physical core, each with one "
+        "training thread; 1 trains in this process with every core)",
     )
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(handler=_validate)

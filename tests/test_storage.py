@@ -11,7 +11,7 @@ import pytest
 from autokd.errors import AutoKDError
 from autokd.storage import RUN_ATTR, masked, open_storage, scrub, with_driver
 from autokd.workers import WORKER_ATTR
-from tests.helpers import TINY_SEARCH, autokd
+from tests.helpers import TINY_SEARCH, autokd, tiny_search
 
 
 def test_passwords_are_masked_and_scrubbed():
@@ -35,20 +35,7 @@ def test_a_malformed_or_unreachable_url_is_one_line_without_the_password():
 
 
 def test_a_search_with_local_workers_runs_the_budget_exactly(tmp_path):
-    result = autokd(
-        "search",
-        "--budget",
-        "5",
-        "--name",
-        "two",
-        "--runs-dir",
-        str(tmp_path / "runs"),
-        "--reports-dir",
-        str(tmp_path / "reports"),
-        *TINY_SEARCH,
-        "--workers",
-        "2",
-    )
+    result = autokd(*tiny_search(tmp_path, "two", 5), "--workers", "2")
     assert result.returncode == 0, result.stderr
     study = optuna.load_study(
         study_name="autokd", storage=f"sqlite:///{tmp_path / 'runs' / 'two' / 'study.db'}"
@@ -158,22 +145,10 @@ def test_a_search_and_two_workers_share_a_postgresql_study(postgres_url, tmp_pat
 def test_ctrl_c_stops_every_worker_writes_the_tables_and_the_same_command_continues(tmp_path):
     import signal
 
-    args = [
-        "search",
-        "--name",
-        "stopped",
-        "--runs-dir",
-        str(tmp_path / "runs"),
-        "--reports-dir",
-        str(tmp_path / "reports"),
-        *TINY_SEARCH,
-        "--workers",
-        "2",
-        "--epochs",
-        "2",
-    ]
+    # the later --budget wins (argparse): 60 to interrupt, then just one more to continue
+    args = [*tiny_search(tmp_path, "stopped", 60), "--workers", "2", "--epochs", "2"]
     search = subprocess.Popen(
-        [sys.executable, "-m", "autokd", *args, "--budget", "60"],
+        [sys.executable, "-m", "autokd", *args],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
