@@ -13,9 +13,10 @@ then the hand-written reference loop (benchmarks/reference_loop.py) on the same 
 For each: wall time from command to report, students on the front, best accuracy, and the
 hypervolume of the accuracy-FLOPs front against one reference point (the reference loop's).
 Latency trust: the architectures the 2-worker search timed are timed again by a 1-worker search
-(their parameters enqueued in a fresh run with an empty metrics cache), and once more one after
-the other in a process that only times them; the share within +-10% and Spearman's rank
-correlation are reported for both.
+(their parameters enqueued in a fresh run with an empty metrics cache), and twice more one after
+the other in a process that only times them (the second pass against the first is the machine's
+own repeatability: the ceiling of any agreement here); the share within +-10% and Spearman's
+rank correlation are reported for each.
 
 Run it alone: nothing else may run on the machine meanwhile (README "Performance").
 Usage: python benchmarks/workers.py [--budget 50] [--baseline-rev 082f85c] [--with-busy-before]
@@ -114,30 +115,37 @@ def _complete_trials(study_db: Path) -> list[dict]:
     ]
 
 
-def latency_agreement(run: dict, cache: Path) -> dict:
-    """Time the run's architectures again, alone, in a fresh process with an empty cache."""
+def latency_agreement(run: dict) -> tuple[dict, dict]:
+    """Time the run's architectures again, twice over, in a fresh process that only times:
+    the 2-worker search against the first pass, and the first pass against the second (how well
+    this machine agrees with itself a minute later: the ceiling of any agreement here)."""
     students = {json.dumps(t["student"], sort_keys=True): t for t in run["trials"]}
     script = (
         "import json, sys\n"
         "from autokd.config import StudentConfig, load_target\n"
-        "from autokd.hardware import MetricsCache\n"
+        "from autokd.hardware import latency_input_shape\n"
+        "from autokd.latency import measure_latency\n"
+        "from autokd.students import build_student\n"
         "target = load_target('cpu')\n"
-        "out = [MetricsCache().measure(StudentConfig.from_dict(s), target).latency.median_ms\n"
-        "       for s in json.load(sys.stdin)]\n"
-        "print(json.dumps(out))\n"
+        "configs = [StudentConfig.from_dict(s) for s in json.load(sys.stdin)]\n"
+        "passes = [[measure_latency(build_student(c), target, latency_input_shape(c, target))\n"
+        "           .median_ms for c in configs] for _ in range(2)]\n"
+        "print(json.dumps(passes))\n"
     )
-    env = {**os.environ, "AUTOKD_CACHE_DIR": str(cache)}
     trials = list(students.values())
     done = subprocess.run(
         [sys.executable, "-c", script],
         input=json.dumps([t["student"] for t in trials]),
         capture_output=True,
         text=True,
-        env=env,
         check=True,
     )
-    alone = json.loads(done.stdout)
-    return _agreement(list(zip(alone, [t["latency_ms"] for t in trials], strict=True)))
+    first, second = json.loads(done.stdout)
+    searched = [t["latency_ms"] for t in trials]
+    return (
+        _agreement(list(zip(first, searched, strict=True))),
+        _agreement(list(zip(first, second, strict=True))),
+    )
 
 
 def replay_agreement(work: Path, base_cache: Path, run: dict) -> dict:
@@ -234,7 +242,7 @@ def main() -> None:
             runs.append(
                 search(work, base_cache, "before-busy", args.budget, [], tree=tree, busy=True)
             )
-        agreement = latency_agreement(runs[2], work / "cache-agreement")
+        agreement, repeatability = latency_agreement(runs[2])
         replay = replay_agreement(work, base_cache, runs[2])
         loop = None if args.skip_reference else reference(base_cache, args.budget)
     finally:
@@ -246,6 +254,7 @@ def main() -> None:
         "runs": runs,
         "latency_agreement_2_workers_vs_1_worker": replay,
         "latency_agreement_2_workers_vs_alone": agreement,
+        "latency_agreement_alone_vs_alone": repeatability,
         "reference_loop": None
         if loop is None
         else {
@@ -270,9 +279,13 @@ def main() -> None:
             f"| reference loop | search {loop['search_s']:.0f} s (wall {loop['wall_s']:.0f} s) | "
             f"| | {loop['best_accuracy']:.4f} | {loop['hypervolume_acc_flops'] / 1e7:.3f} |"
         )
-    for label, numbers in (("a 1-worker search", replay), ("a process alone", agreement)):
+    for label, numbers in (
+        ("the 2-worker search against a 1-worker search", replay),
+        ("the 2-worker search against a process alone", agreement),
+        ("a process alone against itself, a minute later", repeatability),
+    ):
         print(
-            f"latencies of the 2-worker search against {label}: "
+            f"latencies of {label}: "
             f"{numbers['within_10_percent']:.0%} within +-10%, Spearman "
             f"{numbers['spearman']:.3f} over {numbers['architectures']} pairs"
         )

@@ -1,6 +1,7 @@
 """The latency protocol on every backend, its re-measurement of noisy results, target checks."""
 
 import dataclasses
+import time
 
 import pytest
 import torch
@@ -9,7 +10,9 @@ from torch import nn
 from autokd.config import load_target
 from autokd.errors import AutoKDError
 from autokd.latency import (
+    CALLS_PER_SINGLE_BLOCK,
     MAX_ATTEMPTS,
+    CallByCallTimer,
     check_target_usable,
     measure_latency,
     target_usable,
@@ -99,10 +102,33 @@ class StarvedTimer(NoisyTimer):
                                    "number_per_run": 10})()  # fmt: skip
 
 
-def test_a_measurement_starved_of_cpu_is_repeated_flagged_and_not_trusted():
-    measurement = measure_latency(TINY, quick("cpu-1t"), (1, 8, 8), timer=StarvedTimer)
+def test_a_measurement_starved_of_cpu_is_repeated_call_by_call_and_flagged():
+    measurement = measure_latency(
+        TINY, quick("cpu-1t"), (1, 8, 8), timer=StarvedTimer, contended_timer=StarvedTimer
+    )
     assert measurement.contended and measurement.noisy
-    assert measurement.attempts == 3  # repeated, bounded
+    # still contended but steady on the call-by-call repeat: kept, since the other program stays
+    assert measurement.attempts == 2
+
+
+def test_after_a_starved_attempt_the_calls_are_timed_one_by_one():
+    measurement = measure_latency(TINY, quick("cpu-1t"), (1, 8, 8), timer=StarvedTimer)
+    assert measurement.attempts == 2 and not measurement.contended  # this core is quiet
+    assert measurement.calls_per_block == CALLS_PER_SINGLE_BLOCK
+    assert measurement.blocks >= 3
+
+
+def test_call_by_call_timing_is_not_spoiled_by_stalls():
+    """Every 5th call stalls 20 ms (a thread waiting for a core a busy program holds): a block's
+    average would be ~5 ms, the median of single calls stays at the ~1 ms a call takes."""
+    count = iter(range(10**6))
+
+    def call():
+        time.sleep(0.02 if next(count) % 5 == 4 else 0.001)
+
+    result = CallByCallTimer("call()", {"call": call}, 1).blocked_autorange(min_run_time=0.01)
+    assert len(result.times) == 3  # the minimum of three blocks, reached before the deadline
+    assert 0.001 <= result.median < 0.004
 
 
 def test_a_real_measurement_on_a_quiet_core_is_not_contended():
