@@ -1,7 +1,9 @@
 """The on-disk cache shared by every run on the machine (teachers, teacher outputs, metrics).
 
 Writes go to a temporary file in the same folder and are renamed into place, so several worker
-processes can share the cache: a reader sees a whole entry or none, never half of one.
+processes can share the cache: a reader sees a whole entry or none, never half of one. A damaged
+entry (edited, truncated by a full disk, garbage) is a miss, never a crash: it is recomputed and
+overwritten, and said once on stderr.
 """
 
 from __future__ import annotations
@@ -9,6 +11,7 @@ from __future__ import annotations
 import functools
 import json
 import os
+import sys
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -44,6 +47,17 @@ def umask() -> int:
     return mask
 
 
+_SAID: set[Path] = set()
+
+
+def say_damaged(path: Path, why: str) -> None:
+    """One line on stderr, once per file, for a cache entry that is recomputed because it is
+    damaged (a run is never stopped by its cache)."""
+    if path not in _SAID:
+        _SAID.add(path)
+        print(f"autokd: cache entry '{path}' is damaged ({why}); recomputing it", file=sys.stderr)
+
+
 def write_json(path: Path, data: Any) -> None:
     atomic_write(path, lambda tmp: tmp.write_text(json.dumps(data, indent=2, default=str) + "\n"))
 
@@ -57,11 +71,23 @@ class JsonStore:
     def _path(self, key: str) -> Path:
         return self.folder / key[:2] / f"{key}.json"
 
-    def get(self, key: str) -> dict[str, Any] | None:
+    def get(
+        self, key: str, valid: Callable[[dict[str, Any]], bool] = lambda value: True
+    ) -> dict[str, Any] | None:
+        """The entry, or None when there is none. An entry that is not a JSON object or fails
+        `valid` is damaged: a miss (the caller recomputes and overwrites it), said once."""
+        path = self._path(key)
         try:
-            return json.loads(self._path(key).read_text())
-        except (FileNotFoundError, json.JSONDecodeError):
+            value = json.loads(path.read_bytes())
+        except FileNotFoundError:
             return None
+        except (OSError, ValueError) as err:  # unreadable, not JSON, not UTF-8
+            say_damaged(path, type(err).__name__)
+            return None
+        if not isinstance(value, dict) or not valid(value):
+            say_damaged(path, "unexpected content")
+            return None
+        return value
 
     def put(self, key: str, value: dict[str, Any]) -> None:
         write_json(self._path(key), value)

@@ -7,7 +7,9 @@ Heavy packages (torch, timm, optuna) are imported inside the handlers so `--help
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
+import threading
 import time
 from collections.abc import Callable, Sequence
 from datetime import datetime
@@ -22,7 +24,7 @@ from autokd.config import (
     SAMPLERS,
     shipped_names,
 )
-from autokd.errors import AutoKDError
+from autokd.errors import AutoKDError, Terminated
 
 DEFAULT_BUDGET = 50
 DEFAULT_EPOCHS = 5
@@ -222,12 +224,7 @@ def _add_search(commands: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--runs-dir", type=Path, default=Path("runs"), help="folder of run folders (default runs)"
     )
-    p.add_argument(
-        "--reports-dir",
-        type=Path,
-        default=Path("reports"),
-        help="folder for the HTML report (default reports)",
-    )
+    _add_reports_dir(p, "folder for the HTML report (default reports)")
     p.add_argument(
         "--seed",
         type=_seed,
@@ -292,7 +289,8 @@ def _search(args: argparse.Namespace) -> int:
     sampler = check_choice("sampler", args.sampler, SAMPLERS)
     get_dataset(args.data)
     data_label = args.data.split(":")[0]  # folder:PATH runs are named folder-...
-    name = check_run_name(args.name or _new_run_name(args.runs_dir, f"{data_label}-{target.name}"))
+    label = f"{data_label}-{target.name}"
+    name = check_run_name(_new_run_name(args.runs_dir, label) if args.name is None else args.name)
     config = RunConfig(
         name=name,
         runs_dir=args.runs_dir,
@@ -346,7 +344,7 @@ def _search(args: argparse.Namespace) -> int:
             f"autokd: interrupted; run the same command with --name {name} to continue",
             file=sys.stderr,
         )
-        return 130
+        return 143 if outcome.terminated else 130
     return 0
 
 
@@ -393,10 +391,12 @@ def _worker(args: argparse.Namespace) -> int:
 
     from autokd.cores import core_lock
     from autokd.storage import STORAGE_VARIABLE
+    from autokd.workers import stop_with_parent
 
     storage = args.storage or os.environ.get(STORAGE_VARIABLE)
     if not storage:
         raise AutoKDError(f"give --storage URL (or set {STORAGE_VARIABLE})")
+    stop_with_parent()  # a worker a search started never outlives it, even a killed one
     # From the first moment: a worker starting up (imports, data, teacher) is work on the
     # cores, and no latency may be timed beside it.
     with core_lock().holding():
@@ -513,13 +513,12 @@ def _add_report(commands: argparse._SubParsersAction) -> None:
     )
     _add_run_source(p)
     p.add_argument("-o", "--output", type=Path, help="HTML file (default reports/<run name>.html)")
-    p.add_argument(
-        "--reports-dir",
-        type=Path,
-        default=Path("reports"),
-        help="folder for the report when -o is not given (default reports)",
-    )
+    _add_reports_dir(p, "folder for the report when -o is not given (default reports)")
     p.set_defaults(handler=_report)
+
+
+def _add_reports_dir(p: argparse.ArgumentParser, help: str) -> None:
+    p.add_argument("--reports-dir", type=Path, default=Path("reports"), help=help)
 
 
 def _report(args: argparse.Namespace) -> int:
@@ -772,6 +771,9 @@ def _add_validate(commands: argparse._SubParsersAction) -> None:
         "processes that retrain at once (default auto: one per physical core, each with one "
         "training thread; 1 trains in this process with every core)",
     )
+    _add_reports_dir(
+        p, "the run's report is rewritten as <folder>/<run name>.html (default reports)"
+    )
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(handler=_validate)
 
@@ -808,10 +810,9 @@ def _validate(args: argparse.Namespace) -> int:
         f"  Kendall tau (search vs longer training): {tau_text}; mean KD gain "
         f"{result['mean_kd_gain']:+.4f}"
     )
-    summary = folder.read_json(folder.summary_json)
-    report = write_run_report(
-        folder, output=Path(summary.get("report") or f"reports/{folder.name}.html")
-    )
+    # where the command line says: a path recorded in a run folder (which may come from
+    # anyone) never decides where autokd writes
+    report = write_run_report(folder, reports_dir=args.reports_dir)
     print(f"  stored in {folder.path}/validation.json; report: {report}")
     return 0
 
@@ -844,24 +845,41 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _terminate(signum: int, frame: object) -> None:
+    raise Terminated
+
+
+def _say_error(line: str) -> None:
+    """One line on stderr, whatever it holds: a control character or an undecodable byte of a
+    file name is shown escaped, never breaks the line or raises UnicodeEncodeError."""
+    line = "".join(c if c.isprintable() else ascii(c)[1:-1] for c in line)
+    encoding = getattr(sys.stderr, "encoding", None) or "utf-8"
+    print(line.encode(encoding, "backslashreplace").decode(encoding), file=sys.stderr)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if not hasattr(args, "handler"):
         parser.print_help()
         return 2
+    on_main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, _terminate) if on_main_thread else None
     try:
         return args.handler(args)
     except AutoKDError as err:
-        print(f"autokd: error: {err}", file=sys.stderr)
+        _say_error(f"autokd: error: {err}")
         return 2
     except OSError as err:  # the file system refused: say which file and why, in one line
         where = f" '{err.filename}'" if err.filename else ""
-        print(f"autokd: error: cannot write or read{where}: {err.strerror or err}", file=sys.stderr)
+        _say_error(f"autokd: error: cannot write or read{where}: {err.strerror or err}")
         return 1
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as stop:
         print("autokd: interrupted", file=sys.stderr)
-        return 130
+        return 143 if isinstance(stop, Terminated) else 130
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
 
 
 if __name__ == "__main__":

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -44,6 +45,11 @@ def shipped_names(folder: str) -> list[str]:
 def resolve_yaml(folder: str, name_or_path: str | Path, *, kind: str) -> Path:
     """Turn `cpu` into the shipped `hardware/cpu.yaml`; a path (with / or .yaml) stays a path."""
     text = str(name_or_path)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:  # undecodable bytes in a file name (surrogate escapes)
+        shown = ascii(text)[1:-1]
+        raise ConfigError(f"{kind} file name '{shown}' is not valid UTF-8; rename it") from None
     if isinstance(name_or_path, Path) or "/" in text or text.endswith((".yaml", ".yml")):
         path = Path(text).expanduser()
         if not path.is_file():
@@ -57,9 +63,27 @@ def resolve_yaml(folder: str, name_or_path: str | Path, *, kind: str) -> Path:
     return path
 
 
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """PyYAML's safe loader, except that a key given twice in one mapping is an error (PyYAML
+    keeps the last value, and the user's first one would be dropped without a word)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: set[Any] = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if not isinstance(key, (str, int, float)):
+                continue  # an unhashable key: PyYAML's own error follows
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"key '{key}' is given twice", key_node.start_mark
+                )
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
+
+
 def read_yaml_mapping(path: Path) -> dict[str, Any]:
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data = yaml.load(path.read_text(encoding="utf-8"), Loader=_UniqueKeyLoader)  # noqa: S506
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark is not None else ""
@@ -164,6 +188,8 @@ class _Rule:
 
 
 MAX_STAGES = 6  # the most stages a search space may ask for
+MAX_INPUT_SIZE = 1024  # image side, for a student and for a target's timing input
+MAX_CLASSES = 100_000
 
 _SPACE_RULES: dict[str, dict[str, _Rule]] = {
     "student": {
@@ -379,12 +405,20 @@ class Target:
     digest: str = field(default="", compare=False)  # of the file: a rerun must measure alike
 
 
-def _target_int(path: Path, raw: dict[str, Any], key: str, default: int | None, low: int) -> Any:
+# Bounds that keep one latency measurement finite (hardware/README.md, "Fields").
+TARGET_BOUNDS = {"batch_size": (1, 1024), "input_size": (8, MAX_INPUT_SIZE), "warmup": (0, 1000)}
+MAX_TARGET_THREADS = 1024
+
+
+def _target_int(path: Path, raw: dict[str, Any], key: str, default: int | None) -> Any:
     value = raw.get(key, default)
     if value is None and default is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, int) or value < low:
-        raise ConfigError(f"{path}: key '{key}' must be an integer >= {low}, got {value!r}")
+    low, high = TARGET_BOUNDS[key]
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise ConfigError(
+            f"{path}: key '{key}' must be an integer in [{low}, {high}], got {value!r}"
+        )
     return value
 
 
@@ -393,6 +427,11 @@ def load_target(name_or_path: str | Path) -> Target:
     path = resolve_yaml(TARGETS_FOLDER, name_or_path, kind="target")
     raw = read_yaml_mapping(path)
     _check_keys(path, "", raw, _TARGET_KEYS)
+    return parse_target(path, path.stem, raw, digest=file_digest(path))
+
+
+def parse_target(path: Path, name: str, raw: Mapping[str, Any], *, digest: str = "") -> Target:
+    """A target from its fields (a target file's, or those an exported bundle records)."""
     backend = raw.get("backend", "torch")
     if not isinstance(backend, str) or backend not in BACKENDS:
         raise ConfigError(
@@ -405,11 +444,14 @@ def load_target(name_or_path: str | Path) -> Target:
             f"{', '.join(BACKENDS[backend])}, not {device!r}"
         )
     threads = raw.get("threads", "all")
-    if threads != "all" and (
-        isinstance(threads, bool) or not isinstance(threads, int) or threads < 1
+    if threads not in ("all", None) and (
+        isinstance(threads, bool)
+        or not isinstance(threads, int)
+        or not 1 <= threads <= MAX_TARGET_THREADS
     ):
         raise ConfigError(
-            f"{path}: key 'threads' must be 'all' or an integer >= 1, got {threads!r}"
+            f"{path}: key 'threads' must be 'all' or an integer in [1, {MAX_TARGET_THREADS}], "
+            f"got {threads!r}"
         )
     min_run_time = raw.get("min_run_time", 0.3)
     if (
@@ -421,17 +463,17 @@ def load_target(name_or_path: str | Path) -> Target:
             f"{path}: key 'min_run_time' must be seconds in [0.01, 60], got {min_run_time!r}"
         )
     return Target(
-        name=path.stem,
+        name=name,
         source=str(path),
-        description=_description(path, raw),
+        description=_description(path, dict(raw)),
         backend=backend,
         device=device,
-        threads=None if threads == "all" else threads,
-        batch_size=_target_int(path, raw, "batch_size", 1, 1),
-        input_size=_target_int(path, raw, "input_size", None, 1),
-        warmup=_target_int(path, raw, "warmup", 10, 0),
+        threads=None if threads in ("all", None) else threads,
+        batch_size=_target_int(path, dict(raw), "batch_size", 1),
+        input_size=_target_int(path, dict(raw), "input_size", None),
+        warmup=_target_int(path, dict(raw), "warmup", 10),
         min_run_time=float(min_run_time),
-        digest=file_digest(path),
+        digest=digest,
     )
 
 
@@ -512,6 +554,43 @@ class TrainConfig:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+def check_trainable(student: StudentConfig, kd: KDConfig, train: TrainConfig, where: str) -> None:
+    """Values read back from a file (an exported bundle) obey the rules a search space's do:
+    `where` names the file; a negative width or a NaN learning rate is one line, not a crash."""
+
+    def check(key: str, value: Any, rule: _Rule) -> None:
+        number_ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+        if not number_ok or not math.isfinite(value) or not rule.low <= value <= rule.high:
+            raise ConfigError(f"{where}: key '{key}' must be {rule.describe()}, got {value!r}")
+        if rule.kind is int and (not float(value).is_integer() or (rule.odd and value % 2 == 0)):
+            raise ConfigError(f"{where}: key '{key}' must be {rule.describe()}, got {value!r}")
+
+    rules, dims = _SPACE_RULES, _Rule(int, 1, MAX_INPUT_SIZE)
+    check("student.in_channels", student.in_channels, _Rule(int, 1, 64))
+    check("student.num_classes", student.num_classes, _Rule(int, 2, MAX_CLASSES))
+    check("student.input_size", student.input_size, dims)
+    check("student.stem_width", student.stem_width, rules["student"]["stem_width"])
+    if not 1 <= len(student.stages) <= MAX_STAGES:
+        raise ConfigError(f"{where}: key 'student.stages' must list 1 to {MAX_STAGES} stages")
+    for i, stage in enumerate(student.stages):
+        for key in ("depth", "width", "kernel", "dilation"):
+            check(f"student.stages[{i}].{key}", getattr(stage, key), rules["student"][key])
+        check(f"student.stages[{i}].stride", stage.stride, _Rule(int, 1, 2))
+    check("distill.temperature", kd.temperature, rules["distill"]["temperature"])
+    check("distill.alpha", kd.alpha, rules["distill"]["alpha"])
+    if len(kd.feature_weights) != len(student.stages):
+        raise ConfigError(f"{where}: key 'distill.feature_weights' must hold one per stage")
+    for i, weight in enumerate(kd.feature_weights):
+        check(f"distill.feature_weights[{i}]", weight, rules["distill"]["feature_weight"])
+    check("train.lr", train.lr, rules["train"]["lr"])
+    check("train.epochs", train.epochs, _Rule(int, 1, 100_000))
+    check("train.batch_size", train.batch_size, _Rule(int, 1, 65_536))
+    check("train.weight_decay", train.weight_decay, _Rule(float, 0.0, 1.0))
+    check("train.warmup_fraction", train.warmup_fraction, _Rule(float, 0.0, 1.0))
+    check("train.grad_clip", train.grad_clip, _Rule(float, 1e-6, 1e6))
+    check("train.seed", train.seed, _Rule(int, 0, 2**63 - 1))
 
 
 def file_digest(path: Path) -> str:

@@ -1,7 +1,7 @@
 """The one exception family autokd raises for bad input, and its "did you mean" helper.
 
 The CLI turns any `AutoKDError` into one line on stderr and exit code 2; anything else is a bug
-and keeps its traceback.
+and keeps its traceback. `TrialFailed` is not bad input: it ends one trial, never the search.
 """
 
 from __future__ import annotations
@@ -16,6 +16,15 @@ class AutoKDError(Exception):
 
 class ConfigError(AutoKDError):
     """A YAML file or command-line value breaks a rule; the message names the file and key."""
+
+
+class TrialFailed(Exception):
+    """One trial cannot give a result (its student diverged, or cannot fit in memory): the
+    trial is recorded FAIL with this message as its reason, and the search goes on."""
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (a scheduler or `kill` stopping autokd): handled exactly like Ctrl-C, exit 143."""
 
 
 class UnknownNameError(AutoKDError):

@@ -27,9 +27,19 @@ import yaml
 from torch import nn
 
 from autokd.cache import umask
-from autokd.config import PICKS, KDConfig, StudentConfig, Target, TrainConfig, check_choice
+from autokd.config import (
+    PICKS,
+    KDConfig,
+    StudentConfig,
+    Target,
+    TrainConfig,
+    check_choice,
+    check_trainable,
+    parse_target,
+    read_yaml_mapping,
+)
 from autokd.errors import AutoKDError
-from autokd.latency import require_onnx, to_onnx
+from autokd.latency import onnxruntime_offline, require_onnx, to_onnx
 from autokd.pareto import pareto_mask
 from autokd.records import RunFolder, load_study, trials_frame
 from autokd.students import build_student
@@ -150,10 +160,10 @@ def export_run(
             f"theirs (trials {front}); export one of those"
         )
     attrs = study.get_trials(deepcopy=False)[number].user_attrs
-    summary = run.read_json(run.summary_json)
+    summary = run.read_summary()
     config = StudentConfig.from_dict(attrs["student"])
     model = build_student(config)
-    model.load_state_dict(torch.load(weights, map_location="cpu", weights_only=True))
+    model.load_state_dict(read_weights(weights))
     model.eval()
     description = {
         "autokd_bundle": BUNDLE_FORMAT,
@@ -194,6 +204,18 @@ def export_run(
     return ExportResult(output, number, description, onnx_diff, script_diff)
 
 
+def read_weights(path: Path) -> dict[str, torch.Tensor]:
+    """A state dict saved by autokd; a damaged or foreign file is one line naming it."""
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # noqa: BLE001 - torch raises many types for a damaged file
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise AutoKDError(f"weights file '{path}' cannot be read ({first[:200]})") from None
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise AutoKDError(f"weights file '{path}' does not hold a student's weights")
+    return state
+
+
 def _check_output_folder(output: Path, *, force: bool) -> None:
     if output.exists() and not output.is_dir():
         raise AutoKDError(f"-o '{output}' is a file, not a folder")
@@ -207,7 +229,7 @@ def _check_output_folder(output: Path, *, force: bool) -> None:
 def write_deployables(model: nn.Module, config: StudentConfig, folder: Path) -> tuple[float, float]:
     """Write the ONNX and TorchScript files and check both against PyTorch on random batches of
     1 and 4 images; returns the largest absolute differences, or fails when one is too large."""
-    import onnxruntime as ort
+    ort = onnxruntime_offline()
 
     example = torch.randn(2, config.in_channels, config.input_size, config.input_size)
     onnx_path, script_path = folder / FILES["onnx"], folder / FILES["torchscript"]
@@ -257,7 +279,7 @@ class Bundle:
         return self.description["data"]
 
     def weights(self) -> dict[str, torch.Tensor]:
-        return torch.load(self.path / FILES["weights"], map_location="cpu", weights_only=True)
+        return read_weights(self.path / FILES["weights"])
 
 
 def load_bundle(path: Path) -> Bundle:
@@ -268,22 +290,13 @@ def load_bundle(path: Path) -> Bundle:
     for role in ("config", "weights"):
         if not (path / FILES[role]).is_file():
             raise AutoKDError(f"bundle '{path}' has no {FILES[role]}; export it again")
+    config_file = path / FILES["config"]
+    description = read_yaml_mapping(config_file)
     try:
-        description = yaml.safe_load((path / FILES["config"]).read_text())
-        target_fields = dict(description["target"])
-        target = Target(
-            name=target_fields["name"],
-            source=str(path / FILES["config"]),
-            description=target_fields.get("description", ""),
-            backend=target_fields["backend"],
-            device=target_fields["device"],
-            threads=int(target_fields["threads"]),
-            batch_size=int(target_fields["batch_size"]),
-            input_size=target_fields.get("input_size"),
-            warmup=int(target_fields["warmup"]),
-            min_run_time=float(target_fields["min_run_time"]),
+        target = parse_target(
+            config_file, str(description["target"]["name"]), description["target"]
         )
-        return Bundle(
+        bundle = Bundle(
             path=path,
             description=description,
             student=StudentConfig.from_dict(description["student"]),
@@ -291,7 +304,9 @@ def load_bundle(path: Path) -> Bundle:
             search_schedule=TrainConfig(**description["train"]),
             target=target,
         )
-    except (yaml.YAMLError, KeyError, TypeError, ValueError) as err:
+    except (KeyError, TypeError, ValueError, AttributeError) as err:
         raise AutoKDError(
-            f"'{path / FILES['config']}' is not a valid autokd bundle description ({err!r})"
+            f"'{config_file}' is not a valid autokd bundle description ({err!r})"
         ) from None
+    check_trainable(bundle.student, bundle.kd, bundle.search_schedule, str(config_file))
+    return bundle

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import time
 import warnings
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from typing import Any
 
 import torch
@@ -111,8 +111,8 @@ class MetricsCache:
         latency_shape = latency_input_shape(config, target)
         arch_key = stable_hash([config.arch_hash(), METRICS_FORMAT])
         latency_key = stable_hash([arch_key, latency_shape, machine_fingerprint(target)])
-        counts = self.counts.get(arch_key)
-        latency = _as_latency(self.latencies.get(latency_key))
+        counts = self.counts.get(arch_key, valid=_valid_counts)
+        latency = _as_latency(self.latencies.get(latency_key, valid=_valid_latency))
         cached = counts is not None and latency is not None
         model = None if cached else build_student(config)
         if counts is None:
@@ -120,7 +120,7 @@ class MetricsCache:
             self.counts.put(arch_key, counts)
         if latency is None:
             latency = measure_latency(model, target, latency_shape)
-            if not latency.contended:  # timed while another program held cores: wrong, not kept
+            if latency.trusted:  # a noisy or contended one would mislead every later run
                 self.latencies.put(latency_key, asdict(latency))
         return ArchitectureMetrics(
             flops=counts["flops"],
@@ -131,9 +131,32 @@ class MetricsCache:
         )
 
 
+def _valid_counts(stored: dict[str, Any]) -> bool:
+    return all(_whole(stored.get(key)) for key in ("flops", "params"))
+
+
+def _whole(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
+def _valid_latency(stored: dict[str, Any]) -> bool:
+    """Fields of the right types (a format change is not damage: it has other fields)."""
+    if set(stored) != {f.name for f in fields(LatencyMeasurement)}:
+        return True
+    numbers = ("median_ms", "iqr_ms")
+    counts = ("blocks", "calls_per_block", "threads", "batch_size", "attempts")
+    return (
+        all(type(stored[k]) in (int, float) for k in numbers)
+        and all(_whole(stored[k]) for k in counts)
+        and all(isinstance(stored[k], bool) for k in ("noisy", "contended"))
+        and all(isinstance(stored[k], str) for k in ("backend", "device"))
+    )
+
+
 def _as_latency(stored: dict[str, Any] | None) -> LatencyMeasurement | None:
-    """A cached latency, or None when there is none or it was written in another format."""
-    try:
-        return LatencyMeasurement(**stored) if stored is not None else None
-    except TypeError:
+    """A cached latency, or None: none there, written in another format, or not `trusted`
+    (timed noisy, contended or in too few blocks by an older autokd: timed again)."""
+    if stored is None or set(stored) != {f.name for f in fields(LatencyMeasurement)}:
         return None
+    latency = LatencyMeasurement(**stored)
+    return latency if latency.trusted else None

@@ -2,21 +2,23 @@
 
 The protocol: the student in eval mode under `torch.inference_mode`, the thread count fixed to the
 target's, the machine's core lock held (no autokd process trains meanwhile: `autokd.cores`),
-`warmup` untimed calls, then `torch.utils.benchmark.Timer.blocked_autorange` for at least
-`min_run_time` seconds (the Timer synchronises CUDA itself). The median and the inter-quartile
+`warmup` untimed calls (for at most `MAX_WARMUP_SECONDS`), then
+`torch.utils.benchmark.Timer.blocked_autorange` for at least `min_run_time` seconds (the Timer
+synchronises CUDA itself). The median and the inter-quartile
 range over the timed blocks are kept. When IQR / median is above 0.1 (torch.utils.benchmark's own
 warning threshold), the measurement is repeated, at most `MAX_ATTEMPTS` times in all, and the best
 attempt is kept (uncontended first, then the steadiest); one still above the threshold is recorded
-as noisy.
+as noisy, and so is one timed in fewer than `MIN_TRUSTED_BLOCKS` blocks (a slow student: its
+IQR of 0 would mean nothing). Only a `trusted` measurement is cached.
 
 Contention: when the process got less than 80% of its threads' CPU time while it was timed,
 another program held cores it needed. A block of 100 calls then absorbs every stall of a thread
 that waits for a core, and its median comes out 1.1x to 20x too slow with a small IQR (measured
-here beside one busy process). The next attempts time the calls one at a time instead
-(`CallByCallTimer`): a stall hits one call, and the median of single calls stayed within 13% of the
-quiet machine's figure. A steady call-by-call attempt is kept even if still contended (repeating
-does not make the other program go away); the result is flagged `contended` and noisy and is not
-cached, so a later run on a quiet machine times it again.
+here beside one busy process). One more attempt times the calls one at a time
+(`CallByCallTimer`), so that a stall spoils one call rather than a block, and ends the
+measurement: repeating does not make the other program leave, and a busy machine must not make
+every trial pay for attempts that cannot succeed. The result is flagged `contended` and noisy
+and is not cached, so a later run on a quiet machine times it again.
 
 Backends turn a model into a zero-argument call that runs one batch:
     torch        PyTorch eager, on the CPU or (device cuda) on the GPU
@@ -48,8 +50,9 @@ NOISE_THRESHOLD = 0.1  # IQR / median above which a measurement is repeated
 MAX_ATTEMPTS = 3
 CONTENTION_SHARE = 0.8  # CPU time below this share of threads x wall time: cores were taken
 MIN_JUDGED_SECONDS = 0.02
+MAX_WARMUP_SECONDS = 10.0  # `warmup` calls, but never longer than this
+MIN_TRUSTED_BLOCKS = 3  # fewer timed blocks: no IQR worth the name, flagged noisy, not cached
 CALLS_PER_SINGLE_BLOCK = 10  # calls timed one by one that a call-by-call block's median spans
-MIN_SINGLE_BLOCKS = 3
 
 
 @dataclass(frozen=True)
@@ -65,8 +68,22 @@ class LatencyMeasurement:
     backend: str
     device: str
     attempts: int = 1  # measurements made; more than one when the first ones were noisy
-    noisy: bool = False  # IQR / median above the threshold, or contended, after every attempt
+    noisy: bool = False  # IQR / median above the threshold, too few blocks, or contended
     contended: bool = False  # other processes took cores the timed threads needed: not cached
+
+    @property
+    def trusted(self) -> bool:
+        """Fit to be cached for every later run on the machine: steady, uncontended, a positive
+        median over enough blocks for an IQR to mean something."""
+        return (
+            not self.noisy
+            and not self.contended
+            and self.blocks >= MIN_TRUSTED_BLOCKS
+            and math.isfinite(self.median_ms)
+            and self.median_ms > 0
+            and math.isfinite(self.iqr_ms)
+            and self.iqr_ms >= 0
+        )
 
 
 def target_threads(target: Target) -> int:
@@ -146,8 +163,16 @@ def _torch_call(model: nn.Module, x: torch.Tensor, target: Target) -> Callable[[
     return lambda: model(x)
 
 
+def onnxruntime_offline() -> Any:
+    """ONNX Runtime with its telemetry turned off: autokd contacts nothing at run time."""
+    import onnxruntime
+
+    onnxruntime.disable_telemetry_events()
+    return onnxruntime
+
+
 def _onnxruntime_call(model: nn.Module, x: torch.Tensor, target: Target) -> Callable[[], Any]:
-    import onnxruntime as ort
+    ort = onnxruntime_offline()
 
     buffer = io.BytesIO()
     to_onnx(model.eval(), x, buffer)
@@ -191,11 +216,10 @@ class _BlockMedians:
 
 
 class CallByCallTimer:
-    """Times every call alone for `min_run_time` seconds (at least `MIN_SINGLE_BLOCKS` blocks of
-    `CALLS_PER_SINGLE_BLOCK` calls), a block's figure being the median of its calls: the timer
-    for a contended machine, where a stall must spoil one call, not a block's average. Beside a
-    busy process its median stayed within 5% of the quiet machine's, where blocked_autorange's
-    was up to 20x off. Same interface as `torch.utils.benchmark.Timer` for the protocol's use."""
+    """Times every call alone for `min_run_time` seconds (at least one call), a block's figure
+    being the median of `CALLS_PER_SINGLE_BLOCK` consecutive calls: the timer for a contended
+    machine, where a stall must spoil one call, not a block's average. Same interface as
+    `torch.utils.benchmark.Timer` for the protocol's use."""
 
     def __init__(self, stmt: str, globals: dict[str, Any], num_threads: int) -> None:
         self.call = globals["call"]
@@ -203,17 +227,16 @@ class CallByCallTimer:
 
     def blocked_autorange(self, min_run_time: float) -> _BlockMedians:
         calls: list[float] = []
-        enough = MIN_SINGLE_BLOCKS * CALLS_PER_SINGLE_BLOCK
         deadline = time.perf_counter() + min_run_time
-        while len(calls) < enough or time.perf_counter() < deadline:
+        while not calls or time.perf_counter() < deadline:
             started = time.perf_counter()
             self.call()
             self.synchronize()
             calls.append(time.perf_counter() - started)
         size = CALLS_PER_SINGLE_BLOCK
-        whole = len(calls) - len(calls) % size
-        blocks = [statistics.median(calls[i : i + size]) for i in range(0, whole, size)]
-        return _BlockMedians(blocks, number_per_run=size)
+        blocks = [statistics.median(calls[i : i + size]) for i in range(0, len(calls), size)]
+        whole = blocks[:-1] if len(calls) % size and len(blocks) > 1 else blocks
+        return _BlockMedians(whole, number_per_run=min(size, len(calls)))
 
 
 def measure_latency(
@@ -243,8 +266,11 @@ def measure_latency(
         # No autokd process on this machine trains while the cores are timed (autokd.cores).
         with core_lock().timing(), torch.inference_mode():
             call = BACKEND_CALLS[target.backend](model, x, target)
+            warm_until = time.perf_counter() + MAX_WARMUP_SECONDS
             for _ in range(target.warmup):
                 call()
+                if time.perf_counter() > warm_until:  # a slow student is warm by now
+                    break
             if target.device == "cuda":
                 torch.cuda.synchronize()
             # (contended, blocks spoiled by contention, IQR / median, result): best first
@@ -260,8 +286,8 @@ def measure_latency(
                 contended = target.device == "cpu" and _contended(cpu, wall, threads)
                 spread = result.iqr / result.median if result.median > 0 else math.inf
                 attempts.append((contended, contended and not call_by_call, spread, result))
-                if spread <= NOISE_THRESHOLD and (call_by_call or not contended):
-                    break
+                if call_by_call or (spread <= NOISE_THRESHOLD and not contended):
+                    break  # (repeating does not make another program leave the cores)
     finally:
         torch.set_num_threads(previous_threads)
     contended, _, spread, result = min(attempts, key=lambda attempt: attempt[:3])
@@ -275,7 +301,7 @@ def measure_latency(
         backend=target.backend,
         device=target.device,
         attempts=len(attempts),
-        noisy=contended or spread > NOISE_THRESHOLD,
+        noisy=contended or spread > NOISE_THRESHOLD or len(result.times) < MIN_TRUSTED_BLOCKS,
         contended=contended,
     )
 

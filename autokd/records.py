@@ -53,8 +53,27 @@ EXTRA_COLUMNS = [
     "metrics_cached",
     "diverged",
     "rejected_by",
+    "fail_reason",
 ]
-NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+# What readers of summary.json rely on: its keys and their JSON types (read_summary checks).
+SUMMARY_SHAPE: dict[str, type | tuple[type, ...]] = {
+    "name": str,
+    "budget": int,
+    "trials": dict,
+    "sampler": str,
+    "seed": int,
+    "epochs": int,
+    "batch_size": int,
+    "space": dict,
+    "teacher": dict,
+    "data": dict,
+    "target": dict,
+    "latency_protocol": str,
+    "flops_convention": str,
+    "timings": dict,
+}
+NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
+MAX_NAME_LENGTH = 128
 
 
 class RunFolder:
@@ -100,12 +119,27 @@ class RunFolder:
     def storage_url(self) -> str:
         return self.storage or f"sqlite:///{self.study_db.resolve()}"
 
+    def never_started(self) -> bool:
+        """A run stopped (killed) before its study existed: it holds its run.json, perhaps an
+        empty weights folder and a temporary file, nothing else. Nothing of it is worth keeping,
+        so the same command starts it again instead of refusing the folder."""
+        if self.storage is not None or not self.run_json.is_file():
+            return False
+        for entry in self.path.iterdir():
+            leftover = entry.name.startswith(".") and entry.name.endswith(".tmp")
+            empty_weights = (
+                entry == self.weights_dir and entry.is_dir() and not any(entry.iterdir())
+            )
+            if entry != self.run_json and not leftover and not empty_weights:
+                return False
+        return True
+
     def is_run(self) -> bool:
         return self.run_json.is_file() and (self.storage is not None or self.study_db.is_file())
 
     def teacher_identity(self) -> dict[str, Any]:
         """What identifies the run's teacher: enough to find it again, and its weights' digest."""
-        summary = self.read_json(self.summary_json)
+        summary = self.read_summary()
         identity = self.read_json(self.run_json).get("identity", {})
         teacher = summary["teacher"]
         return {
@@ -120,7 +154,7 @@ class RunFolder:
 
     def data_identity(self) -> dict[str, Any]:
         """What identifies the run's data: enough to prepare it again, and its key to check."""
-        summary = self.read_json(self.summary_json)
+        summary = self.read_summary()
         data = summary["data"]
         return {
             "name": data["name"],
@@ -131,6 +165,20 @@ class RunFolder:
             "data_dir": data.get("data_dir"),
             "compact": bool(data.get("compact", False)),  # runs before 8-bit storage: float32
         }
+
+    def read_summary(self) -> dict[str, Any]:
+        """summary.json, its shape checked: a key that readers need missing or of the wrong
+        type (an edited or truncated file) is one line saying how to rewrite it."""
+        summary = self.read_json(self.summary_json)
+        for key, kind in SUMMARY_SHAPE.items():
+            value = summary.get(key)
+            if not isinstance(value, kind) or isinstance(value, bool) and kind is not bool:
+                what = "lacks key" if key not in summary else "has a wrong value for key"
+                raise AutoKDError(
+                    f"{self.summary_json} {what} '{key}' (edited or damaged?); run the search "
+                    f"command again with --name {self.name} to rewrite it"
+                )
+        return summary
 
     def read_json(self, path: Path) -> dict[str, Any]:
         try:
@@ -152,10 +200,12 @@ def weights_file(weights_dir: Path, trial_number: int) -> Path:
 
 
 def check_run_name(name: str) -> str:
-    if not NAME_PATTERN.match(name):
+    """A run name becomes a folder and a study name: one plain file name, never a path."""
+    if not NAME_PATTERN.fullmatch(name) or len(name) > MAX_NAME_LENGTH:
+        shown = ascii(name)[1:-1]  # a control character shows as \n, never breaks the line
         raise AutoKDError(
-            f"run name '{name}' must start with a letter or digit and hold only letters, digits, "
-            "'.', '_' and '-'"
+            f"run name '{shown}' must start with a letter or digit and hold only letters, "
+            f"digits, '.', '_' and '-' (at most {MAX_NAME_LENGTH} characters)"
         )
     return name
 
@@ -207,6 +257,9 @@ def find_run(run: str | Path) -> RunFolder:
         raise AutoKDError(f"run folder '{run}' does not exist")
     if not folder.is_run():
         raise AutoKDError(f"'{run}' is not an autokd run folder (it has no run.json and study.db)")
+    from autokd.storage import check_study_file
+
+    check_study_file(folder.study_db, writing=False)
     return folder
 
 

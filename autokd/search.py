@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import time
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -27,6 +28,7 @@ from autokd.cache import atomic_write, cache_dir, write_json
 from autokd.config import (
     Constraints,
     RunConfig,
+    StudentConfig,
     TrainConfig,
     TrialSettings,
     load_space,
@@ -37,7 +39,13 @@ from autokd.cores import core_lock, set_training_threads, threads_for
 from autokd.data import DataBundle, get_dataset, load_data
 from autokd.device import Execution, resolve_execution
 from autokd.environment import environment_info
-from autokd.errors import AutoKDError, ConfigError, UnknownNameError
+from autokd.errors import (
+    AutoKDError,
+    ConfigError,
+    Terminated,
+    TrialFailed,
+    UnknownNameError,
+)
 from autokd.hardware import (
     FLOPS_CONVENTION,
     ArchitectureMetrics,
@@ -45,10 +53,17 @@ from autokd.hardware import (
     machine_fingerprint,
 )
 from autokd.latency import check_target_usable, target_threads
+from autokd.limits import (
+    check_fits,
+    check_space_size,
+    inference_bytes,
+    student_size,
+    training_bytes,
+)
 from autokd.pareto import pareto_mask
 from autokd.records import OBJECTIVES, RunFolder, trials_frame, weights_file, write_tables
 from autokd.space import sample_candidate
-from autokd.storage import RUN_ATTR, SUMMARY_ATTR, masked, open_storage
+from autokd.storage import RUN_ATTR, SUMMARY_ATTR, check_study_file, masked, open_storage
 from autokd.students import get_student_builder
 from autokd.teacher import (
     PreparedTeacher,
@@ -62,8 +77,10 @@ from autokd.training import (
     load_identified_teacher,
     place_on_device,
     train_student,
+    training_failure,
 )
 from autokd.workers import (
+    FAIL_ATTR,
     WorkerPlan,
     counted_states,
     fail_abandoned,
@@ -110,6 +127,7 @@ class SearchOutcome:
     trials_run: int  # trials this process ran (a continued study already had some)
     interrupted: bool
     plan: WorkerPlan
+    terminated: bool = False  # interrupted by SIGTERM rather than Ctrl-C
 
 
 def check_existing_run(folder: RunFolder, config: RunConfig) -> bool:
@@ -117,12 +135,14 @@ def check_existing_run(folder: RunFolder, config: RunConfig) -> bool:
     if not folder.path.exists():
         return False
     if not folder.is_run():
-        if any(folder.path.iterdir()):
+        if any(folder.path.iterdir()) and not folder.never_started():
             raise AutoKDError(
                 f"'{folder.path}' exists and is not an autokd run; choose another --name or "
                 "--runs-dir"
             )
         return False
+    if not folder.storage:
+        check_study_file(folder.study_db, writing=True)
     stored = folder.read_json(folder.run_json).get("identity", {})
     wanted = config.identity()
     for key, value in wanted.items():
@@ -183,6 +203,7 @@ class _Trials:
     def __call__(self, trial: Any) -> tuple[float, float, float]:
         config = self.config
         candidate = sample_candidate(trial, config.space, self.data)
+        self._check_fits(candidate.student)
         # 1) measure first: it needs the architecture only, and is cached per architecture
         metrics = self.metrics.measure(candidate.student, config.target)
         for key, value in metrics.as_attrs().items():
@@ -208,16 +229,35 @@ class _Trials:
             self.outputs,
             execution=self.execution,
         )
+        trial.set_user_attr("diverged", result.diverged)
+        failure = training_failure(result, self.data.val_y)
+        if failure is not None:  # no result: recorded FAIL with the reason, never on the front
+            trial.set_user_attr("diverged", True)
+            raise TrialFailed(failure)
         # 3) keep the weights: a student that ends on the front is exported without retraining
         state = {key: tensor.cpu() for key, tensor in student.state_dict().items()}
         path = weights_file(self.weights_dir, trial.number)
         atomic_write(path, lambda tmp: torch.save(state, tmp))
         trial.set_user_attr("train_seconds", round(result.seconds, 3))
         trial.set_user_attr("data_seconds", round(result.data_seconds, 4))
-        trial.set_user_attr("diverged", result.diverged)
         trial.set_user_attr("best_val_accuracy", result.best_val_accuracy)
         trial.set_user_attr("train", schedule.to_dict())
         return result.val_accuracy, metrics.latency.median_ms, float(metrics.flops)
+
+    def _check_fits(self, student: StudentConfig) -> None:
+        """Fail the trial, before allocating anything, when the student cannot fit in memory
+        for timing or for training (`autokd.limits`)."""
+        size, target = student_size(student), self.config.target
+        check_fits(
+            inference_bytes(size, target.batch_size),
+            target.device,
+            f"timing it at batch {target.batch_size} on target '{target.name}'",
+        )
+        check_fits(
+            training_bytes(size, self.config.batch_size),
+            self.execution.device,
+            f"training it at batch {self.config.batch_size}",
+        )
 
     def _reject_if_over_limits(self, trial: Any, metrics: ArchitectureMetrics) -> None:
         """Record how far the student is from each limit; one over a limit ends here, untrained,
@@ -278,6 +318,7 @@ def run(config: RunConfig, *, progress: bool = True) -> SearchOutcome:
         compact=_stored_compact(folder) if continuing else None,
     )
     data_seconds = time.perf_counter() - data_started
+    check_space_size(config.space, data)
     if continuing:
         _check_same_data(folder, data)
     teacher = prepare_teacher(
@@ -298,7 +339,7 @@ def run(config: RunConfig, *, progress: bool = True) -> SearchOutcome:
     study, first_budget = _open_study(folder, config, continuing, data=data, storage=storage)
     _record_for_workers(study, folder, config, data, teacher, first_budget)
     progress_bar = _ProgressBar(study, config, enabled=progress)
-    interrupted, helpers = False, []
+    interrupted, terminated, finished, helpers = False, False, False, []
     search_started = time.perf_counter()
     set_training_threads(plan.threads)
     own = Execution(plan.device_of(0), execution.precision)
@@ -317,12 +358,12 @@ def run(config: RunConfig, *, progress: bool = True) -> SearchOutcome:
                     budget=config.budget,
                     on_trial=progress_bar.update,
                 )
-    except KeyboardInterrupt:
-        interrupted = True
+        finished = True
+    except KeyboardInterrupt as stop:
+        interrupted, terminated = True, isinstance(stop, Terminated)
     finally:  # the finished trials are written whatever stopped the search
-        failed_workers = sum(
-            code not in (0, 130) for code in stop_local_workers(helpers, interrupt=interrupted)
-        )
+        stopped = stop_local_workers(helpers, interrupt=not finished)  # stop them if we did
+        failed_workers = sum(code not in (0, 130) for code in stopped)
         fail_abandoned(study)  # a trial a stopped worker could not close is not left RUNNING
         progress_bar.update(study, None)
         progress_bar.close()
@@ -352,7 +393,9 @@ def run(config: RunConfig, *, progress: bool = True) -> SearchOutcome:
             first_budget=first_budget,
             training=training,
         )
-    return SearchOutcome(folder, summary, report_path, progress_bar.ran, interrupted, plan)
+    return SearchOutcome(
+        folder, summary, report_path, progress_bar.ran, interrupted, plan, terminated
+    )
 
 
 def _mirror_storage_record(folder: RunFolder, storage: Any) -> None:
@@ -404,7 +447,7 @@ def _open_study(
     # Offset the seed by the trials already there, so a continued study does not replay them;
     # size NSGA-II's population by the first budget, so it stays the same when the run grows.
     study.sampler = make_sampler(
-        config.sampler, seed=config.seed + len(study.trials), budget=first_budget
+        config.sampler, seed=(config.seed + len(study.trials)) % 2**32, budget=first_budget
     )
     return study, first_budget
 
@@ -528,8 +571,14 @@ def run_worker(
             study,
             _Trials(settings, data, outputs, weights, execution),
             budget=record["budget"],
-            on_trial=lambda study, trial: bar.update(1),
+            on_trial=lambda study, trial: (say_if_failed(trial, bar.write), bar.update(1)),
         )
+
+
+def say_if_failed(trial: Any, write: Callable[[str], None]) -> None:
+    """One line for a trial that failed (the search goes on): its number and reason."""
+    if trial is not None and trial.user_attrs.get(FAIL_ATTR):
+        write(f"autokd: trial {trial.number} failed: {trial.user_attrs[FAIL_ATTR]}")
 
 
 class _ProgressBar:
@@ -548,6 +597,7 @@ class _ProgressBar:
         )
 
     def update(self, study: Any, trial: Any) -> None:
+        say_if_failed(trial, self.bar.write)
         counted = _counted(study)
         self.ran = len(counted) - self.before
         self.bar.update(self.ran - self.bar.n)

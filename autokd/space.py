@@ -70,6 +70,24 @@ def sample_candidate(trial: Any, space: SearchSpace, data: DataShape) -> Candida
     return Candidate(student=student, kd=kd, lr=float(space.lr.suggest(trial, "lr")))
 
 
+class _Largest:
+    """A stand-in trial that answers every suggestion with its largest value."""
+
+    def suggest_int(self, name: str, low: int, high: int, **_: Any) -> int:
+        return high
+
+    def suggest_float(self, name: str, low: float, high: float, **_: Any) -> float:
+        return high
+
+    def suggest_categorical(self, name: str, choices: list[Any]) -> Any:
+        return max(choices)
+
+
+def largest_candidate(space: SearchSpace, data: DataShape) -> Candidate:
+    """The largest student `space` allows: every key at its largest (the size bound's case)."""
+    return sample_candidate(_Largest(), space, data)
+
+
 STAGE_PARAMS = ("depth", "width", "kernel", "dilation", "feature_weight")
 
 

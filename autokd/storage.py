@@ -13,7 +13,11 @@ through the environment (`STORAGE_VARIABLE`), never on a command line that `ps` 
 
 from __future__ import annotations
 
+import contextlib
+import os
+import sqlite3
 import warnings
+from pathlib import Path
 from typing import Any
 
 from autokd.errors import AutoKDError
@@ -101,6 +105,46 @@ def open_storage(url: str) -> Any:
         raise AutoKDError(
             f"--storage {masked(url)}: cannot open the database ({scrub(first, url)})"
         ) from None
+
+
+SQLITE_HEADER = b"SQLite format 3\x00"
+
+
+def check_study_file(path: Path, *, writing: bool) -> None:
+    """A run folder's study.db must be an Optuna SQLite database that autokd can read (and
+    write, to continue the run), checked read-only before anything opens it: Optuna's storage
+    writes its tables into any file it opens, so a damaged file would be changed. The file is
+    never repaired or replaced; the message says what to do."""
+    kept = "it is left as it is"
+    try:
+        with path.open("rb") as file:
+            header = file.read(len(SQLITE_HEADER))
+    except OSError as err:
+        raise AutoKDError(f"'{path}' cannot be read ({err.strerror}); {kept}") from None
+    if header != SQLITE_HEADER:
+        raise AutoKDError(
+            f"'{path}' is not a SQLite database (empty or damaged); {kept}: restore it, or "
+            "move the run folder away to start the run afresh"
+        )
+    try:
+        read_only = f"{path.resolve().as_uri()}?mode=ro"
+        with contextlib.closing(sqlite3.connect(read_only, uri=True)) as db:
+            (verdict,) = db.execute("PRAGMA quick_check").fetchone()
+            tables = {row[0] for row in db.execute("SELECT name FROM sqlite_master")}
+    except sqlite3.Error as err:
+        verdict, tables = str(err), set()
+    if verdict != "ok":
+        raise AutoKDError(
+            f"'{path}' is a damaged SQLite database ({verdict}); {kept}: restore it, or move "
+            "the run folder away to start the run afresh"
+        )
+    if not {"studies", "trials"} <= tables:
+        raise AutoKDError(f"'{path}' holds no Optuna study; {kept}")
+    if writing and not (os.access(path, os.W_OK) and os.access(path.parent, os.W_OK)):
+        raise AutoKDError(
+            f"'{path}' is read-only (a run continues by writing to it and beside it); make it "
+            "and its folder writable, or copy the run folder to a writable place"
+        )
 
 
 def study_names(storage: Any) -> list[str]:

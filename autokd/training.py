@@ -14,7 +14,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from autokd.cache import write_json
+from autokd.cache import atomic_write, write_json
 from autokd.config import DEFAULT_FULL_EPOCHS, KDConfig, StudentConfig, TrainConfig
 from autokd.cores import set_training_threads, threads_for
 from autokd.data import DataBundle, load_data
@@ -62,6 +62,25 @@ def train_student(
         execution=execution,
     )
     return model, result
+
+
+def training_failure(result: FitResult, val_labels: torch.Tensor) -> str | None:
+    """Why a trained student is no result, or None. Diverged: its loss became NaN or infinite,
+    or it ended no better than always answering the validation set's most common class while
+    its loss grew (a learning rate too high; a slow learner's loss falls and is kept)."""
+    if result.diverged:
+        return "diverged: the loss became NaN or infinite"
+    if not result.history or len(val_labels) == 0:
+        return None
+    chance = float(torch.bincount(val_labels.cpu()).max()) / len(val_labels)
+    last_loss = result.history[-1].train_loss
+    if result.val_accuracy <= chance and last_loss > result.first_loss:
+        return (
+            f"diverged to chance: validation accuracy {result.val_accuracy:.4f} is no better "
+            f"than always answering the most common class ({chance:.4f}), and the loss grew "
+            f"from {result.first_loss:.3g} to {last_loss:.3g}"
+        )
+    return None
 
 
 def place_on_device(
@@ -170,8 +189,8 @@ def _check_output(output: Path, *, resume: bool, force: bool) -> bool:
     if output.exists() and not output.is_dir():
         raise AutoKDError(f"-o '{output}' is a file, not a folder")
     busy = output.is_dir() and any(output.iterdir())
-    if resume:
-        if not (output / CHECKPOINT).is_file():
+    if resume:  # a training killed before its first checkpoint left nothing: it starts anew
+        if busy and not (output / CHECKPOINT).is_file():
             raise AutoKDError(f"nothing to resume: '{output}' holds no {CHECKPOINT}")
         return False
     if busy and not force:
@@ -252,7 +271,8 @@ def train_bundle(
             checkpoint=output / CHECKPOINT,
             execution=execution,
         )
-    torch.save({k: v.cpu() for k, v in model.state_dict().items()}, output / "student.pt")
+    state = {k: v.cpu() for k, v in model.state_dict().items()}
+    atomic_write(output / "student.pt", lambda tmp: torch.save(state, tmp))
     result = {
         "bundle": str(bundle.path),
         "kd": use_kd,

@@ -9,6 +9,11 @@ to the end; a trial that loses the race is closed at once as FAIL with the `surp
 (nothing was trained; the tables leave it out). A worker whose slots are all taken waits for the
 running trials: if one of them fails, its slot is free again.
 
+A trial that raises fails alone: it is recorded FAIL with its reason (`fail_reason`: the
+exception in one line, out of memory, divergence) and the worker goes on with the next one. A
+failed trial does not count towards the budget, so a search whose trials keep failing would never
+end: it stops once `failure_limit(budget)` trials have failed, with the last reason.
+
 A trial whose worker died stays RUNNING until it is failed: at once when the worker ran on this
 machine (its process id is recorded and is gone), else after the storage's heartbeat grace
 period (`autokd.storage.GRACE_SECONDS`).
@@ -34,10 +39,12 @@ from typing import Any
 from autokd.cores import threads_override
 from autokd.device import Execution, gpu_count
 from autokd.environment import physical_cores
-from autokd.errors import AutoKDError
+from autokd.errors import AutoKDError, TrialFailed
 
 WORKER_ATTR = "worker"  # host:pid of the process running a trial
 SURPLUS_ATTR = "surplus"  # a trial closed unrun: the budget was already taken
+FAIL_ATTR = "fail_reason"  # why a trial failed (an exception, out of memory, divergence)
+MIN_FAILURE_LIMIT = 10  # a search stops once this many trials (or `budget`, if more) failed
 POLL_SECONDS = 0.5  # how often a worker whose slots are all taken looks again
 
 
@@ -189,6 +196,29 @@ class _Heartbeat:
             self._thread.join()
 
 
+def failure_limit(budget: int) -> int:
+    """Failed trials after which a search stops: its budget, and at least `MIN_FAILURE_LIMIT`."""
+    return max(MIN_FAILURE_LIMIT, budget)
+
+
+def failure_reason(error: BaseException) -> str:
+    """An exception as one line for trials.csv and the terminal: autokd's own reason as it is,
+    another exception as its type and first line."""
+    first = str(error).strip().splitlines()[0] if str(error).strip() else ""
+    if isinstance(error, TrialFailed):
+        text = first
+    else:
+        text = f"{type(error).__name__}: {first}" if first else type(error).__name__
+    return text if len(text) <= 300 else text[:297] + "..."
+
+
+def _failed_with_reason(study: Any) -> list[Any]:
+    import optuna
+
+    failed = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.FAIL,))
+    return [trial for trial in failed if trial.user_attrs.get(FAIL_ATTR)]
+
+
 def run_trials(
     study: Any,
     objective: Callable[[Any], tuple[float, ...]],
@@ -197,9 +227,10 @@ def run_trials(
     on_trial: Callable[[Any, Any], None] = lambda study, trial: None,
 ) -> int:
     """Run trials of `study` until it holds `budget` counted trials; returns how many this
-    worker ran. `objective` raising `optuna.TrialPruned` records a pruned trial; any other
-    exception (Ctrl-C included) fails the trial and is raised again. The caller holds the
-    machine's core lock (`autokd.cores`); this lets go of it while it waits."""
+    worker ran. `objective` raising `optuna.TrialPruned` records a pruned trial; an `Exception`
+    fails that trial with its reason, and the next one runs (see `failure_limit`); Ctrl-C and
+    other interruptions fail the trial and are raised again. The caller holds the machine's core
+    lock (`autokd.cores`); this lets go of it while it waits."""
     import optuna
 
     from autokd.cores import core_lock
@@ -229,6 +260,8 @@ def run_trials(
                     values = objective(trial)
             except optuna.TrialPruned:
                 frozen = study.tell(trial, state=optuna.trial.TrialState.PRUNED)
+            except Exception as error:  # this trial failed, not the search: record it, go on
+                frozen = _fail_trial(study, trial, error, budget)
             except BaseException:
                 with contextlib.suppress(Exception):  # already told, or the storage is gone
                     study.tell(trial, state=optuna.trial.TrialState.FAIL)
@@ -237,6 +270,31 @@ def run_trials(
                 frozen = study.tell(trial, values)
             ran += 1
             on_trial(study, frozen)
+
+
+def _fail_trial(study: Any, trial: Any, error: Exception, budget: int) -> Any:
+    """Record `trial` FAIL with its reason; returns the frozen trial. Raises `SearchFailing`
+    once `failure_limit(budget)` trials have failed. A storage that cannot record the failure
+    is this worker's own failure: the trial's error goes up."""
+    import optuna
+
+    reason = failure_reason(error)
+    try:
+        trial.set_user_attr(FAIL_ATTR, reason)
+        frozen = study.tell(trial, state=optuna.trial.TrialState.FAIL)
+        failed = len(_failed_with_reason(study))
+    except Exception:
+        raise error from None
+    if failed >= failure_limit(budget):
+        raise SearchFailing(
+            f"{failed} trials failed, the last one: {reason}; the search stops (each trial's "
+            f"reason is in trials.csv, column {FAIL_ATTR})"
+        )
+    return frozen
+
+
+class SearchFailing(AutoKDError):
+    """Trials keep failing: the search stops rather than retrying without end."""
 
 
 _INTERRUPTED = threading.Event()
@@ -265,6 +323,29 @@ def _ctrl_c_remembered() -> Iterator[None]:
         signal.signal(signal.SIGINT, previous)
 
 
+PARENT_VARIABLE = "AUTOKD_PARENT_PID"  # set for the workers a search starts: the search's pid
+_PR_SET_PDEATHSIG = 1
+
+
+def stop_with_parent() -> None:
+    """In a worker started by a search (`PARENT_VARIABLE` set): ask Linux for SIGTERM when that
+    search dies, however it dies (SIGKILL included), so the worker stops as on Ctrl-C and fails
+    its trial for the next run to retry. Elsewhere, or where prctl is missing, nothing."""
+    import ctypes
+    import signal
+
+    parent = os.environ.get(PARENT_VARIABLE, "")
+    if not parent.isdigit():
+        return
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+    except (OSError, AttributeError):  # not Linux
+        return
+    if os.getppid() != int(parent):  # the search died before the request was made
+        os.kill(os.getpid(), signal.SIGTERM)
+
+
 def start_local_workers(
     plan: WorkerPlan, *, storage_url: str, study_name: str, first: int = 1
 ) -> list[subprocess.Popen]:
@@ -282,6 +363,7 @@ def start_local_workers(
             **os.environ,
             STORAGE_VARIABLE: storage_url,
             THREADS_VARIABLE: str(plan.threads),
+            PARENT_VARIABLE: str(os.getpid()),
         }
         command = [
             sys.executable,

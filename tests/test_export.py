@@ -208,7 +208,10 @@ def test_train_refuses_unclear_output_and_broken_bundles(run_and_bundle, capsys,
     out = bundle.parent / "train-True-0"  # written by an earlier test
     assert main(["train", str(bundle), "--epochs", "1", "-o", str(out), "--quiet"]) == 2
     assert "pass --resume to continue its training or --force" in capsys.readouterr().err
-    assert main(["train", str(bundle), "-o", str(tmp_path / "new"), "--resume", "--quiet"]) == 2
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "notes.txt").write_text("not a training")
+    assert main(["train", str(bundle), "-o", str(other), "--resume", "--quiet"]) == 2
     assert "nothing to resume" in capsys.readouterr().err
     broken = tmp_path / "broken"
     broken.mkdir()

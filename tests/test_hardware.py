@@ -1,4 +1,5 @@
 import dataclasses
+import json
 
 import pytest
 from torch import nn
@@ -58,14 +59,65 @@ def test_metrics_are_measured_once_per_architecture(tmp_path, monkeypatch):
     assert len(calls) == 3
 
 
-def test_a_noisy_latency_is_cached_too_with_its_flag(tmp_path, monkeypatch):
+def test_a_noisy_latency_is_used_but_never_cached(tmp_path, monkeypatch):
     cache, target = _cache(tmp_path), load_target("cpu-1t")
     calls = []
     noisy = _steady(iqr_ms=0.5)
     monkeypatch.setattr(hardware, "measure_latency", lambda *a: calls.append(a) or noisy)
     assert cache.measure(_config(), target).latency == noisy
     again = cache.measure(_config(), target)
-    assert again.cached and again.latency.noisy and len(calls) == 1  # never timed twice
+    assert not again.cached and len(calls) == 2  # it would mislead every later run
+
+
+@pytest.mark.parametrize(
+    "poison",
+    [
+        {"blocks": 1, "iqr_ms": 0.0, "median_ms": 706.0},  # one block: an IQR of 0 means nothing
+        {"noisy": True},
+        {"contended": True},
+        {"median_ms": -1.0},
+        {"median_ms": 0.0},
+    ],
+)
+def test_an_untrusted_cached_latency_is_timed_again(tmp_path, monkeypatch, poison):
+    """Entries an older autokd cached from a loaded machine are detected and re-measured."""
+    cache, target = _cache(tmp_path), load_target("cpu-1t")
+    monkeypatch.setattr(hardware, "measure_latency", lambda *a: _steady())
+    cache.measure(_config(), target)
+    (entry,) = (tmp_path / "l").rglob("*.json")
+    entry.write_text(json.dumps({**json.loads(entry.read_text()), **poison}))
+    again = cache.measure(_config(), target)
+    assert not again.cached and again.latency == _steady()
+    assert json.loads(entry.read_text())["median_ms"] == 1.0  # overwritten with the good one
+
+
+@pytest.mark.parametrize(
+    ("store", "content"),
+    [
+        ("l", "{not json"),
+        ("l", "[1, 2]"),
+        ("l", '{"median_ms": "fast", "iqr_ms": 0, "blocks": 5, "calls_per_block": 1, '
+              '"threads": 1, "batch_size": 1, "backend": "torch", "device": "cpu", '
+              '"attempts": 1, "noisy": false, "contended": false}'),
+        ("c", '{"flops": "many", "params": 3}'),
+        ("c", '{"flops": [1], "params": 3}'),
+        ("c", b"\xff\xfe binary"),
+    ],
+)  # fmt: skip
+def test_a_damaged_cache_entry_is_a_miss_said_once(tmp_path, monkeypatch, capsys, store, content):
+    cache, target = _cache(tmp_path), load_target("cpu-1t")
+    monkeypatch.setattr(hardware, "measure_latency", lambda *a: _steady())
+    first = cache.measure(_config(), target)
+    (entry,) = (tmp_path / store).rglob("*.json")
+    damaged = content if isinstance(content, bytes) else content.encode()
+    capsys.readouterr()
+    for _ in range(2):  # damaged twice: recomputed twice, said once
+        entry.write_bytes(damaged)
+        again = cache.measure(_config(), target)
+        assert (again.flops, again.params) == (first.flops, first.params)
+        assert again.latency == first.latency
+    err = capsys.readouterr().err
+    assert err.count("is damaged") == 1 and str(entry) in err  # once, naming the file
 
 
 def test_a_cache_entry_in_another_format_is_measured_again(tmp_path, monkeypatch):

@@ -126,9 +126,17 @@ def test_call_by_call_timing_is_not_spoiled_by_stalls():
     def call():
         time.sleep(0.02 if next(count) % 5 == 4 else 0.001)
 
-    result = CallByCallTimer("call()", {"call": call}, 1).blocked_autorange(min_run_time=0.01)
-    assert len(result.times) == 3  # the minimum of three blocks, reached before the deadline
+    result = CallByCallTimer("call()", {"call": call}, 1).blocked_autorange(min_run_time=0.15)
+    assert len(result.times) >= 2 and result.number_per_run == CALLS_PER_SINGLE_BLOCK
     assert 0.001 <= result.median < 0.004
+
+
+def test_call_by_call_timing_is_bounded_by_its_run_time():
+    """A call slower than the whole run time is timed once, not ten times."""
+    result = CallByCallTimer("call()", {"call": lambda: time.sleep(0.05)}, 1).blocked_autorange(
+        min_run_time=0.01
+    )
+    assert len(result.times) == 1 and result.number_per_run == 1
 
 
 def test_a_real_measurement_on_a_quiet_core_is_not_contended():

@@ -17,11 +17,13 @@ import gzip
 import hashlib
 import pickle
 import struct
+import zipfile
 import zlib
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -98,6 +100,29 @@ def load_digits(request: SourceRequest) -> RawData:
     return RawData(images, digits.target.astype(np.int64), identity="sklearn-digits")
 
 
+class _CifarUnpickler(pickle.Unpickler):
+    """Reads CIFAR's "python version" batches without running code: a pickle may name any
+    function to call, and a hostile file in --data-dir would run it under `pickle.load`. The
+    batches hold only dicts, lists, bytes, strings, numbers and NumPy arrays, so the only
+    globals admitted are NumPy's array reconstruction; any other is refused."""
+
+    ALLOWED = {
+        ("numpy.core.multiarray", "_reconstruct"),
+        ("numpy._core.multiarray", "_reconstruct"),
+        ("numpy.core.multiarray", "scalar"),
+        ("numpy._core.multiarray", "scalar"),
+        ("numpy", "ndarray"),
+        ("numpy", "dtype"),
+    }
+
+    def find_class(self, module: str, name: str) -> Any:
+        if (module, name) not in self.ALLOWED:
+            raise pickle.UnpicklingError(
+                f"it names {module}.{name}, which a CIFAR batch never does"
+            )
+        return super().find_class(module, name)
+
+
 def load_cifar(request: SourceRequest, *, hundred: bool) -> RawData:
     """CIFAR's training batches: uint8 rows of 3,072 values (the 3 channels one after another)."""
     name = "cifar100" if hundred else "cifar10"
@@ -116,10 +141,10 @@ def load_cifar(request: SourceRequest, *, hundred: bool) -> RawData:
     for path in files:
         try:
             with path.open("rb") as handle:
-                batch = pickle.load(handle, encoding="bytes")
+                batch = _CifarUnpickler(handle, encoding="bytes").load()
             images.append(np.asarray(batch[b"data"], dtype=np.uint8).reshape(-1, 3, 32, 32))
             labels.extend(batch[b"fine_labels" if hundred else b"labels"])
-        except (pickle.UnpicklingError, KeyError, ValueError, EOFError) as err:
+        except (pickle.UnpicklingError, KeyError, ValueError, EOFError, TypeError) as err:
             raise AutoKDError(f"'{path}' is not a CIFAR python batch ({err!r})") from None
     return RawData(
         np.concatenate(images),
@@ -283,7 +308,7 @@ def load_npz(path: Path) -> RawData:
         raise AutoKDError(f"NumPy archive '{path}' is not a file")
     try:
         archive = np.load(path, allow_pickle=False)
-    except (OSError, ValueError) as err:
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as err:
         raise AutoKDError(f"'{path}' is not a readable .npz archive ({err})") from None
     if not isinstance(archive, np.lib.npyio.NpzFile):
         raise AutoKDError(
@@ -300,6 +325,10 @@ def load_npz(path: Path) -> RawData:
         x, y = archive["x"], archive["y"]
     except ValueError as err:  # object arrays: they would need pickle, which autokd refuses
         raise AutoKDError(f"'{path}': x and y must be plain numeric arrays ({err})") from None
+    except (OSError, EOFError, zipfile.BadZipFile, zlib.error) as err:  # a truncated archive
+        raise AutoKDError(f"'{path}' is damaged: its arrays cannot be read ({err})") from None
+    if not (_real_numbers(x) and _real_numbers(y)):
+        raise AutoKDError(f"'{path}': x and y must hold real numbers, got {x.dtype} and {y.dtype}")
     if x.ndim not in (3, 4):
         raise AutoKDError(f"'{path}': x must be (N, H, W) or (N, C, H, W), got shape {x.shape}")
     if y.ndim != 1 or len(y) != len(x):
@@ -309,12 +338,20 @@ def load_npz(path: Path) -> RawData:
         )
     if not np.issubdtype(y.dtype, np.integer):
         raise AutoKDError(f"'{path}': y must hold integer class labels, got {y.dtype}")
+    if x.size == 0:
+        raise AutoKDError(f"'{path}': x holds no pixels (shape {x.shape}); give at least one image")
+    if len(np.unique(y)) < 2:
+        raise AutoKDError(f"'{path}': y holds a single class; a classifier needs two or more")
     if x.ndim == 4 and x.shape[1] not in (1, 3, 4) and x.shape[-1] in (1, 3, 4):
         x = x.transpose(0, 3, 1, 2)  # channels last (N, H, W, C), as images usually come
     images = x[:, None] if x.ndim == 3 else x
     images = images if x.dtype == np.uint8 else _unit_range(images.astype(np.float32), path)
     _, labels = np.unique(y, return_inverse=True)  # any label values become 0 .. classes - 1
     return RawData(images, labels.astype(np.int64), identity=files_identity([path]))
+
+
+def _real_numbers(array: np.ndarray) -> bool:
+    return np.issubdtype(array.dtype, np.integer) or np.issubdtype(array.dtype, np.floating)
 
 
 def _unit_range(images: np.ndarray, path: Path) -> np.ndarray:

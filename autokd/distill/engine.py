@@ -57,6 +57,7 @@ class FitResult:
     diverged: bool  # the loss became NaN or infinite and training stopped early
     history: list[EpochReport] = field(default_factory=list)
     data_seconds: float = 0.0  # of `seconds`, spent waiting for batches (slicing, random views)
+    first_loss: float = math.nan  # of this call's first batch (divergence: the loss grew)
 
 
 EpochCallback = Callable[[EpochReport], None]
@@ -172,6 +173,7 @@ def fit(
         data.train_x, data.train_y, data.augment if train.augment else None
     )
     started, waiting, lock = time.perf_counter(), _Waiting(), core_lock()
+    first_loss = math.nan
     first_epoch = train.epochs + 1 if run.diverged else run.epochs_done + 1  # a diverged run ended
     with lock.holding():  # shared with other workers; paused while a latency is timed
         for epoch in range(first_epoch, train.epochs + 1):
@@ -206,7 +208,9 @@ def fit(
                     scaler.step(optimizer)
                     scaler.update()
                 scheduler.step()
-                loss_sum, batches = loss_sum + loss.detach().item(), batches + 1
+                loss_value = loss.detach().item()
+                first_loss = loss_value if math.isnan(first_loss) else first_loss
+                loss_sum, batches = loss_sum + loss_value, batches + 1
             accuracy = evaluate(model, data.val_x, data.val_y, execution=execution)
             report = EpochReport(
                 epoch,
@@ -232,6 +236,7 @@ def fit(
         diverged=run.diverged,
         history=history,
         data_seconds=waiting.seconds,
+        first_loss=first_loss,
     )
 
 

@@ -92,7 +92,7 @@ def build_compare(folders: list[RunFolder], *, allow_mixed_targets: bool = False
     names = [f.name for f in folders]
     if len(set(names)) < len(names):
         raise AutoKDError(f"two of the runs share a name ({', '.join(names)}); rename a copy")
-    summaries = [f.read_json(f.summary_json) for f in folders]
+    summaries = [f.read_summary() for f in folders]
     keys = [measurement_key(s) for s in summaries]
     mixed = any(key != keys[0] for key in keys[1:])
     if mixed and not allow_mixed_targets:

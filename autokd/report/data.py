@@ -84,7 +84,7 @@ def build_run_report(
     folder: RunFolder, *, study: Any = None, summary: dict[str, Any] | None = None
 ) -> RunReportData:
     """Compute what the report shows from the run's study (the source of truth) and summary."""
-    summary = summary if summary is not None else folder.read_json(folder.summary_json)
+    summary = summary if summary is not None else folder.read_summary()
     study = study if study is not None else load_study(folder)
     frame = trials_frame(study)
     complete = frame[frame["state"] == "COMPLETE"].copy()

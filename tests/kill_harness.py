@@ -1,0 +1,213 @@
+"""Kill `autokd search` (or `autokd train`) with SIGKILL at random moments, continue it each time
+with the same command, and check that nothing was lost.
+
+Used by tests/test_kill.py (a few kills) and benchmarks/kill.py (many). After every kill:
+
+- every trial that had completed is still complete, with the same values;
+- the caches hold no damaged entry (every JSON file parses);
+and once the command finally ends on its own:
+- exactly `budget` trials count (complete or pruned), none is left RUNNING;
+- trials.csv lists the study's trials with their states, and the report was written after the
+  study's last change.
+
+The moment a kill hit is read from what was on disk just before it: no teacher cached yet
+(start-up, data, teacher training), teacher but no teacher outputs, a trial running, or every
+trial told (tables and report).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+@dataclass
+class KillRecord:
+    kills: int = 0
+    moments: Counter = field(default_factory=Counter)
+    trials_lost: int = 0  # complete before a kill, not complete (or changed) after it
+    stuck: int = 0  # RUNNING when the command ended on its own
+    complete_at_end: int = 0
+    runs: int = 0  # processes started, the final one included
+    damaged_cache_files: int = 0
+    problems: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict:
+        return {**self.__dict__, "moments": dict(self.moments)}
+
+
+def _study_trials(db: Path) -> dict[int, tuple[str, tuple[float, ...]]]:
+    """number -> (state, values), read with sqlite3 (read-only: opening must not write)."""
+    import sqlite3
+
+    if not db.is_file():
+        return {}
+    uri = f"{db.resolve().as_uri()}?mode=ro"
+    try:
+        with sqlite3.connect(uri, uri=True) as con:
+            rows = con.execute("SELECT trial_id, number, state FROM trials").fetchall()
+            values = con.execute(
+                "SELECT trial_id, objective, value FROM trial_values ORDER BY objective"
+            ).fetchall()
+    except sqlite3.Error:  # made but not yet holding the tables
+        return {}
+    by_id: dict[int, list[float]] = {}
+    for trial_id, _, value in values:
+        by_id.setdefault(trial_id, []).append(value)
+    return {number: (state, tuple(by_id.get(tid, []))) for tid, number, state in rows}
+
+
+def _holds(folder: Path, pattern: str) -> bool:
+    return folder.is_dir() and any(folder.glob(pattern))
+
+
+def _moment(cache: Path, run: Path, budget: int) -> str:
+    if not _holds(cache / "teachers", "*.pt"):
+        return "start-up, data or teacher training"
+    if not _holds(cache / "teacher_outputs", "*.pt"):
+        return "teacher outputs"
+    trials = _study_trials(run / "study.db")
+    states = Counter(state for state, _ in trials.values())
+    if states["RUNNING"]:
+        return "a trial"
+    if states["COMPLETE"] + states["PRUNED"] >= budget:
+        return "tables and report"
+    return "between trials (study, sampler, weights)"
+
+
+def _damaged_json(cache: Path) -> int:
+    damaged = 0
+    for path in cache.rglob("*.json"):
+        try:
+            json.loads(path.read_text())
+        except (ValueError, OSError):
+            damaged += 1
+    return damaged
+
+
+def kill_search(
+    args: list[str],
+    *,
+    cwd: Path,
+    run: Path,
+    cache: Path,
+    budget: int,
+    kills: int,
+    seed: int,
+    max_delay: float,
+) -> KillRecord:
+    """Start `python -m autokd *args`, kill it `kills` times at random delays in
+    [0.2, max_delay] s, each time starting the same command again; then let it finish."""
+    record, rng = KillRecord(), random.Random(seed)
+    env = {**os.environ, "AUTOKD_CACHE_DIR": str(cache)}
+    command = [sys.executable, "-m", "autokd", *args]
+    seen: dict[int, tuple[float, ...]] = {}
+    while True:
+        process = subprocess.Popen(
+            command, cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+            text=True, start_new_session=True,
+        )  # fmt: skip
+        record.runs += 1
+        if record.kills < kills:
+            deadline = time.monotonic() + rng.uniform(0.2, max_delay)
+            while process.poll() is None and time.monotonic() < deadline:
+                time.sleep(0.02)
+            if process.poll() is None:
+                moment = _moment(cache, run, budget)
+                os.killpg(process.pid, signal.SIGKILL)  # the search and its workers
+                process.wait()
+                process.stderr.close()
+                record.kills += 1
+                record.moments[moment] += 1
+                _check_kept(run, seen, record)
+                continue
+        _, err = process.communicate(timeout=900)
+        if process.returncode != 0:
+            record.problems.append(f"exit {process.returncode}: {err.strip()[-500:]}")
+            return record
+        if "is damaged" in err:
+            record.problems.append(f"a damaged cache entry was found: {err.strip()[-300:]}")
+        break
+    _check_kept(run, seen, record)
+    _check_end(run, budget, record)
+    record.damaged_cache_files = _damaged_json(cache)
+    return record
+
+
+def _check_kept(run: Path, seen: dict[int, tuple[float, ...]], record: KillRecord) -> None:
+    """Every trial seen complete is still complete with the same values; remember new ones."""
+    trials = _study_trials(run / "study.db")
+    for number, values in seen.items():
+        state, now = trials.get(number, ("MISSING", ()))
+        if state != "COMPLETE" or now != values:
+            record.trials_lost += 1
+            record.problems.append(f"trial {number} was complete {values}, now {state} {now}")
+    seen.update({n: v for n, (state, v) in trials.items() if state == "COMPLETE"})
+
+
+def _check_end(run: Path, budget: int, record: KillRecord) -> None:
+    trials = _study_trials(run / "study.db")
+    states = Counter(state for state, _ in trials.values())
+    record.stuck = states["RUNNING"]
+    record.complete_at_end = states["COMPLETE"]
+    if states["COMPLETE"] + states["PRUNED"] != budget:
+        record.problems.append(f"{dict(states)} counted trials, budget {budget}")
+    with open(run / "trials.csv") as handle:
+        rows = {int(r["number"]): r["state"] for r in csv.DictReader(handle)}
+    listed = {n: state for n, (state, _) in trials.items() if n in rows}
+    if rows != listed or set(rows) - set(trials):
+        record.problems.append(f"trials.csv {rows} differs from the study {listed}")
+    summary = json.loads((run / "summary.json").read_text())
+    report = Path(summary["report"])
+    if not report.is_file() or report.stat().st_mtime < (run / "study.db").stat().st_mtime - 5:
+        record.problems.append("the report is missing or older than the study")
+
+
+def kill_train(
+    args: list[str], *, cwd: Path, output: Path, cache: Path, kills: int, seed: int,
+    max_delay: float, epochs: int,
+) -> KillRecord:  # fmt: skip
+    """`autokd train ... -o output --resume`, killed `kills` times and resumed each time: the
+    finished result must hold every epoch once, in order."""
+    record, rng = KillRecord(), random.Random(seed)
+    env = {**os.environ, "AUTOKD_CACHE_DIR": str(cache)}
+    command = [sys.executable, "-m", "autokd", *args, "-o", str(output), "--resume"]
+    while True:
+        process = subprocess.Popen(
+            command, cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+            text=True, start_new_session=True,
+        )  # fmt: skip
+        record.runs += 1
+        if record.kills < kills:
+            deadline = time.monotonic() + rng.uniform(0.2, max_delay)
+            while process.poll() is None and time.monotonic() < deadline:
+                time.sleep(0.02)
+            if process.poll() is None:
+                done = (output / "checkpoint.pt").is_file()
+                record.moments[
+                    "training, after a checkpoint" if done else "before a checkpoint"
+                ] += 1
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
+                process.stderr.close()
+                record.kills += 1
+                continue
+        _, err = process.communicate(timeout=900)
+        if process.returncode != 0:
+            record.problems.append(f"exit {process.returncode}: {err.strip()[-500:]}")
+            return record
+        break
+    result = json.loads((output / "result.json").read_text())
+    if [h["epoch"] for h in result["history"]] != list(range(1, epochs + 1)):
+        record.problems.append(f"epochs {[h['epoch'] for h in result['history']]}")
+    record.damaged_cache_files = _damaged_json(cache)
+    return record
