@@ -70,7 +70,6 @@ SUMMARY_SHAPE: dict[str, type | tuple[type, ...]] = {
     "target": dict,
     "latency_protocol": str,
     "flops_convention": str,
-    "timings": dict,
 }
 NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 MAX_NAME_LENGTH = 128

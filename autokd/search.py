@@ -13,9 +13,9 @@ architecture across runs (`hardware.MetricsCache`).
 
 from __future__ import annotations
 
+import sys
 import time
 import warnings
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -571,14 +571,18 @@ def run_worker(
             study,
             _Trials(settings, data, outputs, weights, execution),
             budget=record["budget"],
-            on_trial=lambda study, trial: (say_if_failed(trial, bar.write), bar.update(1)),
+            on_trial=lambda study, trial: (say_if_failed(trial), bar.update(1)),
         )
 
 
-def say_if_failed(trial: Any, write: Callable[[str], None]) -> None:
-    """One line for a trial that failed (the search goes on): its number and reason."""
+def say_if_failed(trial: Any) -> None:
+    """One line on stderr (above any progress bar) for a trial that failed, the search going
+    on: its number and reason."""
+    from tqdm.auto import tqdm
+
     if trial is not None and trial.user_attrs.get(FAIL_ATTR):
-        write(f"autokd: trial {trial.number} failed: {trial.user_attrs[FAIL_ATTR]}")
+        reason = trial.user_attrs[FAIL_ATTR]
+        tqdm.write(f"autokd: trial {trial.number} failed: {reason}", file=sys.stderr)
 
 
 class _ProgressBar:
@@ -597,7 +601,7 @@ class _ProgressBar:
         )
 
     def update(self, study: Any, trial: Any) -> None:
-        say_if_failed(trial, self.bar.write)
+        say_if_failed(trial)
         counted = _counted(study)
         self.ran = len(counted) - self.before
         self.bar.update(self.ran - self.bar.n)

@@ -25,6 +25,7 @@ the extra ones as `autokd worker` processes on this machine.
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import socket
 import subprocess
@@ -257,7 +258,7 @@ def run_trials(
                     study.tell(trial, state=optuna.trial.TrialState.FAIL)
                     continue
                 with _Heartbeat(study, trial):
-                    values = objective(trial)
+                    values = _recordable(objective(trial), len(study.directions))
             except optuna.TrialPruned:
                 frozen = study.tell(trial, state=optuna.trial.TrialState.PRUNED)
             except Exception as error:  # this trial failed, not the search: record it, go on
@@ -270,6 +271,17 @@ def run_trials(
                 frozen = study.tell(trial, values)
             ran += 1
             on_trial(study, frozen)
+
+
+def _recordable(values: Any, objectives: int) -> tuple[float, ...]:
+    """The objective's values, or TrialFailed when Optuna could not record them as a complete
+    trial (it would fail the trial without a reason, and the search would retry forever)."""
+    values = tuple(values) if isinstance(values, (tuple, list)) else (values,)
+    if len(values) != objectives or not all(
+        isinstance(v, (int, float)) and math.isfinite(v) for v in values
+    ):
+        raise TrialFailed(f"the trial gave {values!r}, not {objectives} finite number(s)")
+    return values
 
 
 def _fail_trial(study: Any, trial: Any, error: Exception, budget: int) -> Any:

@@ -144,7 +144,7 @@ def test_target_fields_are_validated(tmp_path):
     for text, message in [
         ("backend: tflite\n", "unknown backend 'tflite'"),
         ("backend: [torch]\n", "unknown backend '['torch']'"),
-        ("threads: 0\n", "key 'threads' must be 'all' or an integer >= 1, got 0"),
+        ("threads: 0\n", "key 'threads' must be 'all' or an integer in [1, 1024], got 0"),
         ("min_run_time: 0\n", "key 'min_run_time' must be seconds"),
         ("batch: 2\n", "unknown key 'batch' (did you mean 'batch_size'?)"),
         (

@@ -137,7 +137,7 @@ def test_corrupted_weights_are_one_line_at_export(work, capsys):
         (("student", "stages", 0, "width"), -5, "key 'student.stages[0].width' must be an integer"),
         (("train", "lr"), math.nan, "key 'train.lr' must be a number in [1e-06, 10], got nan"),
         (("student", "stem_width"), 10**7, "key 'student.stem_width' must be an integer"),
-        (("distill", "alpha"), "high", "key 'distill.alpha' must be a number"),
+        (("distill", "alpha"), "high", "is not a valid autokd bundle description"),
     ],
 )
 def test_a_bundle_with_bad_values_is_refused_by_train(work, capsys, key_path, value, message):

@@ -223,7 +223,8 @@ def test_train_refuses_unclear_output_and_broken_bundles(run_and_bundle, capsys,
 def test_validate_stores_tau_and_gains_and_shows_them(run_and_bundle):
     work, _ = run_and_bundle
     run = work / "runs" / "src"
-    assert main(["validate", str(run), "--top-k", "2", "--epochs", "1", "--quiet"]) == 0
+    reports = ["--reports-dir", str(work / "reports")]
+    assert main(["validate", str(run), "--top-k", "2", "--epochs", "1", *reports, "--quiet"]) == 0
     result = json.loads((run / "validation.json").read_text())
     assert result["epochs"] == 1 and 1 <= result["students_validated"] <= 2
     for student in result["students"]:
@@ -273,7 +274,7 @@ def test_validate_in_worker_processes_matches_one_process(run_and_bundle, monkey
     results = []
     for workers in ("1", "2"):
         args = ["validate", str(run), "--top-k", "2", "--epochs", "1", "--workers", workers]
-        assert main([*args, "--quiet"]) == 0
+        assert main([*args, "--reports-dir", str(work / "reports"), "--quiet"]) == 0
         results.append(json.loads((run / "validation.json").read_text()))
     assert [r["workers"] for r in results] == [1, min(2, 2 * results[0]["students_validated"])]
     assert results[0]["students"] == results[1]["students"]

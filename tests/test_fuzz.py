@@ -135,14 +135,14 @@ def test_a_bundle_description_with_any_value_anywhere(folder, document):
     shutil.rmtree(bundle, ignore_errors=True)
     bundle.mkdir()
     (bundle / "student.yaml").write_text(yaml_text(document))
-    (bundle / "weights.pt").write_bytes(b"")
+    (bundle / "student.pt").write_bytes(b"")
     loads_or_refuses(load_bundle, bundle, Bundle)
 
 
 def test_the_unchanged_bundle_description_loads(folder):
     """The fuzzed bundle above starts from a valid one (else every example is a refusal)."""
     (folder / "student.yaml").write_text(yaml_text(BUNDLE))
-    (folder / "weights.pt").write_bytes(b"")
+    (folder / "student.pt").write_bytes(b"")
     assert isinstance(load_bundle(folder), Bundle)
 
 

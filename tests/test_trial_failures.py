@@ -96,7 +96,7 @@ def test_what_counts_as_diverged(fit, reason):
 def test_a_student_too_large_for_memory_fails_before_anything_is_allocated(monkeypatch):
     student = StudentConfig("cnn", 3, 10, 224, 64, (StageConfig(4, 512, 7, 1, 1),))
     size = limits.student_size(student)
-    assert size.params > 4 * 512 * 512 * 49  # the convolutions alone
+    assert size.params > 64 * 512 * 49 + 3 * 512 * 512 * 49  # the stage's convolutions alone
     needed = limits.training_bytes(size, 64)
     assert needed > 2**30  # activations of 64 images at 224x224x512, kept for the backward
     monkeypatch.setattr(limits, "available_bytes", lambda device: 2**30)

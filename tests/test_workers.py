@@ -14,8 +14,10 @@ from autokd.storage import open_storage
 from autokd.workers import (
     SURPLUS_ATTR,
     WORKER_ATTR,
+    SearchFailing,
     count_finished,
     fail_abandoned,
+    failure_limit,
     plan_workers,
     run_trials,
 )
@@ -100,13 +102,41 @@ def test_a_trial_of_a_dead_worker_on_this_machine_is_failed(tmp_path):
     assert states[alive.number] == optuna.trial.TrialState.RUNNING
 
 
-def test_a_failing_objective_fails_its_trial_and_stops_the_worker(tmp_path):
+def test_a_failing_objective_fails_its_trial_and_the_worker_goes_on(tmp_path):
     study = _study(tmp_path)
 
     def objective(trial):
-        raise RuntimeError("boom")
+        if trial.number == 1:
+            raise RuntimeError("boom\nsecond line")
+        return float("nan") if trial.number == 2 else 0.5  # NaN: Optuna could not record it
 
-    with pytest.raises(RuntimeError, match="boom"):
+    assert run_trials(study, objective, budget=3) == 5
+    states = [t.state for t in study.trials]
+    assert states.count(optuna.trial.TrialState.COMPLETE) == 3  # the budget, exactly
+    assert [t.user_attrs.get("fail_reason") for t in study.trials[1:3]] == [
+        "RuntimeError: boom",
+        "the trial gave (nan,), not 1 finite number(s)",
+    ]
+
+
+def test_a_worker_stops_once_too_many_trials_failed(tmp_path):
+    study = _study(tmp_path)
+
+    def objective(trial):
+        raise ValueError("always")
+
+    with pytest.raises(SearchFailing, match="10 trials failed, the last one: ValueError: always"):
+        run_trials(study, objective, budget=3)
+    assert len(study.trials) == failure_limit(3) == 10
+
+
+def test_an_interrupt_fails_its_trial_and_stops_the_worker(tmp_path):
+    study = _study(tmp_path)
+
+    def objective(trial):
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
         run_trials(study, objective, budget=3)
     assert [t.state for t in study.trials] == [optuna.trial.TrialState.FAIL]
 

@@ -118,7 +118,7 @@ class _CifarUnpickler(pickle.Unpickler):
     def find_class(self, module: str, name: str) -> Any:
         if (module, name) not in self.ALLOWED:
             raise pickle.UnpicklingError(
-                f"it names {module}.{name}, which a CIFAR batch never does"
+                f"it calls {module}.{name}, which a CIFAR batch never does"
             )
         return super().find_class(module, name)
 
@@ -327,6 +327,8 @@ def load_npz(path: Path) -> RawData:
         raise AutoKDError(f"'{path}': x and y must be plain numeric arrays ({err})") from None
     except (OSError, EOFError, zipfile.BadZipFile, zlib.error) as err:  # a truncated archive
         raise AutoKDError(f"'{path}' is damaged: its arrays cannot be read ({err})") from None
+    if not (isinstance(x, np.ndarray) and isinstance(y, np.ndarray)):  # members not .npy
+        raise AutoKDError(f"'{path}': x and y must be NumPy arrays (np.savez(path, x=..., y=...))")
     if not (_real_numbers(x) and _real_numbers(y)):
         raise AutoKDError(f"'{path}': x and y must hold real numbers, got {x.dtype} and {y.dtype}")
     if x.ndim not in (3, 4):
