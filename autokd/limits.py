@@ -46,7 +46,7 @@ def student_size(config: StudentConfig) -> StudentSize:
         outputs[0] += output.numel()
 
     with torch.device("meta"):
-        model = build_student(config)
+        model = build_student(config).eval()  # (training-mode batch norm refuses one 1x1 image)
         leaves = [m for m in model.modules() if not any(True for _ in m.children())]
         for leaf in leaves:
             leaf.register_forward_hook(count)

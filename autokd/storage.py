@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import os
 import sqlite3
+import time
 import warnings
 from pathlib import Path
 from typing import Any
@@ -27,6 +28,7 @@ RUN_ATTR = "autokd_run"  # study user attribute: the settings every worker reads
 SUMMARY_ATTR = "autokd_summary"  # study user attribute: summary.json, written after a search
 HEARTBEAT_SECONDS = 10  # a running trial's worker records a heartbeat this often
 GRACE_SECONDS = 60  # a trial without a heartbeat for this long is failed (its worker died)
+CREATE_ATTEMPTS = 3  # opening a new database that another process is creating at the same time
 
 
 def _parsed(url: str) -> Any:
@@ -88,14 +90,20 @@ def open_storage(url: str) -> Any:
     if backend == "postgresql":
         connect_args = {"connect_timeout": 10}
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            return optuna.storages.RDBStorage(
-                full,
-                engine_kwargs={"connect_args": connect_args, "pool_pre_ping": True},
-                heartbeat_interval=HEARTBEAT_SECONDS,
-                grace_period=GRACE_SECONDS,
-            )
+        for attempt in range(CREATE_ATTEMPTS):
+            try:
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+                    return optuna.storages.RDBStorage(
+                        full,
+                        engine_kwargs={"connect_args": connect_args, "pool_pre_ping": True},
+                        heartbeat_interval=HEARTBEAT_SECONDS,
+                        grace_period=GRACE_SECONDS,
+                    )
+            except Exception as err:  # noqa: BLE001 - re-raised below unless a creation race
+                if attempt + 1 == CREATE_ATTEMPTS or not _created_meanwhile(err):
+                    raise
+                time.sleep(0.2 * (attempt + 1))
     except ImportError as err:
         raise AutoKDError(
             f"--storage {masked(url)}: the database driver is not installed ({err.name or err})"
@@ -145,6 +153,13 @@ def check_study_file(path: Path, *, writing: bool) -> None:
             f"'{path}' is read-only (a run continues by writing to it and beside it); make it "
             "and its folder writable, or copy the run folder to a writable place"
         )
+
+
+def _created_meanwhile(error: Exception) -> bool:
+    """Two processes that open a new database at once both create Optuna's tables; the one that
+    loses gets a duplicate-key error and simply opens what the other made."""
+    text = str(error)
+    return "alembic_version" in text or "already exists" in text
 
 
 def study_names(storage: Any) -> list[str]:

@@ -11,8 +11,8 @@ and once the command finally ends on its own:
   study's last change.
 
 The moment a kill hit is read from what was on disk just before it: no teacher cached yet
-(start-up, data, teacher training), teacher but no teacher outputs, a trial running, or every
-trial told (tables and report).
+(teacher training), teacher but no teacher outputs, a trial running in a live process, none
+(start-up, or between trials), or every trial told (tables and report).
 """
 
 from __future__ import annotations
@@ -44,6 +44,14 @@ class KillRecord:
     def as_dict(self) -> dict:
         return {**self.__dict__, "moments": dict(self.moments)}
 
+    def add(self, other: KillRecord) -> None:
+        """Fold another run's record into this one (a campaign of several runs)."""
+        for name, value in other.__dict__.items():
+            if isinstance(value, int):
+                setattr(self, name, getattr(self, name) + value)
+        self.moments.update(other.moments)
+        self.problems.extend(other.problems)
+
 
 def _study_trials(db: Path) -> dict[int, tuple[str, tuple[float, ...]]]:
     """number -> (state, values), read with sqlite3 (read-only: opening must not write)."""
@@ -66,22 +74,48 @@ def _study_trials(db: Path) -> dict[int, tuple[str, tuple[float, ...]]]:
     return {number: (state, tuple(by_id.get(tid, []))) for tid, number, state in rows}
 
 
+def _running_alive(db: Path) -> bool:
+    """Whether a RUNNING trial belongs to a live process (not one a kill left behind)."""
+    import sqlite3
+
+    uri = f"{db.resolve().as_uri()}?mode=ro"
+    try:
+        with sqlite3.connect(uri, uri=True) as con:
+            owners = con.execute(
+                "SELECT a.value_json FROM trials t JOIN trial_user_attributes a "
+                "ON a.trial_id = t.trial_id WHERE t.state = 'RUNNING' AND a.key = 'worker'"
+            ).fetchall()
+    except sqlite3.Error:
+        return False
+    pids = [json.loads(value).rpartition(":")[2] for (value,) in owners]
+    return any(pid.isdigit() and Path(f"/proc/{pid}").exists() for pid in pids)
+
+
 def _holds(folder: Path, pattern: str) -> bool:
     return folder.is_dir() and any(folder.glob(pattern))
 
 
+MOMENTS = (
+    "teacher training (and start-up)",
+    "teacher outputs",
+    "a trial",
+    "start-up or between trials (study, sampler, weights)",
+    "tables and report",
+)
+
+
 def _moment(cache: Path, run: Path, budget: int) -> str:
     if not _holds(cache / "teachers", "*.pt"):
-        return "start-up, data or teacher training"
+        return MOMENTS[0]
     if not _holds(cache / "teacher_outputs", "*.pt"):
-        return "teacher outputs"
+        return MOMENTS[1]
     trials = _study_trials(run / "study.db")
     states = Counter(state for state, _ in trials.values())
-    if states["RUNNING"]:
-        return "a trial"
     if states["COMPLETE"] + states["PRUNED"] >= budget:
-        return "tables and report"
-    return "between trials (study, sampler, weights)"
+        return MOMENTS[4]
+    if states["RUNNING"] and _running_alive(run / "study.db"):
+        return MOMENTS[2]
+    return MOMENTS[3]
 
 
 def _damaged_json(cache: Path) -> int:
@@ -104,9 +138,12 @@ def kill_search(
     kills: int,
     seed: int,
     max_delay: float,
+    aim: bool = False,
 ) -> KillRecord:
     """Start `python -m autokd *args`, kill it `kills` times at random delays in
-    [0.2, max_delay] s, each time starting the same command again; then let it finish."""
+    [0.2, max_delay] s, each time starting the same command again; then let it finish. With
+    `aim`, the kills take the `MOMENTS` in turn: each waits (up to `max_delay`) for its moment
+    to show on disk, so that short moments (the teacher's outputs, the report) are hit too."""
     record, rng = KillRecord(), random.Random(seed)
     env = {**os.environ, "AUTOKD_CACHE_DIR": str(cache)}
     command = [sys.executable, "-m", "autokd", *args]
@@ -118,12 +155,19 @@ def kill_search(
         )  # fmt: skip
         record.runs += 1
         if record.kills < kills:
-            deadline = time.monotonic() + rng.uniform(0.2, max_delay)
+            wanted = MOMENTS[record.kills % len(MOMENTS)] if aim else None
+            wait = rng.uniform(0.2, max_delay) if not aim else max_delay
+            if wanted == MOMENTS[-1]:
+                wait = 10 * max_delay  # the whole budget must run first
+            deadline = time.monotonic() + wait
             while process.poll() is None and time.monotonic() < deadline:
+                if wanted is not None and _moment(cache, run, budget) == wanted:
+                    time.sleep(rng.uniform(0.0, 0.1))  # somewhere inside the moment
+                    break
                 time.sleep(0.02)
             if process.poll() is None:
                 moment = _moment(cache, run, budget)
-                os.killpg(process.pid, signal.SIGKILL)  # the search and its workers
+                os.killpg(process.pid, signal.SIGKILL)  # the search (its workers follow it)
                 process.wait()
                 process.stderr.close()
                 record.kills += 1
@@ -138,7 +182,7 @@ def kill_search(
             record.problems.append(f"a damaged cache entry was found: {err.strip()[-300:]}")
         break
     _check_kept(run, seen, record)
-    _check_end(run, budget, record)
+    _check_end(run, budget, record, cwd)
     record.damaged_cache_files = _damaged_json(cache)
     return record
 
@@ -154,7 +198,7 @@ def _check_kept(run: Path, seen: dict[int, tuple[float, ...]], record: KillRecor
     seen.update({n: v for n, (state, v) in trials.items() if state == "COMPLETE"})
 
 
-def _check_end(run: Path, budget: int, record: KillRecord) -> None:
+def _check_end(run: Path, budget: int, record: KillRecord, cwd: Path) -> None:
     trials = _study_trials(run / "study.db")
     states = Counter(state for state, _ in trials.values())
     record.stuck = states["RUNNING"]
@@ -167,7 +211,7 @@ def _check_end(run: Path, budget: int, record: KillRecord) -> None:
     if rows != listed or set(rows) - set(trials):
         record.problems.append(f"trials.csv {rows} differs from the study {listed}")
     summary = json.loads((run / "summary.json").read_text())
-    report = Path(summary["report"])
+    report = cwd / summary["report"]  # as the command wrote it, from its folder
     if not report.is_file() or report.stat().st_mtime < (run / "study.db").stat().st_mtime - 5:
         record.problems.append("the report is missing or older than the study")
 

@@ -310,3 +310,45 @@ def test_the_largest_seed_can_be_continued(tmp_path):
     assert main(args) == 0
     args[args.index("--budget") + 1] = "2"
     assert main(args) == 0
+
+
+def test_user_strings_are_escaped_in_both_pages(tmp_path, capsys):
+    """A description, a file path and a data path holding markup reach the pages as text."""
+    hostile = '<script>alert("x")</script><img src=x onerror=alert(1)>'
+    space = yaml.safe_load(Path("search_spaces/cnn.yaml").read_text())
+    space["description"] = hostile
+    odd = tmp_path / "<b>odd"  # a folder name with markup
+    odd.mkdir()
+    (odd / "space.yaml").write_text(yaml.safe_dump(space))
+    (odd / "target.yaml").write_text(f"description: '{hostile}'\nthreads: 1\nmin_run_time: 0.02\n")
+    np.savez(odd / "data.npz", x=np.random.rand(60, 8, 8), y=np.arange(60) % 3)
+    for name in ("a", "b"):
+        args = [*tiny_search(tmp_path, name, 2), "--space", str(odd / "space.yaml")]
+        args += ["--target", str(odd / "target.yaml"), "--data", f"npz:{odd / 'data.npz'}"]
+        assert main(args) == 0, capsys.readouterr().err
+    compare = tmp_path / "compare.html"
+    runs = [str(tmp_path / "runs" / n) for n in ("a", "b")]
+    assert main(["compare", *runs, "-o", str(compare)]) == 0
+    report = (tmp_path / "reports" / "a.html").read_text()
+    for text in (report, compare.read_text()):
+        assert "<script>alert" not in text and "<img src=x" not in text and "<b>odd" not in text
+    assert "&lt;script&gt;alert" in report and "&lt;b&gt;odd" in report  # shown, as text
+
+
+def test_two_searches_on_one_run_share_its_budget(tmp_path):
+    """Two processes started on the same run name join it: exactly the budget, not twice."""
+    import subprocess
+    import sys
+
+    import optuna
+
+    args = [sys.executable, "-m", "autokd", *tiny_search(tmp_path, "shared", 6)]
+    first = subprocess.Popen(args, stderr=subprocess.PIPE, text=True)
+    second = subprocess.Popen(args, stderr=subprocess.PIPE, text=True)
+    errors = [first.communicate(timeout=600)[1], second.communicate(timeout=600)[1]]
+    assert (first.returncode, second.returncode) == (0, 0), errors
+    db = tmp_path / "runs" / "shared" / "study.db"
+    study = optuna.load_study(study_name="autokd", storage=f"sqlite:///{db}")
+    complete = study.get_trials(states=(optuna.trial.TrialState.COMPLETE,))
+    assert len(complete) == 6
+    assert len({t.number for t in complete}) == 6
