@@ -12,7 +12,9 @@ couples two machines):
   measurement runs with no other autokd process doing anything, whichever run it belongs to.
 
 So a latency is never timed while another worker trains, samples, saves weights or starts up,
-and a waiting measurement is not starved (holders stop at the gate). A yield point costs two
+and a waiting measurement is not starved (holders stop at the gate). No wait is unbounded: past
+`WAIT_LIMIT_SECONDS` (a process stopped while holding the lock) the waiter gives up with
+`CoresBusy`, which fails the trial it was in. A yield point costs two
 `flock` calls, microseconds against milliseconds of training. Processes of other programs are
 outside autokd's reach: the latency protocol's repeats and noise flag deal with them
 (hardware/README.md).
@@ -30,14 +32,41 @@ import contextlib
 import fcntl
 import os
 import socket
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 from autokd.cache import cache_dir
 from autokd.environment import physical_cores
-from autokd.errors import AutoKDError
+from autokd.errors import AutoKDError, TrialFailed
 
 THREADS_VARIABLE = "AUTOKD_THREADS"  # set by the search for the worker processes it starts
+
+
+WAIT_LIMIT_SECONDS = 600.0  # the longest any autokd process waits for the cores or the gate
+
+
+class CoresBusy(TrialFailed, AutoKDError):
+    """Another autokd process held the cores (or the gate) past `WAIT_LIMIT_SECONDS`: stopped,
+    or stuck. Inside a trial it fails that trial; elsewhere it is one line, exit 2."""
+
+
+def _flock(fd: int, mode: int, what: str) -> None:
+    """`flock(fd, mode)`, waiting at most `WAIT_LIMIT_SECONDS` (polling every 1 to 10 ms), so
+    that one stopped process cannot stall every autokd process on the machine for ever."""
+    deadline, pause = time.monotonic() + WAIT_LIMIT_SECONDS, 0.001
+    while True:
+        try:
+            fcntl.flock(fd, mode | fcntl.LOCK_NB)
+            return
+        except BlockingIOError:
+            if time.monotonic() > deadline:
+                raise CoresBusy(
+                    f"waited {WAIT_LIMIT_SECONDS:.0f} s for {what}: another autokd process on "
+                    "this machine holds it and does not let go (stopped or stuck?)"
+                ) from None
+            time.sleep(pause)
+            pause = min(2 * pause, 0.01)
 
 
 class CoreLock:
@@ -58,9 +87,9 @@ class CoreLock:
     def _take(self) -> None:
         """Pass the gate (waiting while a measurement holds it), then share the cores."""
         gate = self._fd("gate")
-        fcntl.flock(gate, fcntl.LOCK_SH)
+        _flock(gate, fcntl.LOCK_SH, "a latency measurement to end")
         fcntl.flock(gate, fcntl.LOCK_UN)
-        fcntl.flock(self._fd("cores"), fcntl.LOCK_SH)
+        _flock(self._fd("cores"), fcntl.LOCK_SH, "the cores")
 
     def _let_go(self) -> None:
         fcntl.flock(self._fd("cores"), fcntl.LOCK_UN)
@@ -107,9 +136,9 @@ class CoreLock:
         """Every core of the machine, with no other autokd process working: for a latency."""
         gate, cores = self._fd("gate"), self._fd("cores")
         with self.released():
-            fcntl.flock(gate, fcntl.LOCK_EX)
+            _flock(gate, fcntl.LOCK_EX, "another latency measurement to end")
             try:
-                fcntl.flock(cores, fcntl.LOCK_EX)
+                _flock(cores, fcntl.LOCK_EX, "the other workers to pause")
                 try:
                     yield
                 finally:

@@ -5,7 +5,8 @@ import time
 
 import pytest
 
-from autokd.cores import CoreLock, set_training_threads, threads_for
+from autokd import cores
+from autokd.cores import CoreLock, CoresBusy, set_training_threads, threads_for
 
 
 def test_a_measurement_waits_for_a_working_process_to_reach_a_yield_point(tmp_path):
@@ -107,3 +108,20 @@ def test_lock_files_are_named_after_the_host(tmp_path, kind):
     with lock.holding():
         pass
     assert (tmp_path / f"{socket.gethostname()}-{kind}.lock").is_file()
+
+
+def test_no_wait_for_the_cores_is_unbounded(tmp_path, monkeypatch):
+    """A holder that never reaches a yield point (a stopped process): the measurement gives up
+    after the wait limit with a reason that fails its trial, instead of waiting for ever."""
+    monkeypatch.setattr(cores, "WAIT_LIMIT_SECONDS", 0.2)
+    stuck, measurer = CoreLock(tmp_path), CoreLock(tmp_path)
+    with stuck.holding():
+        started = time.monotonic()
+        with (
+            pytest.raises(CoresBusy, match="waited 0 s for the other workers to pause"),
+            measurer.timing(),
+        ):
+            pass
+        assert time.monotonic() - started < 2
+    with measurer.timing():  # the gate was let go: the next measurement goes through
+        pass
