@@ -203,15 +203,15 @@ class _Trials:
     def __call__(self, trial: Any) -> tuple[float, float, float]:
         config = self.config
         candidate = sample_candidate(trial, config.space, self.data)
-        self._check_fits(candidate.student)
-        # 1) measure first: it needs the architecture only, and is cached per architecture
-        metrics = self.metrics.measure(candidate.student, config.target)
-        for key, value in metrics.as_attrs().items():
-            trial.set_user_attr(key, value)
         trial.set_user_attr("architecture", candidate.student.describe())
         trial.set_user_attr("arch_hash", candidate.student.arch_hash())
         trial.set_user_attr("student", candidate.student.to_dict())
         trial.set_user_attr("kd", candidate.kd.to_dict())
+        self._check_fits(candidate.student)  # a failed trial still names its student
+        # 1) measure first: it needs the architecture only, and is cached per architecture
+        metrics = self.metrics.measure(candidate.student, config.target)
+        for key, value in metrics.as_attrs().items():
+            trial.set_user_attr(key, value)
         if config.constraints.active:
             self._reject_if_over_limits(trial, metrics)
         # 2) distil briefly from the cached teacher outputs

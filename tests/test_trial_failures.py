@@ -47,6 +47,7 @@ def test_a_failing_trial_is_recorded_and_the_search_goes_on(tmp_path, monkeypatc
     assert [r["state"] for r in rows].count("COMPLETE") == 3  # the budget, exactly
     (failed,) = [r for r in rows if r["state"] == "FAIL"]
     assert failed["fail_reason"] == "RuntimeError: DefaultCPUAllocator: can't allocate memory"
+    assert failed["architecture"]  # which student failed is on its row
     err = capsys.readouterr().err
     assert f"trial {failed['number']} failed: RuntimeError: DefaultCPUAllocator" in err
 
