@@ -128,6 +128,20 @@ def _damaged_json(cache: Path) -> int:
     return damaged
 
 
+def _start(command: list[str], cwd: Path, cache: Path) -> subprocess.Popen:
+    """The command in its own process group (so that a kill takes it whole), cache `cache`."""
+    return subprocess.Popen(
+        command, cwd=cwd, env={**os.environ, "AUTOKD_CACHE_DIR": str(cache)},
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, start_new_session=True,
+    )  # fmt: skip
+
+
+def _kill(process: subprocess.Popen) -> None:
+    os.killpg(process.pid, signal.SIGKILL)
+    process.wait()
+    process.stderr.close()
+
+
 def kill_search(
     args: list[str],
     *,
@@ -145,14 +159,10 @@ def kill_search(
     `aim`, the kills take the `MOMENTS` in turn: each waits (up to `max_delay`) for its moment
     to show on disk, so that short moments (the teacher's outputs, the report) are hit too."""
     record, rng = KillRecord(), random.Random(seed)
-    env = {**os.environ, "AUTOKD_CACHE_DIR": str(cache)}
     command = [sys.executable, "-m", "autokd", *args]
     seen: dict[int, tuple[float, ...]] = {}
     while True:
-        process = subprocess.Popen(
-            command, cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-            text=True, start_new_session=True,
-        )  # fmt: skip
+        process = _start(command, cwd, cache)
         record.runs += 1
         if record.kills < kills:
             wanted = MOMENTS[record.kills % len(MOMENTS)] if aim else None
@@ -167,9 +177,7 @@ def kill_search(
                 time.sleep(0.02)
             if process.poll() is None:
                 moment = _moment(cache, run, budget)
-                os.killpg(process.pid, signal.SIGKILL)  # the search (its workers follow it)
-                process.wait()
-                process.stderr.close()
+                _kill(process)  # the search (its workers follow it: parent-death signal)
                 record.kills += 1
                 record.moments[moment] += 1
                 _check_kept(run, seen, record)
@@ -223,13 +231,9 @@ def kill_train(
     """`autokd train ... -o output --resume`, killed `kills` times and resumed each time: the
     finished result must hold every epoch once, in order."""
     record, rng = KillRecord(), random.Random(seed)
-    env = {**os.environ, "AUTOKD_CACHE_DIR": str(cache)}
     command = [sys.executable, "-m", "autokd", *args, "-o", str(output), "--resume"]
     while True:
-        process = subprocess.Popen(
-            command, cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-            text=True, start_new_session=True,
-        )  # fmt: skip
+        process = _start(command, cwd, cache)
         record.runs += 1
         if record.kills < kills:
             deadline = time.monotonic() + rng.uniform(0.2, max_delay)
@@ -240,9 +244,7 @@ def kill_train(
                 record.moments[
                     "training, after a checkpoint" if done else "before a checkpoint"
                 ] += 1
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait()
-                process.stderr.close()
+                _kill(process)
                 record.kills += 1
                 continue
         _, err = process.communicate(timeout=900)
