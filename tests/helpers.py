@@ -53,6 +53,28 @@ def autokd(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[s
     )
 
 
+def wait_for_complete_trials(process: subprocess.Popen, db: Path, count: int) -> None:
+    """Wait (at most 5 minutes) until the search `process` has `count` complete trials in the
+    study `db`, reading it only once the search made it (reading must not create the file)."""
+    import time
+
+    import optuna
+
+    deadline = time.time() + 300
+    while True:
+        assert process.poll() is None and time.time() < deadline
+        try:
+            study = db.is_file() and optuna.load_study(
+                study_name="autokd", storage=f"sqlite:///{db}"
+            )
+            complete = study and study.get_trials(states=(optuna.trial.TrialState.COMPLETE,))
+            if complete and len(complete) >= count:
+                return
+        except KeyError:  # the file is there, the study not yet
+            pass
+        time.sleep(0.3)
+
+
 def snapshot(*folders: Path) -> dict[str, str]:
     """Hash of every file under `folders`: to prove that nothing was written or overwritten."""
     files = {}

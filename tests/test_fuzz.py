@@ -82,36 +82,29 @@ def folder(tmp_path):
     return tmp_path
 
 
+LOADERS = pytest.mark.parametrize(
+    ("load", "kind", "shipped"),
+    [(load_space, SearchSpace, SHIPPED_SPACE), (load_target, Target, SHIPPED_TARGET)],
+    ids=["space", "target"],
+)
+
+
+@LOADERS
 @FUZZ
 @given(content=st.binary(max_size=300))
-def test_a_space_file_of_any_bytes(folder, content):
-    path = folder / "space.yaml"
+def test_a_yaml_file_of_any_bytes(folder, load, kind, shipped, content):
+    path = folder / "file.yaml"
     path.write_bytes(content)
-    loads_or_refuses(load_space, path, SearchSpace)
+    loads_or_refuses(load, path, kind)
 
 
+@LOADERS
 @FUZZ
-@given(document=mutated(SHIPPED_SPACE))
-def test_a_space_with_any_value_anywhere(folder, document):
-    path = folder / "space.yaml"
-    path.write_text(yaml_text(document))
-    loads_or_refuses(load_space, path, SearchSpace)
-
-
-@FUZZ
-@given(content=st.binary(max_size=200))
-def test_a_target_file_of_any_bytes(folder, content):
-    path = folder / "target.yaml"
-    path.write_bytes(content)
-    loads_or_refuses(load_target, path, Target)
-
-
-@FUZZ
-@given(document=mutated(SHIPPED_TARGET))
-def test_a_target_with_any_value_anywhere(folder, document):
-    path = folder / "target.yaml"
-    path.write_text(yaml_text(document))
-    loads_or_refuses(load_target, path, Target)
+@given(data=st.data())
+def test_a_yaml_file_with_any_value_anywhere(folder, load, kind, shipped, data):
+    path = folder / "file.yaml"
+    path.write_text(yaml_text(data.draw(mutated(shipped))))
+    loads_or_refuses(load, path, kind)
 
 
 BUNDLE = {

@@ -11,7 +11,7 @@ import pytest
 from autokd.errors import AutoKDError
 from autokd.storage import RUN_ATTR, masked, open_storage, scrub, with_driver
 from autokd.workers import WORKER_ATTR
-from tests.helpers import TINY_SEARCH, autokd, tiny_search
+from tests.helpers import TINY_SEARCH, autokd, tiny_search, wait_for_complete_trials
 
 
 def test_passwords_are_masked_and_scrubbed():
@@ -154,19 +154,7 @@ def test_ctrl_c_stops_every_worker_writes_the_tables_and_the_same_command_contin
         text=True,
     )
     db = tmp_path / "runs" / "stopped" / "study.db"
-    deadline = time.time() + 300
-    while True:  # interrupt once trials are landing
-        assert search.poll() is None and time.time() < deadline
-        try:  # read the study once the search made it (reading must not create the file)
-            study = db.is_file() and optuna.load_study(
-                study_name="autokd", storage=f"sqlite:///{db}"
-            )
-            complete = study and study.get_trials(states=(optuna.trial.TrialState.COMPLETE,))
-            if complete and len(complete) >= 2:
-                break
-        except KeyError:  # the file is there, the study not yet
-            pass
-        time.sleep(0.3)
+    wait_for_complete_trials(search, db, 2)  # interrupt once trials are landing
     search.send_signal(signal.SIGINT)
     out, err = search.communicate(timeout=120)
     assert search.returncode == 130, err

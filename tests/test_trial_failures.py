@@ -11,9 +11,7 @@ import math
 import signal
 import subprocess
 import sys
-import time
 
-import optuna
 import pytest
 import torch
 
@@ -24,7 +22,7 @@ from autokd.distill.engine import EpochReport, FitResult
 from autokd.errors import TrialFailed
 from autokd.training import training_failure
 from autokd.workers import MIN_FAILURE_LIMIT, failure_reason
-from tests.helpers import tiny_search
+from tests.helpers import tiny_search, wait_for_complete_trials
 
 
 def _rows(work, name):
@@ -116,19 +114,7 @@ def test_the_size_estimate_matches_the_real_student():
 def test_sigterm_stops_like_ctrl_c(tmp_path):
     args = [sys.executable, "-m", "autokd", *tiny_search(tmp_path, "termed", 60), "--epochs", "2"]
     process = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    db = tmp_path / "runs" / "termed" / "study.db"
-    deadline = time.time() + 300
-    while True:  # stop it once a trial has landed
-        assert process.poll() is None and time.time() < deadline
-        try:
-            study = db.is_file() and optuna.load_study(
-                study_name="autokd", storage=f"sqlite:///{db}"
-            )
-            if study and study.get_trials(states=(optuna.trial.TrialState.COMPLETE,)):
-                break
-        except KeyError:
-            pass
-        time.sleep(0.3)
+    wait_for_complete_trials(process, tmp_path / "runs" / "termed" / "study.db", 1)
     process.send_signal(signal.SIGTERM)
     _, err = process.communicate(timeout=120)
     assert process.returncode == 143, err
