@@ -191,24 +191,8 @@ MAX_STAGES = 6  # the most stages a search space may ask for
 MAX_INPUT_SIZE = 1024  # image side, for a student and for a target's timing input
 MAX_CLASSES = 100_000
 
-_SPACE_RULES: dict[str, dict[str, _Rule]] = {
-    "student": {
-        "stages": _Rule(int, 1, MAX_STAGES),
-        "stem_width": _Rule(int, 1, 1024),
-        "depth": _Rule(int, 1, 16, per_stage=True),
-        "width": _Rule(int, 1, 2048, per_stage=True),
-        "kernel": _Rule(int, 1, 15, per_stage=True, odd=True),
-        "dilation": _Rule(int, 1, 8, per_stage=True),
-    },
-    "distill": {
-        "temperature": _Rule(float, 0.05, 100.0),
-        "alpha": _Rule(float, 0.0, 1.0),
-        "feature_weight": _Rule(float, 0.0, 1000.0, per_stage=True),
-    },
-    "train": {"lr": _Rule(float, 1e-6, 10.0)},
-}
+_TRAIN_RULES = {"lr": _Rule(float, 1e-6, 10.0)}
 _SPACE_TOP_KEYS = ["description", "family", "student", "distill", "train"]
-_STRIDE_KEY = "strides"
 
 
 def _parse_number(path: Path, key: str, value: Any, rule: _Rule) -> int | float:
@@ -281,92 +265,54 @@ def _parse_per_stage(
 
 @dataclass(frozen=True)
 class SearchSpace:
-    """Ranges the controller samples from; per-stage entries hold one parameter per stage."""
+    """Ranges the controller samples from: the family's `student:` section (parsed by the family,
+    `autokd.students`), the distillation terms (`autokd.distill.space`) and the learning rate."""
 
     name: str
     source: str
     description: str
     family: str
-    stages: Param
-    strides: tuple[int, ...]
-    stem_width: Param
-    depth: tuple[Param, ...]
-    width: tuple[Param, ...]
-    kernel: tuple[Param, ...]
-    dilation: tuple[Param, ...]
-    temperature: Param
-    alpha: Param
-    feature_weight: tuple[Param, ...]
+    student: Any  # the family's parsed space; `max_stages` sizes the per-stage distill keys
+    distill: Any  # autokd.distill.space.DistillSpace
     lr: Param
     digest: str = field(default="", compare=False)
 
     @property
     def max_stages(self) -> int:
-        return int(self.stages.largest)
-
-
-_DEFAULT_STRIDES = [1, 2, 2, 2, 2, 2]
+        return int(self.student.max_stages)
 
 
 def load_space(name_or_path: str | Path) -> SearchSpace:
     """Load and validate a search space: a shipped name (`cnn`) or a path to a YAML file."""
+    from autokd.distill.space import parse_distill
+    from autokd.students import get_family
+
     path = resolve_yaml(SPACES_FOLDER, name_or_path, kind="search space")
     raw = read_yaml_mapping(path)
     _check_keys(path, "", raw, _SPACE_TOP_KEYS)
-    sections: dict[str, dict[str, Any]] = {}
-    for section, rules in _SPACE_RULES.items():
-        body = raw.get(section)
-        if not isinstance(body, dict):
-            raise ConfigError(f"{path}: key '{section}' must be a mapping with keys {list(rules)}")
-        allowed = list(rules) + ([_STRIDE_KEY] if section == "student" else [])
-        _check_keys(path, f"{section}.", body, allowed)
-        for key in rules:
-            if key not in body:
-                raise ConfigError(f"{path}: key '{section}.{key}' is missing")
-        sections[section] = body
-
-    student = sections["student"]
-    stage_rules = _SPACE_RULES["student"]
-    stages = _parse_param(path, "student.stages", student["stages"], stage_rules["stages"])
-    n = int(stages.largest)
-    strides = student.get(_STRIDE_KEY, _DEFAULT_STRIDES[:n])
-    if (
-        not isinstance(strides, list)
-        or len(strides) != n
-        or any(isinstance(s, bool) or s not in (1, 2) for s in strides)
-    ):
-        raise ConfigError(
-            f"{path}: key 'student.strides' must list 1 or 2 for each of the {n} possible stages, "
-            f"got {strides!r}"
-        )
-
-    def per_stage(section: str, key: str) -> tuple[Param, ...]:
-        rule = _SPACE_RULES[section][key]
-        return _parse_per_stage(path, f"{section}.{key}", sections[section][key], rule, n)
-
-    def single(section: str, key: str) -> Param:
-        rule = _SPACE_RULES[section][key]
-        return _parse_param(path, f"{section}.{key}", sections[section][key], rule)
-
-    family = raw.get("family", "cnn")
-    if not isinstance(family, str):
-        raise ConfigError(f"{path}: key 'family' must be a student family name, got {family!r}")
+    family_name = raw.get("family", "cnn")
+    if not isinstance(family_name, str):
+        raise ConfigError(f"{path}: key 'family' must be a student family name, got {family_name!r}")
+    try:
+        family = get_family(family_name)
+    except UnknownNameError as err:
+        raise ConfigError(f"{path}: key 'family': {err}") from None
+    for section in ("student", "distill", "train"):
+        if not isinstance(raw.get(section), dict):
+            raise ConfigError(f"{path}: key '{section}' must be a mapping (search_spaces/README.md)")
+    student = family.parse_space(path, raw["student"])
+    train = raw["train"]
+    _check_keys(path, "train.", train, list(_TRAIN_RULES))
+    if "lr" not in train:
+        raise ConfigError(f"{path}: key 'train.lr' is missing")
     return SearchSpace(
         name=path.stem,
         source=str(path),
         description=_description(path, raw),
-        family=family,
-        stages=stages,
-        strides=tuple(int(s) for s in strides),
-        stem_width=single("student", "stem_width"),
-        depth=per_stage("student", "depth"),
-        width=per_stage("student", "width"),
-        kernel=per_stage("student", "kernel"),
-        dilation=per_stage("student", "dilation"),
-        temperature=single("distill", "temperature"),
-        alpha=single("distill", "alpha"),
-        feature_weight=per_stage("distill", "feature_weight"),
-        lr=single("train", "lr"),
+        family=family.name,
+        student=student,
+        distill=parse_distill(path, raw["distill"], student.max_stages),
+        lr=_parse_param(path, "train.lr", train["lr"], _TRAIN_RULES["lr"]),
         digest=file_digest(path),
     )
 
@@ -482,61 +428,60 @@ def parse_target(path: Path, name: str, raw: Mapping[str, Any], *, digest: str =
 
 
 @dataclass(frozen=True)
-class StageConfig:
-    depth: int  # blocks in the stage
-    width: int  # output channels of every block in the stage
-    kernel: int  # odd kernel size of every convolution in the stage
-    dilation: int  # dilation of every convolution in the stage
-    stride: int  # stride of the stage's first block (1 keeps resolution, 2 halves it)
-
-
-@dataclass(frozen=True)
-class StudentConfig:
-    """Everything needed to rebuild a student exactly; `arch_hash` keys per-architecture caches."""
-
-    family: str
-    in_channels: int
-    num_classes: int
-    input_size: int
-    stem_width: int
-    stages: tuple[StageConfig, ...]
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> StudentConfig:
-        fields = dict(data)
-        fields["stages"] = tuple(StageConfig(**s) for s in fields["stages"])
-        return cls(**fields)
-
-    def arch_hash(self) -> str:
-        return stable_hash(self.to_dict())
-
-    def describe(self) -> str:
-        """`16 | 1x24 k3 d1 s1 | 2x32 k5 d2 s2` : stem width, then depth x width per stage."""
-        parts = [f"{s.depth}x{s.width} k{s.kernel} d{s.dilation} s{s.stride}" for s in self.stages]
-        return " | ".join([str(self.stem_width), *parts])
-
-
-@dataclass(frozen=True)
 class KDConfig:
-    """Distillation settings: alpha weights the soft-target KD term, 1 - alpha the labels."""
+    """Distillation settings: `alpha` weights the logit term, 1 - alpha the labels' cross-entropy;
+    `feature_weights` weight the feature term per student stage (0 turns a stage's term off).
 
-    temperature: float
+    The terms are names in `autokd.distill.terms`; `settings` holds the chosen terms' own values
+    by their study names (`dkd_beta`). The defaults are the engine autokd began with (KD and
+    FitNets at a constant temperature): a record written before the menu existed reads the same.
+    """
+
+    temperature: float  # at the first step; `temperature_end` at the last unless constant
     alpha: float
-    feature_weights: tuple[float, ...]  # one per student stage; 0 turns that stage's term off
+    feature_weights: tuple[float, ...]
+    logit_loss: str = "kd"
+    feature_loss: str = "fitnets"  # or "none"
+    standardize: bool = False  # logit standardization (Sun et al. 2024) before the logit term
+    temperature_schedule: str = "constant"  # constant, linear or cosine
+    temperature_end: float | None = None
+    settings: tuple[tuple[str, float], ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        data = asdict(self)
+        data["settings"] = dict(self.settings)
+        return data
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> KDConfig:
+        end = data.get("temperature_end")
         return cls(
             float(data["temperature"]),
             float(data["alpha"]),
             tuple(float(w) for w in data["feature_weights"]),
+            logit_loss=str(data.get("logit_loss", "kd")),
+            feature_loss=str(data.get("feature_loss", "fitnets")),
+            standardize=bool(data.get("standardize", False)),
+            temperature_schedule=str(data.get("temperature_schedule", "constant")),
+            temperature_end=None if end is None else float(end),
+            settings=tuple(sorted((str(k), float(v)) for k, v in (data.get("settings") or {}).items())),
         )
+
+    def setting(self, name: str) -> float:
+        return dict(self.settings)[name]
+
+    def describe(self) -> str:
+        """`dkd (dkd_beta 8) + at, T 4->1 cosine, alpha 0.9`: what the report's hover shows."""
+        logit = self.logit_loss + (" standardized" if self.standardize else "")
+        own = ", ".join(f"{k} {v:g}" for k, v in self.settings)
+        terms = logit + (f" ({own})" if own else "")
+        if self.feature_loss != "none" and any(w > 0 for w in self.feature_weights):
+            weights = ", ".join(f"{w:g}" for w in self.feature_weights)
+            terms += f" + {self.feature_loss} [{weights}]"
+        temperature = f"T {self.temperature:.2f}"
+        if self.temperature_schedule != "constant" and self.temperature_end is not None:
+            temperature += f"->{self.temperature_end:.2f} {self.temperature_schedule}"
+        return f"{terms}, {temperature}, alpha {self.alpha:.2f}"
 
 
 @dataclass(frozen=True)
@@ -556,35 +501,23 @@ class TrainConfig:
         return asdict(self)
 
 
-def check_trainable(student: StudentConfig, kd: KDConfig, train: TrainConfig, where: str) -> None:
+def check_trainable(student: Any, kd: KDConfig, train: TrainConfig, where: str) -> None:
     """Values read back from a file (an exported bundle) obey the rules a search space's do:
     `where` names the file; a negative width or a NaN learning rate is one line, not a crash."""
+    from autokd.distill.space import check_distillation
+    from autokd.students import get_family
+
+    get_family(student.family).check(student, where)
+    check_distillation(kd, len(student.stages), where)
 
     def check(key: str, value: Any, rule: _Rule) -> None:
         number_ok = isinstance(value, (int, float)) and not isinstance(value, bool)
         if not number_ok or not math.isfinite(value) or not rule.low <= value <= rule.high:
             raise ConfigError(f"{where}: key '{key}' must be {rule.describe()}, got {value!r}")
-        if rule.kind is int and (not float(value).is_integer() or (rule.odd and value % 2 == 0)):
+        if rule.kind is int and not float(value).is_integer():
             raise ConfigError(f"{where}: key '{key}' must be {rule.describe()}, got {value!r}")
 
-    rules, dims = _SPACE_RULES, _Rule(int, 1, MAX_INPUT_SIZE)
-    check("student.in_channels", student.in_channels, _Rule(int, 1, 64))
-    check("student.num_classes", student.num_classes, _Rule(int, 2, MAX_CLASSES))
-    check("student.input_size", student.input_size, dims)
-    check("student.stem_width", student.stem_width, rules["student"]["stem_width"])
-    if not 1 <= len(student.stages) <= MAX_STAGES:
-        raise ConfigError(f"{where}: key 'student.stages' must list 1 to {MAX_STAGES} stages")
-    for i, stage in enumerate(student.stages):
-        for key in ("depth", "width", "kernel", "dilation"):
-            check(f"student.stages[{i}].{key}", getattr(stage, key), rules["student"][key])
-        check(f"student.stages[{i}].stride", stage.stride, _Rule(int, 1, 2))
-    check("distill.temperature", kd.temperature, rules["distill"]["temperature"])
-    check("distill.alpha", kd.alpha, rules["distill"]["alpha"])
-    if len(kd.feature_weights) != len(student.stages):
-        raise ConfigError(f"{where}: key 'distill.feature_weights' must hold one per stage")
-    for i, weight in enumerate(kd.feature_weights):
-        check(f"distill.feature_weights[{i}]", weight, rules["distill"]["feature_weight"])
-    check("train.lr", train.lr, rules["train"]["lr"])
+    check("train.lr", train.lr, _TRAIN_RULES["lr"])
     check("train.epochs", train.epochs, _Rule(int, 1, 100_000))
     check("train.batch_size", train.batch_size, _Rule(int, 1, 65_536))
     check("train.weight_decay", train.weight_decay, _Rule(float, 0.0, 1.0))

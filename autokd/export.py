@@ -30,7 +30,6 @@ from autokd.cache import umask
 from autokd.config import (
     PICKS,
     KDConfig,
-    StudentConfig,
     Target,
     TrainConfig,
     check_choice,
@@ -42,7 +41,7 @@ from autokd.errors import AutoKDError
 from autokd.latency import onnxruntime_offline, require_onnx, to_onnx
 from autokd.pareto import pareto_mask
 from autokd.records import RunFolder, load_study, trials_frame
-from autokd.students import build_student
+from autokd.students import StudentSpec, build_student, student_from_dict
 
 BUNDLE_FORMAT = 1
 PARITY_TOLERANCE = 1e-4  # max abs difference of logits between PyTorch and each exported form
@@ -161,7 +160,7 @@ def export_run(
         )
     attrs = study.get_trials(deepcopy=False)[number].user_attrs
     summary = run.read_summary()
-    config = StudentConfig.from_dict(attrs["student"])
+    config = student_from_dict(attrs["student"])
     model = build_student(config)
     model.load_state_dict(read_weights(weights))
     model.eval()
@@ -226,7 +225,7 @@ def _check_output_folder(output: Path, *, force: bool) -> None:
     output.parent.mkdir(parents=True, exist_ok=True)
 
 
-def write_deployables(model: nn.Module, config: StudentConfig, folder: Path) -> tuple[float, float]:
+def write_deployables(model: nn.Module, config: StudentSpec, folder: Path) -> tuple[float, float]:
     """Write the ONNX and TorchScript files and check both against PyTorch on random batches of
     1 and 4 images; returns the largest absolute differences, or fails when one is too large."""
     ort = onnxruntime_offline()
@@ -265,7 +264,7 @@ def write_deployables(model: nn.Module, config: StudentConfig, folder: Path) -> 
 class Bundle:
     path: Path
     description: dict[str, Any]
-    student: StudentConfig
+    student: StudentSpec
     kd: KDConfig
     search_schedule: TrainConfig  # how the student was trained during the search
     target: Target
@@ -299,7 +298,7 @@ def load_bundle(path: Path) -> Bundle:
         bundle = Bundle(
             path=path,
             description=description,
-            student=StudentConfig.from_dict(description["student"]),
+            student=student_from_dict(description["student"]),
             kd=KDConfig.from_dict(description["distill"]),
             search_schedule=TrainConfig(**description["train"]),
             target=target,

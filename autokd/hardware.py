@@ -21,7 +21,7 @@ import torch
 from torch import nn
 
 from autokd.cache import JsonStore
-from autokd.config import StudentConfig, Target, stable_hash
+from autokd.config import Target, stable_hash
 from autokd.environment import cpu_model
 from autokd.latency import (
     LatencyMeasurement,
@@ -30,7 +30,7 @@ from autokd.latency import (
     measure_latency,
     target_threads,
 )
-from autokd.students import build_student, count_params
+from autokd.students import StudentSpec, build_student, count_params
 
 FLOPS_CONVENTION = (
     "fvcore count: one fused multiply-add = one flop; batch norm 1-2 per element; "
@@ -74,7 +74,7 @@ class ArchitectureMetrics:
         }
 
 
-def latency_input_shape(config: StudentConfig, target: Target) -> tuple[int, int, int]:
+def latency_input_shape(config: StudentSpec, target: Target) -> tuple[int, int, int]:
     """The input a latency is measured on: the student's, unless the target sets a size."""
     side = target.input_size or config.input_size
     return (config.in_channels, side, side)
@@ -103,7 +103,7 @@ class MetricsCache:
         self.counts = counts or JsonStore("metrics/counts")
         self.latencies = latencies or JsonStore("metrics/latency")
 
-    def measure(self, config: StudentConfig, target: Target) -> ArchitectureMetrics:
+    def measure(self, config: StudentSpec, target: Target) -> ArchitectureMetrics:
         """The architecture's metrics, measuring only what the cache does not hold."""
         check_target_usable(target)
         started = time.perf_counter()

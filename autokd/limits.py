@@ -22,10 +22,10 @@ from dataclasses import dataclass
 
 import torch
 
-from autokd.config import SearchSpace, StudentConfig
+from autokd.config import SearchSpace
 from autokd.errors import ConfigError, TrialFailed
 from autokd.space import DataShape, largest_candidate
-from autokd.students import build_student
+from autokd.students import StudentSpec, build_student
 
 MAX_STUDENT_PARAMS = 100_000_000  # a "student" larger than this is a teacher: refused up front
 MEMORY_SHARE = 0.7  # of the memory available now that one training process may plan to use
@@ -38,7 +38,7 @@ class StudentSize:
     activations_per_image: int  # output elements of every layer, summed, for one image
 
 
-def student_size(config: StudentConfig) -> StudentSize:
+def student_size(config: StudentSpec) -> StudentSize:
     """Parameters and per-image activations of `config`, from shapes alone (the meta device)."""
     outputs = [0]
 

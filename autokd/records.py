@@ -19,10 +19,9 @@ from typing import Any
 import pandas as pd
 
 from autokd.cache import atomic_write
-from autokd.config import MAX_STAGES
 from autokd.errors import AutoKDError
 from autokd.pareto import pareto_mask
-from autokd.space import param_names
+from autokd.space import PARAMS_ATTR, legacy_declarations
 
 STUDY_NAME = "autokd"
 # The study's objectives, in Optuna's order: accuracy against the two costs of a student, its
@@ -279,9 +278,17 @@ def load_study(folder: RunFolder) -> Any:
         raise AutoKDError(f"'{folder.study_db}' cannot be read as a study ({first_line})") from None
 
 
+def declared_params(study: Any) -> dict[str, dict[str, str]]:
+    """The study's parameters, each with its kind and type, as the search declared them; a study
+    written before declarations were stored gets those of the space it could have had."""
+    return study.user_attrs.get(PARAMS_ATTR) or legacy_declarations()
+
+
 def trials_frame(study: Any) -> pd.DataFrame:
     """One row per trial: number, state, objectives, metrics, is_pareto, parameters, extras."""
-    names = param_names(MAX_STAGES)
+    declared = declared_params(study)
+    sampled = {name for trial in study.get_trials(deepcopy=False) for name in trial.params}
+    names = list(declared) + sorted(sampled - set(declared))
     rows = []
     for trial in study.get_trials(deepcopy=False):
         attrs = trial.user_attrs
@@ -307,12 +314,7 @@ def trials_frame(study: Any) -> pd.DataFrame:
     # integer parameters integer where some trials lack them (fewer stages).
     frame = frame.drop(columns=[n for n in names if frame[n].isna().all()])
     for column in frame.columns.intersection(names):
-        values = frame[column].dropna()
-        if (
-            len(values)
-            and all(float(v).is_integer() for v in values)
-            and not column.endswith(("_feature_weight", "temperature", "alpha", "lr"))
-        ):
+        if declared.get(column, {}).get("type") == "int":
             frame[column] = frame[column].astype("Int64")
     return frame
 

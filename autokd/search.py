@@ -28,7 +28,6 @@ from autokd.cache import atomic_write, cache_dir, write_json
 from autokd.config import (
     Constraints,
     RunConfig,
-    StudentConfig,
     TrainConfig,
     TrialSettings,
     load_space,
@@ -62,9 +61,9 @@ from autokd.limits import (
 )
 from autokd.pareto import pareto_mask
 from autokd.records import OBJECTIVES, RunFolder, trials_frame, weights_file, write_tables
-from autokd.space import sample_candidate
+from autokd.space import PARAMS_ATTR, param_declarations, sample_candidate
 from autokd.storage import RUN_ATTR, SUMMARY_ATTR, check_study_file, masked, open_storage
-from autokd.students import get_student_builder
+from autokd.students import StudentSpec
 from autokd.teacher import (
     PreparedTeacher,
     TeacherOutputs,
@@ -174,10 +173,6 @@ def check_run_inputs(config: RunConfig) -> None:
     for flag, folder in (("--runs-dir", config.runs_dir), ("--reports-dir", config.reports_dir)):
         if Path(folder).exists() and not Path(folder).is_dir():
             raise AutoKDError(f"{flag} '{folder}' is a file, not a folder")
-    try:
-        get_student_builder(config.space.family)
-    except UnknownNameError as err:
-        raise ConfigError(f"{config.space.source}: key 'family': {err}") from None
     get_dataset(config.data)
     check_target_usable(config.target)
     check_teacher_name(config.teacher)
@@ -244,7 +239,7 @@ class _Trials:
         trial.set_user_attr("train", schedule.to_dict())
         return result.val_accuracy, metrics.latency.median_ms, float(metrics.flops)
 
-    def _check_fits(self, student: StudentConfig) -> None:
+    def _check_fits(self, student: StudentSpec) -> None:
         """Fail the trial, before allocating anything, when the student cannot fit in memory
         for timing or for training (`autokd.limits`)."""
         size, target = student_size(student), self.config.target
@@ -328,7 +323,7 @@ def run(config: RunConfig, *, progress: bool = True) -> SearchOutcome:
         epochs=config.teacher_epochs,
         seed=config.seed,
         pretrained=config.teacher_pretrained,
-        require_features=any(w.largest > 0 for w in config.space.feature_weight),
+        require_features=config.space.distill.uses_features,
         progress=progress,
         execution=execution,
     )
@@ -462,6 +457,7 @@ def _record_for_workers(
 ) -> None:
     """Everything `autokd worker` needs to run this run's trials, in the study itself."""
     folder.weights_dir.mkdir(parents=True, exist_ok=True)
+    study.set_user_attr(PARAMS_ATTR, param_declarations(config.space))  # what each column is
     study.set_user_attr(
         RUN_ATTR,
         {

@@ -1,8 +1,10 @@
 """Define-by-run sampling: one function turns a search space and a trial into a candidate.
 
-Parameter names are what trials.csv and the report show: `stages`, `stem_width`, then per stage
-(1-based) `s1_depth`, `s1_width`, `s1_kernel`, `s1_dilation`, `s1_feature_weight`, and finally
-`temperature`, `alpha`, `lr`. Fixed values in the space are not Optuna parameters.
+The student's family samples the architecture (`autokd.students`), then the distillation terms
+(`autokd.distill.space`), then the learning rate. Fixed values in the space are not Optuna
+parameters. Which parameters a space may sample, and of which kind, is declared once
+(`param_declarations`) and stored in the study: trials.csv, the report and the importances
+read the declaration, never a name's suffix.
 """
 
 from __future__ import annotations
@@ -10,7 +12,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from autokd.config import KDConfig, SearchSpace, StageConfig, StudentConfig
+from autokd.config import KDConfig, SearchSpace
+from autokd.distill.space import (
+    ARCHITECTURE,
+    TRAINING,
+    distill_declarations,
+    sample_distillation,
+)
+from autokd.students import StudentSpec, get_family
+
+PARAMS_ATTR = "params"  # the study attribute holding the run's parameter declarations
 
 
 class DataShape(Protocol):
@@ -32,41 +43,15 @@ class Shape:
 class Candidate:
     """What one trial trains: an architecture, its distillation settings and its learning rate."""
 
-    student: StudentConfig
+    student: StudentSpec
     kd: KDConfig
     lr: float
 
 
 def sample_candidate(trial: Any, space: SearchSpace, data: DataShape) -> Candidate:
     """Sample a candidate with `trial` (an Optuna trial, or `optuna.trial.FixedTrial` in tests)."""
-    n = int(space.stages.suggest(trial, "stages"))
-    stem_width = int(space.stem_width.suggest(trial, "stem_width"))
-    stages = tuple(
-        StageConfig(
-            depth=int(space.depth[i].suggest(trial, f"s{i + 1}_depth")),
-            width=int(space.width[i].suggest(trial, f"s{i + 1}_width")),
-            kernel=int(space.kernel[i].suggest(trial, f"s{i + 1}_kernel")),
-            dilation=int(space.dilation[i].suggest(trial, f"s{i + 1}_dilation")),
-            stride=space.strides[i],
-        )
-        for i in range(n)
-    )
-    kd = KDConfig(
-        temperature=float(space.temperature.suggest(trial, "temperature")),
-        alpha=float(space.alpha.suggest(trial, "alpha")),
-        feature_weights=tuple(
-            float(space.feature_weight[i].suggest(trial, f"s{i + 1}_feature_weight"))
-            for i in range(n)
-        ),
-    )
-    student = StudentConfig(
-        family=space.family,
-        in_channels=data.channels,
-        num_classes=data.classes,
-        input_size=data.input_size,
-        stem_width=stem_width,
-        stages=stages,
-    )
+    student = get_family(space.family).sample(trial, space.student, data)
+    kd = sample_distillation(trial, space.distill, len(student.stages))
     return Candidate(student=student, kd=kd, lr=float(space.lr.suggest(trial, "lr")))
 
 
@@ -80,7 +65,7 @@ class _Largest:
         return high
 
     def suggest_categorical(self, name: str, choices: list[Any]) -> Any:
-        return max(choices)
+        return max(choices)  # a list of numbers, of names or of true/false
 
 
 def largest_candidate(space: SearchSpace, data: DataShape) -> Candidate:
@@ -88,11 +73,32 @@ def largest_candidate(space: SearchSpace, data: DataShape) -> Candidate:
     return sample_candidate(_Largest(), space, data)
 
 
-STAGE_PARAMS = ("depth", "width", "kernel", "dilation", "feature_weight")
+def param_declarations(space: SearchSpace) -> dict[str, dict[str, str]]:
+    """Every parameter `space` may sample, in reading order: study name -> its kind
+    (architecture, distillation, training) and type (int, float, choice)."""
+    return _declarations(space.family, space.student, space.distill, space.max_stages)
 
 
-def param_names(max_stages: int) -> list[str]:
-    """Every parameter name a space with up to `max_stages` stages can sample, in reading order:
-    the shape, then each stage's parameters together, then distillation and learning rate."""
-    per_stage = [f"s{i + 1}_{p}" for i in range(max_stages) for p in STAGE_PARAMS]
-    return ["stages", "stem_width", *per_stage, "temperature", "alpha", "lr"]
+def legacy_declarations() -> dict[str, dict[str, str]]:
+    """The declarations of a study written before they were stored: such runs used the `cnn`
+    family's keys with up to MAX_STAGES stages, KD and FitNets."""
+    from autokd.config import MAX_STAGES, Fixed
+    from autokd.distill.space import DistillSpace
+    from autokd.students.cnn import RULES
+    from autokd.students.staged import StagedSpace
+
+    one = (Fixed(1),) * MAX_STAGES
+    per_stage = tuple((key, one) for key in RULES)
+    student = StagedSpace(Fixed(MAX_STAGES), (1,) * MAX_STAGES, Fixed(8), per_stage)
+    distill = DistillSpace(temperature=Fixed(1.0), alpha=Fixed(0.0), feature_weight=one)
+    return _declarations("cnn", student, distill, MAX_STAGES)
+
+
+def _declarations(
+    family: str, student: Any, distill: Any, max_stages: int
+) -> dict[str, dict[str, str]]:
+    architecture = get_family(family).declarations(student)
+    declared = {name: {"kind": ARCHITECTURE, "type": t} for name, t in architecture.items()}
+    declared.update(distill_declarations(distill, max_stages))
+    declared["lr"] = {"kind": TRAINING, "type": "float"}
+    return declared

@@ -18,7 +18,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from autokd.config import SearchSpace, StudentConfig, Target
+from autokd.config import SearchSpace, Target
+from autokd.students import StudentSpec, student_from_dict
 from autokd.errors import AutoKDError
 
 TOLERANCE = 0.10  # a re-measurement within +-10% of the first counts as agreeing
@@ -38,7 +39,7 @@ class StabilityResult:
 
 
 def sample_architectures(space: SearchSpace, data_shape: tuple[int, int, int], classes: int,
-                         n: int, seed: int) -> list[StudentConfig]:  # fmt: skip
+                         n: int, seed: int) -> list[StudentSpec]:  # fmt: skip
     """`n` distinct architectures drawn at random from `space` (the same ones for a seed)."""
     import optuna
 
@@ -48,7 +49,7 @@ def sample_architectures(space: SearchSpace, data_shape: tuple[int, int, int], c
     channels, size, _ = data_shape
     shape_only = Shape(channels=channels, classes=classes, input_size=size)
     study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=seed))
-    found: dict[str, StudentConfig] = {}
+    found: dict[str, StudentSpec] = {}
     for _ in range(50 * n):
         if len(found) == n:
             break
@@ -57,7 +58,7 @@ def sample_architectures(space: SearchSpace, data_shape: tuple[int, int, int], c
     return list(found.values())
 
 
-def _run_pass(configs: list[StudentConfig], target: Target, folder: Path, label: str
+def _run_pass(configs: list[StudentSpec], target: Target, folder: Path, label: str
               ) -> list[float]:  # fmt: skip
     """Time every config in a new Python process; returns the medians in milliseconds."""
     source = folder / "configs.json"
@@ -101,7 +102,7 @@ def _worker(configs_path: str, target_ref: str, output_path: str, label: str) ->
     from autokd.students import build_student
 
     target = load_target(target_ref)
-    configs = [StudentConfig.from_dict(c) for c in json.loads(Path(configs_path).read_text())]
+    configs = [student_from_dict(c) for c in json.loads(Path(configs_path).read_text())]
     medians = []
     for config in tqdm(configs, desc=label, unit="architecture"):
         shape = latency_input_shape(config, target)

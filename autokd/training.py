@@ -15,7 +15,7 @@ import torch
 from torch import nn
 
 from autokd.cache import atomic_write, write_json
-from autokd.config import DEFAULT_FULL_EPOCHS, KDConfig, StudentConfig, TrainConfig
+from autokd.config import DEFAULT_FULL_EPOCHS, KDConfig, TrainConfig
 from autokd.cores import set_training_threads, threads_for
 from autokd.data import DataBundle, load_data
 from autokd.device import Execution, fits_on, tensor_bytes
@@ -23,7 +23,7 @@ from autokd.distill.engine import EpochCallback, FitResult, TeacherSignal, fit
 from autokd.errors import AutoKDError
 from autokd.export import Bundle
 from autokd.hardware import MetricsCache
-from autokd.students import build_student
+from autokd.students import StudentSpec, build_student
 from autokd.teacher import (
     LiveTeacher,
     PreparedTeacher,
@@ -36,7 +36,7 @@ RESULT = "result.json"
 
 
 def train_student(
-    config: StudentConfig,
+    config: StudentSpec,
     kd: KDConfig | None,
     schedule: TrainConfig,
     data: DataBundle,

@@ -20,7 +20,8 @@ import numpy as np
 import pandas as pd
 
 from autokd.cache import write_json
-from autokd.config import KDConfig, StudentConfig, TrainConfig
+from autokd.config import KDConfig, TrainConfig
+from autokd.students import StudentSpec, student_from_dict
 from autokd.cores import set_training_threads, threads_for, threads_override
 from autokd.device import Execution
 from autokd.environment import physical_cores
@@ -60,7 +61,7 @@ class _Retraining:
 
     trial: int
     label: str  # "kd" or "no_kd"
-    student: StudentConfig
+    student: StudentSpec
     kd: KDConfig | None
     schedule: TrainConfig
 
@@ -146,7 +147,7 @@ def validate_run(
         )
         kd = KDConfig.from_dict(attrs["kd"])
         for label, use_kd in (("kd", True), ("no_kd", False)):
-            student = StudentConfig.from_dict(attrs["student"])
+            student = student_from_dict(attrs["student"])
             jobs.append(
                 _Retraining(int(row.number), label, student, kd if use_kd else None, schedule)
             )

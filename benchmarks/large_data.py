@@ -27,7 +27,8 @@ import torch
 from common import autokd, save_result
 from folder_search import write_digit_pngs
 
-from autokd.config import StageConfig, StudentConfig, TrainConfig
+from autokd.config import TrainConfig
+from autokd.students.cnn import StageConfig, StudentConfig
 from autokd.data import load_data
 from autokd.data.batches import loader_workers
 from autokd.distill.engine import fit

@@ -122,12 +122,12 @@ def latency_agreement(run: dict) -> tuple[dict, dict]:
     students = {json.dumps(t["student"], sort_keys=True): t for t in run["trials"]}
     script = (
         "import json, sys\n"
-        "from autokd.config import StudentConfig, load_target\n"
+        "from autokd.config import load_target\n"
         "from autokd.hardware import latency_input_shape\n"
         "from autokd.latency import measure_latency\n"
-        "from autokd.students import build_student\n"
+        "from autokd.students import build_student, student_from_dict\n"
         "target = load_target('cpu')\n"
-        "configs = [StudentConfig.from_dict(s) for s in json.load(sys.stdin)]\n"
+        "configs = [student_from_dict(s) for s in json.load(sys.stdin)]\n"
         "passes = [[measure_latency(build_student(c), target, latency_input_shape(c, target))\n"
         "           .median_ms for c in configs] for _ in range(2)]\n"
         "print(json.dumps(passes))\n"

@@ -25,6 +25,33 @@ TINY_SEARCH = [
 ]
 
 
+SMALL_SPACE = """\
+family: cnn
+student:
+  stages: 2
+  stem_width: 8
+  depth: 1
+  width: {choices: [8, 16]}
+  kernel: 3
+  dilation: 1
+distill:
+  temperature: 4.0
+  alpha: 0.5
+  feature_weight: 1.0
+%s
+train:
+  lr: 0.01
+"""
+
+
+def write_space(folder: Path, *, extra_distill: str = "", name: str = "space.yaml") -> Path:
+    """A small `cnn` space file; `extra_distill` lines are added under `distill:`."""
+    lines = "\n".join("  " + line for line in extra_distill.splitlines())
+    path = folder / name
+    path.write_text(SMALL_SPACE % lines)
+    return path
+
+
 def tiny_search(work: Path, name: str, budget: int) -> list[str]:
     """`search` arguments for a tiny run `name` whose runs and reports stay inside `work`."""
     return [

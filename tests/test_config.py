@@ -48,11 +48,11 @@ def test_every_shipped_space_and_target_loads():
 
 def test_a_space_file_parses_into_ranges_choices_and_per_stage_values(tmp_path):
     space = load_space(write(tmp_path, GOOD_SPACE))
-    assert space.stages == IntRange(1, 3)
-    assert space.width == (Choices((8, 16)),) * 3
+    assert space.student.stages == IntRange(1, 3)
+    assert space.student.stage("width") == (Choices((8, 16)),) * 3
     assert space.lr == FloatRange(0.001, 0.01, log=True)
-    assert [type(p).__name__ for p in space.feature_weight] == ["Fixed", "Choices", "Fixed"]
-    assert space.strides == (1, 2, 2)
+    assert [type(p).__name__ for p in space.distill.feature_weight] == ["Fixed", "Choices", "Fixed"]
+    assert space.student.strides == (1, 2, 2)
     assert space.name == "space" and space.digest
 
 

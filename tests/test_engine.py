@@ -3,7 +3,8 @@ import dataclasses
 import pytest
 import torch
 
-from autokd.config import KDConfig, StageConfig, StudentConfig, TrainConfig
+from autokd.config import KDConfig, TrainConfig
+from autokd.students.cnn import StageConfig, StudentConfig
 from autokd.distill.engine import evaluate, fit, warmup_cosine
 from autokd.students import build_student
 

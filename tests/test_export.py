@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from autokd.cli import main
+from autokd.config import KDConfig
 from autokd.errors import AutoKDError
 from autokd.export import choose_trial, knee_position, load_bundle
 from autokd.records import RunFolder
@@ -96,7 +97,8 @@ def test_the_bundle_rebuilds_the_same_model(run_and_bundle):
     )
     assert description["metrics"]["flops"] > 0 and "latency_protocol" in description["metrics"]
     assert description["data"]["name"] == "digits" and description["target"]["name"] == "cpu"
-    assert set(description["distill"]) == {"temperature", "alpha", "feature_weights"}
+    assert set(description["distill"]) == set(KDConfig.__dataclass_fields__)
+    assert KDConfig.from_dict(description["distill"]) == bundle.kd  # train reproduces it
 
 
 def test_onnx_and_torchscript_match_pytorch(run_and_bundle):

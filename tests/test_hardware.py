@@ -6,7 +6,8 @@ from torch import nn
 
 from autokd import hardware
 from autokd.cache import JsonStore
-from autokd.config import StageConfig, StudentConfig, load_target
+from autokd.config import load_target
+from autokd.students.cnn import StageConfig, StudentConfig
 from autokd.hardware import MetricsCache, count_flops
 from autokd.latency import LatencyMeasurement
 

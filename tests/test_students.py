@@ -2,11 +2,12 @@ import optuna
 import pytest
 import torch
 
-from autokd.config import StudentConfig, load_space, shipped_names
+from autokd.config import load_space, shipped_names
+from autokd.students.cnn import StudentConfig
 from autokd.errors import UnknownNameError
 from autokd.hardware import count_flops
 from autokd.space import sample_candidate
-from autokd.students import build_student, count_params, list_students
+from autokd.students import build_student, count_params, list_families, student_from_dict
 
 
 def sampled_configs(space_name, data, n, seed=0):
@@ -20,7 +21,7 @@ def sampled_configs(space_name, data, n, seed=0):
 @pytest.mark.parametrize("space_name", shipped_names("search_spaces"))
 def test_every_sampled_student_runs_counts_and_rebuilds(space_name, digits):
     for config in sampled_configs(space_name, digits, 25):
-        assert config.family in list_students()
+        assert config.family in list_families()
         model = build_student(config).eval()
         x = digits.val_x[:3]
         logits, features = model.forward_with_features(x)
@@ -29,11 +30,11 @@ def test_every_sampled_student_runs_counts_and_rebuilds(space_name, digits):
         assert [f.shape[1] for f in features] == model.feature_channels
         assert torch.equal(model(x), logits)
         assert count_flops(model, digits.input_shape) > 0
-        rebuilt = build_student(StudentConfig.from_dict(config.to_dict()))
+        rebuilt = build_student(student_from_dict(config.to_dict()))
         assert count_params(rebuilt) == count_params(model)
         rebuilt.load_state_dict(model.state_dict())
         assert torch.equal(rebuilt.eval()(x), logits)
-        assert StudentConfig.from_dict(config.to_dict()).arch_hash() == config.arch_hash()
+        assert student_from_dict(config.to_dict()).arch_hash() == config.arch_hash()
 
 
 def test_stride_schedule_halves_resolution_after_the_first_stage(digits):

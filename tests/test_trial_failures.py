@@ -17,7 +17,7 @@ import torch
 
 from autokd import limits, search
 from autokd.cli import main
-from autokd.config import StageConfig, StudentConfig
+from autokd.students.cnn import StageConfig, StudentConfig
 from autokd.distill.engine import EpochReport, FitResult
 from autokd.errors import TrialFailed
 from autokd.training import training_failure

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from autokd.cache import atomic_write
@@ -22,8 +23,7 @@ from autokd.cores import core_lock
 from autokd.data import DataBundle, iterate_batches
 from autokd.data.batches import TrainingBatches
 from autokd.device import Execution
-from autokd.distill.features import FeatureDistiller
-from autokd.distill.losses import soft_hard_loss
+from autokd.distill.objective import DistillationLoss
 from autokd.errors import AutoKDError
 
 
@@ -130,11 +130,10 @@ def fit(
     torch.manual_seed(train.seed)
     execution = execution or Execution()
     device = execution.torch_device
-    distiller = None
-    if kd is not None and any(w > 0 for w in kd.feature_weights):
-        distiller = FeatureDistiller(
-            model.feature_channels, teacher.feature_shapes, kd.feature_weights
-        ).to(device)
+    distiller = None  # the distillation objective and the feature adapters it trains
+    if kd is not None:
+        channels = getattr(model, "feature_channels", [])  # a timm teacher has none: logits only
+        distiller = DistillationLoss(kd, channels, teacher.feature_shapes).to(device)
     # channels-last: oneDNN's convolutions run a student's training step about a quarter faster
     # on the CPU (benchmarks: 53 s -> 40 s for 12 trials); cuDNN prefers it under autocast too
     model.to(device, memory_format=torch.channels_last)
@@ -189,13 +188,15 @@ def fit(
                 x = x.to(device, non_blocking=True, memory_format=torch.channels_last)
                 y = y.to(device, non_blocking=True)
                 lock.yield_point()  # a latency measurement waiting for the cores gets them now
+                # the temperature schedule follows the steps taken (the LR scheduler counts them)
+                progress = scheduler.last_epoch / max(1, total_steps - 1)
                 loss = _distillation_loss(
-                    model, distiller, kd, teacher, levels, index, x, y, execution
+                    model, distiller, teacher, levels, index, x, y, execution, progress
                 )
                 if not torch.isfinite(loss):
                     diverged = True
                     break
-                # 3) the step: clipped gradients keep high learning rates from blowing up
+                # 4) the step: clipped gradients keep high learning rates from blowing up
                 optimizer.zero_grad(set_to_none=True)
                 if scaler is None:
                     loss.backward()
@@ -247,40 +248,39 @@ def _layout(x: torch.Tensor) -> torch.memory_format:
 
 def _distillation_loss(
     model: nn.Module,
-    distiller: FeatureDistiller | None,
-    kd: KDConfig | None,
+    distiller: DistillationLoss | None,
     teacher: TeacherSignal | None,
     levels: list[int],
     index: torch.Tensor,
     x: torch.Tensor,
     y: torch.Tensor,
     execution: Execution,
+    progress: float,
 ) -> torch.Tensor:
-    """One batch's loss: soft and hard targets, plus the feature terms that are switched on."""
+    """One batch's loss: the labels alone, or the distillation terms `distiller` sums."""
     device = x.device
     # 1) the teacher's signal: cached tensors in the search, so no teacher forward here
-    if kd is not None:
+    if distiller is not None:
         teacher_logits, teacher_features = teacher(index, x, levels)
         teacher_logits = teacher_logits.to(device, non_blocking=True)
         teacher_features = [f.to(device, non_blocking=True) for f in teacher_features]
-    else:
-        teacher_logits, teacher_features = None, []
     with execution.autocast():
         # 2) the student's forward, with stage features only when a feature term is on
-        if distiller:
+        if levels:
             logits, features = model.forward_with_features(x)
         else:
-            logits = model(x)
-        loss = soft_hard_loss(
+            logits, features = model(x), None
+        # 3) the loss, in float32: softmaxes at high temperature need the precision
+        if distiller is None:
+            return F.cross_entropy(logits.float(), y)
+        return distiller(
             logits.float(),
             y,
-            None if teacher_logits is None else teacher_logits.float(),
-            temperature=kd.temperature if kd else 1.0,
-            alpha=kd.alpha if kd else 0.0,
+            teacher_logits.float(),
+            progress=progress,
+            features=features,
+            teacher_features=teacher_features,
         )
-        if distiller:
-            loss = loss + distiller(features, teacher_features)
-    return loss
 
 
 class _Waiting:

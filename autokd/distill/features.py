@@ -1,18 +1,23 @@
 """Feature distillation: which teacher level each student stage imitates, and the adapters.
 
-A student stage's map (C_s, H_s, W_s) is brought to the teacher's (C_t, H_t, W_t) by a learned
-1x1 convolution + BatchNorm (channels), then average pooling or bilinear upsampling (space).
+A student stage's map (C_s, H_s, W_s) meets the teacher's (C_t, H_t, W_t) through the chosen
+feature term (`autokd.distill.terms`). A term with an adapter (FitNets) first brings the map to the
+teacher's channels with a learned 1x1 convolution + BatchNorm, then to its grid by average pooling
+or bilinear upsampling; a term without (AT, RKD) compares maps of any channel count itself.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
-from autokd.distill.losses import feature_loss
+from autokd.distill.align import align_spatial
+from autokd.distill.terms import FeatureTerm, get_term, FEATURES
+
+__all__ = ["FeatureAdapter", "FeatureDistiller", "align_spatial", "teacher_level_for_stage"]
 
 
 def teacher_level_for_stage(stage: int, num_stages: int, num_levels: int) -> int:
@@ -23,15 +28,6 @@ def teacher_level_for_stage(stage: int, num_stages: int, num_levels: int) -> int
     """
     level = math.ceil((stage + 1) * num_levels / num_stages) - 1
     return min(num_levels - 1, max(0, level))
-
-
-def align_spatial(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
-    """Average-pool a larger map down to `size`, bilinearly upsample a smaller one."""
-    if tuple(x.shape[-2:]) == tuple(size):
-        return x
-    if x.shape[-2] >= size[0] and x.shape[-1] >= size[1]:
-        return F.adaptive_avg_pool2d(x, size)
-    return F.interpolate(x, size=size, mode="bilinear", align_corners=False)
 
 
 class FeatureAdapter(nn.Module):
@@ -54,13 +50,16 @@ class FeatureAdapter(nn.Module):
 
 
 class FeatureDistiller(nn.Module):
-    """The weighted feature terms of one student: one adapter per stage whose weight is above 0."""
+    """The weighted feature terms of one student: one per stage whose weight is above 0, each
+    with an adapter when its term needs one."""
 
     def __init__(
         self,
         student_channels: list[int],
         teacher_shapes: list[tuple[int, int, int]],
         weights: tuple[float, ...],
+        term: FeatureTerm | str = "fitnets",
+        settings: Mapping[str, float] | None = None,
     ) -> None:
         super().__init__()
         if len(weights) != len(student_channels):
@@ -68,18 +67,21 @@ class FeatureDistiller(nn.Module):
                 f"one feature weight per student stage is needed, but got {len(weights)} weights "
                 f"for {len(student_channels)} stages"
             )
+        self.term = get_term(FEATURES, term) if isinstance(term, str) else term
+        self.settings = dict(settings or {})
         self.stages: list[int] = []
         self.levels: list[int] = []
         self.weights: list[float] = []
-        adapters = []
+        adapters: list[nn.Module] = []
         for stage, weight in enumerate(weights):
             if weight <= 0:
                 continue
             level = teacher_level_for_stage(stage, len(student_channels), len(teacher_shapes))
             self.stages.append(stage)
             self.levels.append(level)
-            self.weights.append(float(weight))
-            adapters.append(FeatureAdapter(student_channels[stage], teacher_shapes[level][0]))
+            self.weights.append(float(weight) * self.term.unit)
+            if self.term.adapter:
+                adapters.append(FeatureAdapter(student_channels[stage], teacher_shapes[level][0]))
         self.adapters = nn.ModuleList(adapters)
 
     def forward(
@@ -87,9 +89,11 @@ class FeatureDistiller(nn.Module):
     ) -> torch.Tensor:
         """Weighted sum of the terms; `teacher_features` holds the maps of `self.levels`."""
         total = student_features[0].new_zeros(())
-        for stage, weight, adapter, target in zip(
-            self.stages, self.weights, self.adapters, teacher_features, strict=True
+        for i, (stage, weight, target) in enumerate(
+            zip(self.stages, self.weights, teacher_features, strict=True)
         ):
-            adapted = adapter(student_features[stage], tuple(target.shape[-2:]))
-            total = total + weight * feature_loss(adapted, target)
+            student = student_features[stage]
+            if self.term.adapter:
+                student = self.adapters[i](student, tuple(target.shape[-2:]))
+            total = total + weight * self.term.loss(student, target, **self.settings)
         return total

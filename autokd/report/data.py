@@ -9,7 +9,9 @@ import numpy as np
 import pandas as pd
 
 from autokd.pareto import hypervolume_2d, pareto_mask
-from autokd.records import RunFolder, load_study, trials_frame
+from autokd.config import KDConfig
+from autokd.distill.space import ARCHITECTURE
+from autokd.records import RunFolder, declared_params, load_study, trials_frame
 
 # The report's two fronts: accuracy against each cost, with its axis label.
 COST_AXES: dict[str, str] = {
@@ -50,8 +52,7 @@ def front_of(frame: pd.DataFrame, cost: str) -> list[int]:
     return frame[mask].sort_values(cost)["number"].astype(int).tolist()
 
 
-def hover_text(row: pd.Series, feature_weights: list[float]) -> str:
-    weights = ", ".join(f"{w:g}" for w in feature_weights)
+def hover_text(row: pd.Series, kd: KDConfig) -> str:
     return "<br>".join(
         [
             f"trial {int(row['number'])}",
@@ -59,8 +60,7 @@ def hover_text(row: pd.Series, feature_weights: list[float]) -> str:
             f"latency {row['latency_ms']:.3f} ms (IQR {row['latency_iqr_ms']:.3f})",
             f"{row['flops'] / 1e6:.2f} MFLOPs, {row['params'] / 1e3:.1f} k params",
             f"stages: {row['architecture']}",
-            f"T {row['temperature']:.2f}, alpha {row['alpha']:.2f}, feature weights [{weights}], "
-            f"lr {row['lr']:.3g}",
+            f"{kd.describe()}, lr {row['lr']:.3g}",
         ]
     )
 
@@ -94,8 +94,9 @@ def build_run_report(
     complete["temperature"] = [k["temperature"] for k in kd]
     complete["alpha"] = [k["alpha"] for k in kd]
     complete["lr"] = [attrs[n]["train"]["lr"] for n in complete["number"]]
+    complete["distillation"] = [KDConfig.from_dict(k).describe() for k in kd]
     complete["hover"] = [
-        hover_text(row, k["feature_weights"])
+        hover_text(row, KDConfig.from_dict(k))
         for (_, row), k in zip(complete.iterrows(), kd, strict=True)
     ]
     fronts = [FrontInfo(cost, label, front_of(complete, cost)) for cost, label in COST_AXES.items()]
@@ -138,8 +139,6 @@ def reference_point(frames: list[pd.DataFrame]) -> tuple[float, float] | None:
     )
 
 
-# Latency depends on the architecture alone: only its parameters can explain it.
-_DISTILLATION_PARAMS = ("temperature", "alpha", "lr", "feature_weight")
 MIN_TRIALS_FOR_IMPORTANCE = 5
 
 
@@ -154,7 +153,9 @@ def parameter_importances(study: Any, complete: int) -> dict[str, dict[str, floa
     trials = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
     shared = set.intersection(*(set(t.params) for t in trials))
     varied = sorted(p for p in shared if len({t.params[p] for t in trials}) > 1)
-    architecture = [p for p in varied if not p.endswith(_DISTILLATION_PARAMS)]
+    # Latency depends on the architecture alone: only its parameters (as declared) explain it.
+    kinds = declared_params(study)
+    architecture = [p for p in varied if kinds.get(p, {}).get("kind") == ARCHITECTURE]
     result = {}
     for objective, position, params in (("accuracy", 0, varied), ("latency_ms", 1, architecture)):
         if not params:

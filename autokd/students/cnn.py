@@ -1,0 +1,136 @@
+"""The `cnn` family: a stem, then stages of k x k convolutions (dilated, residual where shapes
+allow), global average pooling and a linear head. Space keys: search_spaces/README.md."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from autokd.config import _Rule
+from autokd.students import StudentFamily
+from autokd.students.staged import (
+    StagedConfig,
+    StagedSpace,
+    check_staged,
+    parse_staged,
+    staged_declarations,
+)
+
+# The per-stage keys of a `cnn` space file, in sampling order, with what each accepts.
+RULES = {
+    "depth": _Rule(int, 1, 16, per_stage=True),
+    "width": _Rule(int, 1, 2048, per_stage=True),
+    "kernel": _Rule(int, 1, 15, per_stage=True, odd=True),
+    "dilation": _Rule(int, 1, 8, per_stage=True),
+}
+
+
+@dataclass(frozen=True)
+class StageConfig:
+    depth: int  # blocks in the stage
+    width: int  # output channels of every block in the stage
+    kernel: int  # odd kernel size of every convolution in the stage
+    dilation: int  # dilation of every convolution in the stage
+    stride: int  # stride of the stage's first block (1 keeps resolution, 2 halves it)
+
+
+@dataclass(frozen=True)
+class StudentConfig(StagedConfig):
+    """Everything needed to rebuild a `cnn` student exactly; `arch_hash` keys per-architecture
+    caches."""
+
+    NAME = "cnn"
+    STAGE = StageConfig
+
+    family: str
+    in_channels: int
+    num_classes: int
+    input_size: int
+    stem_width: int
+    stages: tuple[StageConfig, ...]
+
+    def describe(self) -> str:
+        """`16 | 1x24 k3 d1 s1 | 2x32 k5 d2 s2` : stem width, then depth x width per stage."""
+        parts = [f"{s.depth}x{s.width} k{s.kernel} d{s.dilation} s{s.stride}" for s in self.stages]
+        return " | ".join([str(self.stem_width), *parts])
+
+
+class ConvBlock(nn.Module):
+    """k x k convolution (dilated, 'same' padding) -> BN -> ReLU, residual when shapes allow."""
+
+    def __init__(self, cin: int, cout: int, *, kernel: int, dilation: int, stride: int) -> None:
+        super().__init__()
+        padding = dilation * (kernel - 1) // 2
+        self.conv = nn.Conv2d(
+            cin, cout, kernel, stride=stride, padding=padding, dilation=dilation, bias=False
+        )
+        self.bn = nn.BatchNorm2d(cout)
+        self.act = nn.ReLU(inplace=True)
+        self.residual = stride == 1 and cin == cout
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = self.bn(self.conv(x))
+        return self.act(out + x if self.residual else out)
+
+
+class CNNStudent(nn.Module):
+    """Stem, then stages of `ConvBlock`s; only each stage's first block may change the stride."""
+
+    def __init__(self, config: StudentConfig) -> None:
+        super().__init__()
+        self.config = config
+        self.stem = ConvBlock(config.in_channels, config.stem_width, kernel=3, dilation=1, stride=1)
+        stages, cin = [], config.stem_width
+        for stage in config.stages:
+            stages.append(self._stage(cin, stage))
+            cin = stage.width
+        self.stages = nn.ModuleList(stages)
+        self.head = nn.Linear(cin, config.num_classes)
+        self.feature_channels = [s.width for s in config.stages]
+
+    @staticmethod
+    def _stage(cin: int, stage: StageConfig) -> nn.Sequential:
+        blocks = [
+            ConvBlock(
+                cin if i == 0 else stage.width,
+                stage.width,
+                kernel=stage.kernel,
+                dilation=stage.dilation,
+                stride=stage.stride if i == 0 else 1,
+            )
+            for i in range(stage.depth)
+        ]
+        return nn.Sequential(*blocks)
+
+    def forward_with_features(self, x: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        features = []
+        x = self.stem(x)
+        for stage in self.stages:
+            x = stage(x)
+            features.append(x)
+        return self.head(x.mean(dim=(2, 3))), features
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.forward_with_features(x)[0]
+
+
+def _parse_space(path: Path, body: Mapping[str, Any]) -> StagedSpace:
+    return parse_staged(path, body, RULES)
+
+
+FAMILY = StudentFamily(
+    name="cnn",
+    description="stages of k x k convolutions (dilated, residual where shapes allow)",
+    legend="stem width | per stage: depth x width, kernel, dilation, stride",
+    from_dict=StudentConfig.from_dict,
+    parse_space=_parse_space,
+    sample=StudentConfig.sample,
+    declarations=lambda space: staged_declarations(space, RULES),
+    build=CNNStudent,
+    check=lambda config, where: check_staged(config, RULES, where),
+)
