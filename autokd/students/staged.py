@@ -1,0 +1,159 @@
+"""What families built of stages share: a stem, then up to `stages` stages, each with its own
+values of the family's per-stage keys, and a stride per stage. A family gives its key rules;
+this module parses its `student:` section, samples it and checks a config read back from a file.
+
+Parameter names are `stages`, `stem_width`, then per stage (1-based) `s1_<key>`, `s2_<key>`, ...
+in the order of the family's rules; fixed values are not Optuna parameters.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, ClassVar
+
+from autokd.config import (
+    MAX_CLASSES,
+    MAX_INPUT_SIZE,
+    MAX_STAGES,
+    ConfigError,
+    Param,
+    _check_keys,
+    _parse_param,
+    _parse_per_stage,
+    _Rule,
+    stable_hash,
+)
+
+STAGE_COUNT_RULE = _Rule(int, 1, MAX_STAGES)
+STEM_RULE = _Rule(int, 1, 1024)
+DEFAULT_STRIDES = [1, 2, 2, 2, 2, 2]
+
+
+@dataclass(frozen=True)
+class StagedSpace:
+    stages: Param
+    strides: tuple[int, ...]  # of every possible stage
+    stem_width: Param
+    per_stage: tuple[tuple[str, tuple[Param, ...]], ...]  # key -> one parameter per stage
+
+    @property
+    def max_stages(self) -> int:
+        return int(self.stages.largest)
+
+    def stage(self, key: str) -> tuple[Param, ...]:
+        return dict(self.per_stage)[key]
+
+
+class StagedConfig:
+    """The record side of a staged family's config (a frozen dataclass with `family`,
+    `in_channels`, `num_classes`, `input_size`, `stem_width` and `stages` of `STAGE`)."""
+
+    NAME: ClassVar[str]  # the family's name
+    STAGE: ClassVar[type]  # the dataclass of one stage
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)  # type: ignore[call-overload]
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Any:
+        fields = dict(data)
+        fields["stages"] = tuple(cls.STAGE(**s) for s in fields["stages"])
+        return cls(**fields)
+
+    def arch_hash(self) -> str:
+        """Keys the per-architecture caches: the same in every process and on every machine."""
+        return stable_hash(self.to_dict())
+
+    @classmethod
+    def sample(cls, trial: Any, space: StagedSpace, data: Any) -> Any:
+        """A config of this type sampled from `space` for `data` (its channels, classes, size)."""
+        stem_width, stages = sample_staged(trial, space)
+        return cls(
+            family=cls.NAME,
+            in_channels=data.channels,
+            num_classes=data.classes,
+            input_size=data.input_size,
+            stem_width=stem_width,
+            stages=tuple(cls.STAGE(**{k: int(v) for k, v in s.items()}) for s in stages),
+        )
+
+
+def parse_staged(path: Path, body: Any, rules: Mapping[str, _Rule]) -> StagedSpace:
+    """The `student:` mapping of space file `path`, for a family whose stages have `rules`."""
+    keys = ["stages", "stem_width", *rules]
+    if not isinstance(body, dict):
+        raise ConfigError(f"{path}: key 'student' must be a mapping with keys {keys}")
+    _check_keys(path, "student.", body, [*keys, "strides"])
+    for key in keys:
+        if key not in body:
+            raise ConfigError(f"{path}: key 'student.{key}' is missing")
+    stages = _parse_param(path, "student.stages", body["stages"], STAGE_COUNT_RULE)
+    n = int(stages.largest)
+    strides = body.get("strides", DEFAULT_STRIDES[:n])
+    if (
+        not isinstance(strides, list)
+        or len(strides) != n
+        or any(isinstance(s, bool) or s not in (1, 2) for s in strides)
+    ):
+        raise ConfigError(
+            f"{path}: key 'student.strides' must list 1 or 2 for each of the {n} possible stages, "
+            f"got {strides!r}"
+        )
+    return StagedSpace(
+        stages=stages,
+        strides=tuple(int(s) for s in strides),
+        stem_width=_parse_param(path, "student.stem_width", body["stem_width"], STEM_RULE),
+        per_stage=tuple(
+            (key, _parse_per_stage(path, f"student.{key}", body[key], rule, n))
+            for key, rule in rules.items()
+        ),
+    )
+
+
+def sample_staged(trial: Any, space: StagedSpace) -> tuple[int, list[dict[str, Any]]]:
+    """(stem width, one {key: value, 'stride': s} per sampled stage), define-by-run."""
+    n = int(space.stages.suggest(trial, "stages"))
+    stem_width = int(space.stem_width.suggest(trial, "stem_width"))
+    stages = []
+    for i in range(n):
+        values = {key: params[i].suggest(trial, f"s{i + 1}_{key}") for key, params in space.per_stage}
+        stages.append({**values, "stride": space.strides[i]})
+    return stem_width, stages
+
+
+def staged_declarations(space: StagedSpace, rules: Mapping[str, _Rule]) -> dict[str, str]:
+    """Every architecture parameter the space may sample: name -> int or float."""
+
+    def kind(rule: _Rule) -> str:
+        return "int" if rule.kind is int else "float"
+
+    declared = {"stages": "int", "stem_width": "int"}
+    for i in range(space.max_stages):
+        declared.update({f"s{i + 1}_{key}": kind(rule) for key, rule in rules.items()})
+    return declared
+
+
+def check_staged(config: Any, rules: Mapping[str, _Rule], where: str) -> None:
+    """A config read back from a file (an exported bundle) obeys the rules a space's do: a
+    negative width or a huge stem is one line naming the key, not a crash."""
+
+    def check(key: str, value: Any, rule: _Rule) -> None:
+        number_ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+        if not number_ok or not math.isfinite(value) or not rule.low <= value <= rule.high:
+            raise ConfigError(f"{where}: key '{key}' must be {rule.describe()}, got {value!r}")
+        if rule.kind is int and (not float(value).is_integer() or (rule.odd and value % 2 == 0)):
+            raise ConfigError(f"{where}: key '{key}' must be {rule.describe()}, got {value!r}")
+
+    check("student.in_channels", config.in_channels, _Rule(int, 1, 64))
+    check("student.num_classes", config.num_classes, _Rule(int, 2, MAX_CLASSES))
+    check("student.input_size", config.input_size, _Rule(int, 1, MAX_INPUT_SIZE))
+    check("student.stem_width", config.stem_width, STEM_RULE)
+    if not 1 <= len(config.stages) <= MAX_STAGES:
+        raise ConfigError(f"{where}: key 'student.stages' must list 1 to {MAX_STAGES} stages")
+    for i, stage in enumerate(config.stages):
+        for key, rule in rules.items():
+            check(f"student.stages[{i}].{key}", getattr(stage, key), rule)
+        check(f"student.stages[{i}].stride", stage.stride, _Rule(int, 1, 2))
