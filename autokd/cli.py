@@ -184,8 +184,10 @@ def _add_search(commands: argparse._SubParsersAction) -> None:
     )
     p.add_argument(
         "--teacher",
-        default=DEFAULT_TEACHER,
-        help=f"any timm model name (default {DEFAULT_TEACHER})",
+        action="append",
+        metavar="NAME[:WEIGHT]",
+        help=f"any timm model name (default {DEFAULT_TEACHER}); give it several times, or a comma "
+        "list, for an ensemble: logits averaged with the weights, features from the first",
     )
     source = p.add_mutually_exclusive_group()
     source.add_argument(
@@ -299,7 +301,7 @@ def _search(args: argparse.Namespace) -> int:
         space=space,
         target=target,
         data=args.data,
-        teacher=args.teacher,
+        teacher=",".join(args.teacher or [DEFAULT_TEACHER]),
         teacher_weights=args.teacher_weights,
         teacher_pretrained=args.teacher_pretrained,
         teacher_epochs=args.teacher_epochs,

@@ -7,6 +7,7 @@ as a `KeyError` in the middle of a search. This module knows nothing about torch
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import math
@@ -465,6 +466,16 @@ class KDConfig:
             temperature_schedule=str(data.get("temperature_schedule", "constant")),
             temperature_end=None if end is None else float(end),
             settings=tuple(sorted((str(k), float(v)) for k, v in (data.get("settings") or {}).items())),
+        )
+
+    def logits_only(self) -> KDConfig:
+        """These settings without the feature term: for a teacher that gives no feature maps."""
+        feature_settings = f"{self.feature_loss}_"
+        return dataclasses.replace(
+            self,
+            feature_loss="none",
+            feature_weights=(0.0,) * len(self.feature_weights),
+            settings=tuple(s for s in self.settings if not s[0].startswith(feature_settings)),
         )
 
     def setting(self, name: str) -> float:

@@ -13,6 +13,7 @@ architecture across runs (`hardware.MetricsCache`).
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 import time
 import warnings
@@ -198,6 +199,8 @@ class _Trials:
     def __call__(self, trial: Any) -> tuple[float, float, float]:
         config = self.config
         candidate = sample_candidate(trial, config.space, self.data)
+        if not self.outputs.feature_shapes:  # a teacher without feature maps (run() said so)
+            candidate = dataclasses.replace(candidate, kd=candidate.kd.logits_only())
         trial.set_user_attr("architecture", candidate.student.describe())
         trial.set_user_attr("arch_hash", candidate.student.arch_hash())
         trial.set_user_attr("student", candidate.student.to_dict())
@@ -323,13 +326,18 @@ def run(config: RunConfig, *, progress: bool = True) -> SearchOutcome:
         epochs=config.teacher_epochs,
         seed=config.seed,
         pretrained=config.teacher_pretrained,
-        require_features=config.space.distill.uses_features,
         progress=progress,
         execution=execution,
     )
     outputs_started = time.perf_counter()
     outputs, outputs_cached = teacher_outputs(teacher, data)
     outputs_seconds = time.perf_counter() - outputs_started
+    if config.space.distill.uses_features and not outputs.feature_shapes:
+        print(
+            f"autokd: teacher '{config.teacher}' gives no feature maps (timm has no "
+            "forward_intermediates for it): feature terms are off, the search keeps the logit terms",
+            file=sys.stderr,
+        )
 
     study, first_budget = _open_study(folder, config, continuing, data=data, storage=storage)
     _record_for_workers(study, folder, config, data, teacher, first_budget)

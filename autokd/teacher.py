@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import math
 import re
 import time
 from dataclasses import dataclass
@@ -38,8 +39,16 @@ def _timm_names() -> tuple[str, ...]:
 
 
 def check_teacher_name(name: str) -> str:
+    """A timm model name, or a list of them (`resnet18,resnet34:0.5`, see `teacher_ensemble`)."""
     import timm
 
+    from autokd.teacher_ensemble import parse_teacher_spec
+
+    members = parse_teacher_spec(name)
+    if len(members) > 1 or members[0][1] != 1.0:
+        for member, _ in members:
+            check_teacher_name(member)
+        return name
     if not timm.is_model(name):
         raise UnknownNameError(
             "teacher",
@@ -69,6 +78,9 @@ def create_teacher(name: str, data: DataBundle, *, pretrained: bool = False) -> 
             f"timm could not create teacher '{name}' with {data.channels} input channels and "
             f"{data.classes} classes: {err}"
         ) from None
+    if hasattr(model, "patch_embed"):
+        # A vision transformer: patches that suit the image (transformer_patch_size)
+        model = _as_transformer_for(name, data, model, pretrained=pretrained, **kwargs)
     if not _accepts_input(model, data):
         # Transformers fix their input size at creation: ask for the data's size instead.
         try:
@@ -83,6 +95,44 @@ def create_teacher(name: str, data: DataBundle, *, pretrained: bool = False) -> 
                 "inputs; choose another timm model"
             )
     return model
+
+
+MIN_PATCHES_ACROSS = 7  # a transformer teacher's token grid: at least 7 x 7
+MAX_TRANSFORMER_LEVELS = 4  # its feature levels: 4 blocks, evenly spaced, ending at the last
+
+
+def transformer_patch_size(input_size: int) -> int:
+    """The largest of 16, 8, 4, 2 and 1 that divides the image side and leaves at least
+    MIN_PATCHES_ACROSS patches across it: 16 for 224 (14 x 14 tokens), 4 for 28 (7 x 7) and 32
+    (8 x 8), 2 for 16 (8 x 8). timm resamples pretrained patch embeddings to it."""
+    for patch in (16, 8, 4, 2):
+        if input_size % patch == 0 and input_size // patch >= MIN_PATCHES_ACROSS:
+            return patch
+    return 1
+
+
+def _as_transformer_for(
+    name: str, data: DataBundle, model: nn.Module, *, pretrained: bool, **kwargs: Any
+) -> nn.Module:
+    import timm
+
+    patch = transformer_patch_size(data.input_size)
+    try:
+        return timm.create_model(name, pretrained=pretrained, img_size=data.input_size,
+                                 patch_size=patch, **kwargs)  # fmt: skip
+    except TypeError:  # a transformer whose patch size is fixed: keep timm's
+        return model
+
+
+def feature_indices(model: nn.Module) -> list[int] | None:
+    """Which blocks a teacher's feature levels come from: every stage of a CNN (None: timm's
+    default), MAX_TRANSFORMER_LEVELS evenly spaced blocks of a transformer, whose blocks all
+    keep one token grid (caching all twelve of a ViT would take 12x the memory for little)."""
+    blocks = getattr(model, "blocks", None)
+    if not hasattr(model, "patch_embed") or blocks is None or len(blocks) <= MAX_TRANSFORMER_LEVELS:
+        return None
+    n = len(blocks)
+    return [math.ceil((i + 1) * n / MAX_TRANSFORMER_LEVELS) - 1 for i in range(MAX_TRANSFORMER_LEVELS)]
 
 
 def _is_download_error(err: Exception) -> bool:
@@ -187,10 +237,13 @@ class PreparedTeacher:
     source: str  # "trained" now, "cache" (trained by an earlier run), or "file"
     digest: str
     seconds: float  # spent training or loading it in this run
-    path: Path | None  # the checkpoint on disk
+    path: Path | None  # the checkpoint on disk (None for an ensemble)
+    members: tuple[PreparedTeacher, ...] = ()  # an ensemble's teachers (teacher_ensemble)
 
     def summary(self) -> dict[str, Any]:
+        members = {"members": [m.summary() for m in self.members]} if self.members else {}
         return {
+            **members,
             "name": self.name,
             "accuracy": self.accuracy,
             "source": self.source,
@@ -217,17 +270,20 @@ def prepare_teacher(
     epochs: int = DEFAULT_TEACHER_EPOCHS,
     seed: int = 0,
     pretrained: bool = False,
-    require_features: bool = False,
     progress: bool = True,
     execution: Execution | None = None,
 ) -> PreparedTeacher:
     """The run's teacher: from `weights`, from the cache, or trained now (once) and cached.
 
     With `pretrained`, training starts from timm's pretrained weights (a download) instead of
-    random ones, i.e. the teacher is fine-tuned on the data. With `require_features`, a model
-    without feature maps is refused before anything is trained. It trains, and stays, on
-    `execution`'s device.
+    random ones, i.e. the teacher is fine-tuned on the data. It trains, and stays, on
+    `execution`'s device. A comma list of names is an ensemble (`autokd.teacher_ensemble`).
     """
+    from autokd.teacher_ensemble import is_ensemble, prepare_ensemble
+
+    if is_ensemble(name):
+        return prepare_ensemble(name, data, weights=weights, epochs=epochs, seed=seed,
+                                pretrained=pretrained, progress=progress, execution=execution)  # fmt: skip
     execution = execution or Execution()
     started = time.perf_counter()
     if weights is not None and not weights.is_file():
@@ -237,11 +293,6 @@ def prepare_teacher(
         name, data, epochs=epochs, seed=seed, pretrained=pretrained
     )
     model = create_teacher(name, data, pretrained=pretrained and not path.is_file())
-    if require_features and not hasattr(model, "forward_intermediates"):
-        raise AutoKDError(
-            f"teacher '{name}' gives no feature maps (timm has no forward_intermediates for it); "
-            "set distill.feature_weight to 0 in the search space, or choose another teacher"
-        )
     if path.is_file():
         load_checkpoint(model, name, path, data)
         model.to(execution.torch_device)
@@ -336,7 +387,11 @@ def run_teacher(model: nn.Module, x: torch.Tensor) -> tuple[torch.Tensor, list[t
     model.eval()
     if not hasattr(model, "forward_intermediates"):
         return model(x), []
-    final, intermediates = model.forward_intermediates(x)
+    indices = feature_indices(model)
+    if indices is None:
+        final, intermediates = model.forward_intermediates(x)
+    else:
+        final, intermediates = model.forward_intermediates(x, indices=indices)
     return model.forward_head(final), list(intermediates)
 
 
