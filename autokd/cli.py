@@ -868,6 +868,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     on_main_thread = threading.current_thread() is threading.main_thread()
     previous = signal.signal(signal.SIGTERM, _terminate) if on_main_thread else None
     try:
+        from autokd.plugins import load_plugins
+
+        load_plugins()  # the user's terms and families, in this process and its workers
         return args.handler(args)
     except AutoKDError as err:
         _say_error(f"autokd: error: {err}")

@@ -68,14 +68,17 @@ def tiny_search(work: Path, name: str, budget: int) -> list[str]:
     ]
 
 
-def autokd(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
-    """Run `python -m autokd ARGS` (the console script's own entry point) in a subprocess."""
+def autokd(
+    *args: str, cwd: Path | None = None, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """Run `python -m autokd ARGS` (the console script's own entry point) in a subprocess, with
+    `env` added to this process's environment."""
     return subprocess.run(
         [sys.executable, "-m", "autokd", *args],
         capture_output=True,
         text=True,
         cwd=cwd,
-        env=dict(os.environ),
+        env={**os.environ, **(env or {})},
         timeout=600,
     )
 

@@ -24,7 +24,7 @@ from autokd.students.staged import (
     parse_staged,
     staged_declarations,
 )
-from tests.helpers import tiny_search
+from tests.helpers import autokd, tiny_search
 
 # ---- the family: stages of (average pool, 1x1 convolution, ReLU) ----------------------------
 
@@ -153,3 +153,30 @@ def test_a_family_and_a_term_from_one_file_search_export_and_train(plugged, tmp_
     assert main(["export", str(run), "--pick", "knee", "-o", str(bundle)]) == 0
     assert "logit_loss: cosine" in (bundle / "student.yaml").read_text()
     assert main(["train", str(bundle), "--epochs", "1", "--quiet", "-o", str(tmp_path / "t")]) == 0
+
+
+PLUGIN_MODULE = '''
+import torch.nn.functional as F
+from autokd.distill import terms
+
+def l1_probabilities(student, teacher, labels, temperature):
+    return (F.softmax(student / temperature, 1) - F.softmax(teacher / temperature, 1)).abs().sum(1).mean()
+
+terms.register_term(terms.LogitTerm("l1prob", "L1 between probabilities", l1_probabilities))
+'''
+
+
+def test_a_plugin_module_named_in_the_environment_reaches_the_search(tmp_path):
+    (tmp_path / "my_terms.py").write_text(PLUGIN_MODULE)
+    space = tmp_path / "space.yaml"
+    space.write_text(SPACE.replace("family: pool", "family: cnn").replace(
+        "  width: {choices: [8, 16]}", "  width: 8\n  depth: 1\n  kernel: 3\n  dilation: 1"
+    ).replace("[cosine]", "[l1prob]"))  # fmt: skip
+    env = {"AUTOKD_PLUGINS": "my_terms", "PYTHONPATH": str(tmp_path)}
+    done = autokd(*tiny_search(tmp_path, "env", 2), "--space", str(space), env=env)
+    assert done.returncode == 0, done.stderr
+    with (tmp_path / "runs" / "env" / "trials.csv").open() as f:
+        assert {r["state"] for r in csv.DictReader(f)} == {"COMPLETE"}
+    missing = autokd("targets", env={"AUTOKD_PLUGINS": "no_such_module"})
+    assert missing.returncode == 2
+    assert "names module 'no_such_module', which cannot be imported" in missing.stderr
