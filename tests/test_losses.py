@@ -16,11 +16,10 @@ from autokd.distill.losses import (
     rkd_loss,
     standardize_logits,
 )
-from autokd.distill.objective import DistillationLoss
+from autokd.distill.objective import CALIBRATION_BATCHES, DistillationLoss
 from autokd.distill.terms import (
     FEATURES,
     LOGITS,
-    STANDARDIZED_UNIT,
     get_term,
     list_terms,
     temperature_at,
@@ -192,16 +191,35 @@ def test_alpha_weights_the_logit_term_and_one_minus_alpha_the_labels():
     assert objective(0.25) == pytest.approx((0.25 * kd + 0.75 * ce).item(), rel=1e-6)
     assert objective(0.0) == pytest.approx(ce.item())
     assert objective(1.0) == pytest.approx(kd.item())
-    dkd = dkd_loss(student, teacher, labels, 3.0, beta=2.0)
-    with_dkd = objective(0.5, logit_loss="dkd", settings=(("dkd_beta", 2.0),))
-    assert with_dkd == pytest.approx((0.5 * dkd + 0.5 * ce).item(), rel=1e-6)
-    standardized = kd_loss(standardize_logits(student), standardize_logits(teacher), labels, 3.0)
-    assert objective(1.0, standardize=True) == pytest.approx(
-        STANDARDIZED_UNIT * standardized.item(), rel=1e-5
-    )
 
 
-def test_feature_terms_are_weighted_per_stage_in_their_units():
+def test_other_logit_terms_are_calibrated_to_kds_magnitude_on_the_first_batches():
+    torch.manual_seed(0)
+    batches = [(torch.randn(8, 5), torch.randn(8, 5) * 3, torch.randint(0, 5, (8,)))
+               for _ in range(CALIBRATION_BATCHES + 2)]  # fmt: skip
+    config = KDConfig(3.0, 1.0, (), logit_loss="dkd", settings=(("dkd_beta", 2.0),))
+    objective = DistillationLoss(config, [], [])
+    kd_sum = dkd_sum = 0.0
+    for i, (s, t, y) in enumerate(batches):
+        got = objective(s, y, t).item()
+        dkd = dkd_loss(s, t, y, 3.0, beta=2.0).item()
+        if i < CALIBRATION_BATCHES:
+            kd_sum += kd_loss(s, t, y, 3.0).item()
+            dkd_sum += dkd
+        # c = sum of KD / sum of DKD over the batches so far, then fixed
+        assert got == pytest.approx(kd_sum / dkd_sum * dkd, rel=1e-5)
+    first = DistillationLoss(config, [], [])
+    s, t, y = batches[0]
+    assert first(s, y, t).item() == pytest.approx(kd_loss(s, t, y, 3.0).item(), rel=1e-5)
+    restored = DistillationLoss(config, [], [])
+    restored.load_state_dict(objective.state_dict())  # a resumed run keeps its calibration
+    s, t, y = batches[-1]
+    assert restored(s, y, t).item() == pytest.approx(objective(s, y, t).item(), rel=1e-6)
+    standardized = DistillationLoss(KDConfig(3.0, 1.0, (), standardize=True), [], [])
+    assert standardized(s, y, t).item() == pytest.approx(kd_loss(s, t, y, 3.0).item(), rel=1e-5)
+
+
+def test_feature_terms_are_weighted_per_stage_and_calibrated_to_fitnets():
     torch.manual_seed(0)
     logits, teacher_logits = torch.randn(4, 3), torch.randn(4, 3)
     labels = torch.tensor([0, 1, 2, 0])
@@ -209,14 +227,14 @@ def test_feature_terms_are_weighted_per_stage_in_their_units():
     teacher_maps = [torch.randn(4, 5, 4, 4), torch.randn(4, 6, 2, 2)]
     config = KDConfig(2.0, 0.0, (0.5, 2.0), feature_loss="at")
     objective = DistillationLoss(config, [2, 3], [(5, 4, 4), (6, 2, 2)])
-    assert objective.levels == [0, 1] and not list(objective.parameters())  # AT: no adapters
+    assert objective.levels == [0, 1]
+    assert not [p for p in objective.parameters() if p.requires_grad]  # AT: nothing to train
     got = objective(logits, labels, teacher_logits, features=student_maps,
                     teacher_features=teacher_maps).item()  # fmt: skip
-    unit = get_term(FEATURES, "at").unit
-    expected = F.cross_entropy(logits, labels).item() + unit * (
-        0.5 * at_loss(student_maps[0], teacher_maps[0]).item()
-        + 2.0 * at_loss(student_maps[1], teacher_maps[1]).item()
-    )
+    at = (0.5 * at_loss(student_maps[0], teacher_maps[0])
+          + 2.0 * at_loss(student_maps[1], teacher_maps[1])).item()  # fmt: skip
+    fitnets = objective.feature_reference(student_maps, teacher_maps).item()
+    expected = F.cross_entropy(logits, labels).item() + fitnets / at * at
     assert got == pytest.approx(expected, rel=1e-5)
     none = DistillationLoss(KDConfig(2.0, 0.0, (0.5, 2.0), feature_loss="none"), [2, 3], [])
     assert none.levels == [] and none.features is None

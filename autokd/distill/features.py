@@ -79,7 +79,7 @@ class FeatureDistiller(nn.Module):
             level = teacher_level_for_stage(stage, len(student_channels), len(teacher_shapes))
             self.stages.append(stage)
             self.levels.append(level)
-            self.weights.append(float(weight) * self.term.unit)
+            self.weights.append(float(weight))
             if self.term.adapter:
                 adapters.append(FeatureAdapter(student_channels[stage], teacher_shapes[level][0]))
         self.adapters = nn.ModuleList(adapters)

@@ -8,12 +8,11 @@ chosen), what it needs from the teacher, and a function of tensors. Two kinds ex
 - a *feature* term compares each distilled student stage with a teacher level (weighted per
   stage by `feature_weights`).
 
-Weights mean the same whichever term is chosen: every term carries a `unit`, its published
-default weight relative to the published weight of the term autokd started with (KD's 0.9 for
-logits, FitNets' 100 for features), and the engine multiplies the term by it. So AT (published
-1000) counts 10x, RKD's distance (25) and angle (50) 0.25x and 0.5x, and logit standardization
-(published weight 9 against plain KD's 0.9) 10x. `benchmarks/term_scales.py` measures the
-resulting magnitudes on the first batches.
+Weights mean the same whichever term is chosen: the engine calibrates every term against the
+reference term of its kind (KD, FitNets) on each training run's first batches
+(`autokd.distill.objective`); `benchmarks/term_scales.py` measures the result. A term's own
+settings default to their published values (DKD's beta 8, DIST's beta and gamma 2, RKD's
+angle weight twice the distance weight, as 50 against 25).
 
 A new term is one `register_term(LogitTerm(...))` or `register_term(FeatureTerm(...))` call.
 """
@@ -28,7 +27,6 @@ from autokd.errors import UnknownNameError
 
 LOGITS, FEATURES = "logits", "features"
 NO_FEATURE_TERM = "none"  # a feature_loss choice: no feature term, no feature weights sampled
-STANDARDIZED_UNIT = 10.0  # logit standardization's published weight 9 against KD's 0.9
 SCHEDULES = ("constant", "linear", "cosine")  # how the temperature moves from start to end
 
 
@@ -52,7 +50,6 @@ class LogitTerm:
     description: str
     loss: Callable[..., Any]
     settings: tuple[Setting, ...] = ()
-    unit: float = 1.0
     kind: str = LOGITS
     needs: str = "teacher logits"
 
@@ -70,7 +67,6 @@ class FeatureTerm:
     loss: Callable[..., Any]
     adapter: bool
     settings: tuple[Setting, ...] = ()
-    unit: float = 1.0
     kind: str = FEATURES
     needs: str = "teacher feature maps"
 
@@ -159,7 +155,6 @@ def _register_shipped() -> None:
             "attention transfer (Zagoruyko and Komodakis 2017)",
             losses.at_loss,
             adapter=False,
-            unit=10.0,
         )
     )
     register_term(
@@ -168,7 +163,6 @@ def _register_shipped() -> None:
             "relational KD: distances and angles of pooled embeddings (Park et al. 2019)",
             losses.rkd_loss,
             adapter=False,
-            unit=0.25,
             needs="teacher embeddings (pooled feature maps)",
             settings=(Setting("angle", 0.0, 4.0, 2.0, help="angle weight, distance's is 1"),),
         )
