@@ -22,9 +22,9 @@ from autokd.config import (
     DEFAULT_TEACHER_EPOCHS,
     PICKS,
     SAMPLERS,
-    shipped_names,
 )
 from autokd.errors import AutoKDError, Terminated
+from autokd.yamlfiles import shipped_names
 
 DEFAULT_BUDGET = 50
 DEFAULT_EPOCHS = 5
@@ -275,16 +275,10 @@ def _add_data_preparation(p: argparse.ArgumentParser) -> None:
 
 def _search(args: argparse.Namespace) -> int:
     from autokd import search
-    from autokd.config import (
-        Constraints,
-        DataOptions,
-        RunConfig,
-        check_choice,
-        load_space,
-        load_target,
-    )
+    from autokd.config import Constraints, DataOptions, RunConfig, check_choice, load_space
     from autokd.data import get_dataset
     from autokd.records import check_run_name
+    from autokd.targets import load_target
 
     space = load_space(args.space)
     target = load_target(args.target)
@@ -447,8 +441,8 @@ def _add_targets(commands: argparse._SubParsersAction) -> None:
 
 
 def _targets(args: argparse.Namespace) -> int:
-    from autokd.config import load_target
     from autokd.latency import target_usable
+    from autokd.targets import load_target
 
     for name in shipped_names("hardware"):
         target = load_target(name)
@@ -479,10 +473,11 @@ def _add_measure(commands: argparse._SubParsersAction) -> None:
 
 def _measure(args: argparse.Namespace) -> int:
     from autokd.cache import write_json
-    from autokd.config import load_space, load_target
+    from autokd.config import load_space
     from autokd.data import load_data
     from autokd.latency import check_target_usable
     from autokd.stability import TOLERANCE, check_stability
+    from autokd.targets import load_target
 
     space, target = load_space(args.space), load_target(args.target)
     check_target_usable(target)

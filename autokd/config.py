@@ -1,263 +1,33 @@
-"""Frozen configuration records and the YAML loading that validates them.
+"""What a run trains and asks for: the search space (`load_space`), a trial's distillation and
+schedule (`KDConfig`, `TrainConfig`), and one search run as the user asked for it (`RunConfig`).
 
-Every YAML file is checked completely when it is loaded: a wrong type, an out-of-range value or an
-unknown key raises `ConfigError` naming the file and the dotted key, so a typo never surfaces later
-as a `KeyError` in the middle of a search. This module knows nothing about torch.
+YAML reading is `autokd.yamlfiles`, parameter forms and rules `autokd.params`, hardware targets
+`autokd.targets`. This module knows no student family and no loss term, and nothing about torch.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import hashlib
-import json
 import math
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
+from autokd.errors import ConfigError, UnknownNameError
+from autokd.params import Param, Rule, parse_param
+from autokd.targets import Target
+from autokd.yamlfiles import (
+    SPACES_FOLDER,
+    check_keys,
+    description_of,
+    file_digest,
+    read_yaml_mapping,
+    resolve_yaml,
+)
 
-from autokd.errors import ConfigError, UnknownNameError, unknown_name_message
-
-PACKAGE_DIR = Path(__file__).resolve().parent
-SPACES_FOLDER = "search_spaces"
-TARGETS_FOLDER = "hardware"
-# Inside a wheel the shipped YAML folders live in the package under these names (pyproject.toml).
-_WHEEL_FOLDER = {SPACES_FOLDER: "search_spaces", TARGETS_FOLDER: "hardware_targets"}
-
-
-# --------------------------------------------------------------------------------------------
-# Shipped YAML files: a name resolves to the shipped file, a path to the user's own file.
-
-
-def shipped_dir(folder: str) -> Path:
-    """The folder holding autokd's own YAML files, in a wheel or in a source checkout."""
-    for candidate in (PACKAGE_DIR / _WHEEL_FOLDER[folder], PACKAGE_DIR.parent / folder):
-        if candidate.is_dir():
-            return candidate
-    raise ConfigError(f"autokd's shipped '{folder}' folder is missing from the installation")
-
-
-def shipped_names(folder: str) -> list[str]:
-    return sorted(p.stem for p in shipped_dir(folder).glob("*.yaml"))
-
-
-def resolve_yaml(folder: str, name_or_path: str | Path, *, kind: str) -> Path:
-    """Turn `cpu` into the shipped `hardware/cpu.yaml`; a path (with / or .yaml) stays a path."""
-    text = str(name_or_path)
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:  # undecodable bytes in a file name (surrogate escapes)
-        shown = ascii(text)[1:-1]
-        raise ConfigError(f"{kind} file name '{shown}' is not valid UTF-8; rename it") from None
-    if isinstance(name_or_path, Path) or "/" in text or text.endswith((".yaml", ".yml")):
-        path = Path(text).expanduser()
-        if not path.is_file():
-            raise ConfigError(f"{kind} file '{text}' does not exist")
-        return path
-    path = shipped_dir(folder) / f"{text}.yaml"
-    if not path.is_file():
-        raise UnknownNameError(
-            kind, text, shipped_names(folder), hint=", or a path to a .yaml file"
-        )
-    return path
-
-
-class _UniqueKeyLoader(yaml.SafeLoader):
-    """PyYAML's safe loader, except that a key given twice in one mapping is an error (PyYAML
-    keeps the last value, and the user's first one would be dropped without a word)."""
-
-    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
-        seen: set[Any] = set()
-        for key_node, _ in node.value:
-            key = self.construct_object(key_node, deep=deep)
-            if not isinstance(key, (str, int, float)):
-                continue  # an unhashable key: PyYAML's own error follows
-            if key in seen:
-                raise yaml.constructor.ConstructorError(
-                    None, None, f"key '{key}' is given twice", key_node.start_mark
-                )
-            seen.add(key)
-        return super().construct_mapping(node, deep=deep)
-
-
-def read_yaml_mapping(path: Path) -> dict[str, Any]:
-    try:
-        data = yaml.load(path.read_text(encoding="utf-8"), Loader=_UniqueKeyLoader)  # noqa: S506
-    except yaml.YAMLError as err:
-        mark = getattr(err, "problem_mark", None)
-        where = f" at line {mark.line + 1}" if mark is not None else ""
-        problem = getattr(err, "problem", None) or str(err).splitlines()[0]
-        raise ConfigError(f"{path}: not valid YAML{where}: {problem}") from None
-    except UnicodeDecodeError:
-        raise ConfigError(f"{path}: is not UTF-8 text (is it a YAML file?)") from None
-    except OSError as err:
-        raise ConfigError(f"{path}: cannot be read ({err.strerror})") from None
-    if not isinstance(data, dict):
-        raise ConfigError(f"{path}: must hold a mapping of keys to values at the top level")
-    return data
-
-
-def _description(path: Path, raw: dict[str, Any]) -> str:
-    description = raw.get("description", "")
-    if not isinstance(description, str):
-        raise ConfigError(f"{path}: key 'description' must be text, got {description!r}")
-    return description
-
-
-def _check_keys(path: Path, prefix: str, mapping: Mapping[str, Any], allowed: list[str]) -> None:
-    for key in mapping:
-        if key not in allowed:
-            message = unknown_name_message("key", f"{prefix}{key}", [prefix + a for a in allowed])
-            raise ConfigError(f"{path}: {message}")
-
-
-# --------------------------------------------------------------------------------------------
-# Search-space parameters: a fixed value, a range, or a list of choices.
-
-
-@dataclass(frozen=True)
-class Fixed:
-    value: int | float
-
-    def suggest(self, trial: Any, name: str) -> int | float:
-        return self.value
-
-    @property
-    def largest(self) -> int | float:
-        return self.value
-
-
-@dataclass(frozen=True)
-class IntRange:
-    low: int
-    high: int
-    step: int = 1
-    log: bool = False
-
-    def suggest(self, trial: Any, name: str) -> int:
-        return trial.suggest_int(name, self.low, self.high, step=self.step, log=self.log)
-
-    @property
-    def largest(self) -> int:
-        return self.high
-
-
-@dataclass(frozen=True)
-class FloatRange:
-    low: float
-    high: float
-    log: bool = False
-
-    def suggest(self, trial: Any, name: str) -> float:
-        return trial.suggest_float(name, self.low, self.high, log=self.log)
-
-    @property
-    def largest(self) -> float:
-        return self.high
-
-
-@dataclass(frozen=True)
-class Choices:
-    values: tuple[int | float, ...]
-
-    def suggest(self, trial: Any, name: str) -> int | float:
-        return trial.suggest_categorical(name, list(self.values))
-
-    @property
-    def largest(self) -> int | float:
-        return max(self.values)
-
-
-Param = Fixed | IntRange | FloatRange | Choices
-
-
-@dataclass(frozen=True)
-class _Rule:
-    """What one search-space key accepts: its number type, inclusive bounds, per-stage or not."""
-
-    kind: type
-    low: float
-    high: float
-    per_stage: bool = False
-    odd: bool = False
-
-    def describe(self) -> str:
-        what = "an odd integer" if self.odd else ("an integer" if self.kind is int else "a number")
-        return f"{what} in [{self.low:g}, {self.high:g}]"
-
-
-MAX_STAGES = 6  # the most stages a search space may ask for
-MAX_INPUT_SIZE = 1024  # image side, for a student and for a target's timing input
-MAX_CLASSES = 100_000
-
-_TRAIN_RULES = {"lr": _Rule(float, 1e-6, 10.0)}
+_TRAIN_RULES = {"lr": Rule(float, 1e-6, 10.0)}
 _SPACE_TOP_KEYS = ["description", "family", "student", "distill", "train"]
-
-
-def _parse_number(path: Path, key: str, value: Any, rule: _Rule) -> int | float:
-    ok_type = isinstance(value, int) if rule.kind is int else isinstance(value, (int, float))
-    if isinstance(value, bool) or not ok_type or not (rule.low <= value <= rule.high):
-        raise ConfigError(f"{path}: key '{key}' must be {rule.describe()}, got {value!r}")
-    if rule.odd and value % 2 == 0:
-        raise ConfigError(f"{path}: key '{key}' must be {rule.describe()}, got {value!r}")
-    return rule.kind(value)
-
-
-def _parse_param(path: Path, key: str, value: Any, rule: _Rule) -> Param:
-    if not isinstance(value, dict):
-        if isinstance(value, list):
-            raise ConfigError(
-                f"{path}: key '{key}' must be a number, {{low: .., high: ..}} or {{choices: [..]}}"
-                + (" (or a list of those, one per stage)" if rule.per_stage else "")
-                + f", got a list {value!r}"
-            )
-        return Fixed(_parse_number(path, key, value, rule))
-    if "choices" in value:
-        _check_keys(path, f"{key}.", value, ["choices"])
-        choices = value["choices"]
-        if not isinstance(choices, list) or not choices:
-            raise ConfigError(f"{path}: key '{key}.choices' must be a non-empty list")
-        parsed = tuple(_parse_number(path, f"{key}.choices", v, rule) for v in choices)
-        return Choices(tuple(dict.fromkeys(parsed)))
-    allowed = ["low", "high", "log"] + (["step"] if rule.kind is int else [])
-    _check_keys(path, f"{key}.", value, allowed)
-    for bound in ("low", "high"):
-        if bound not in value:
-            raise ConfigError(f"{path}: key '{key}' needs '{bound}' (or use 'choices')")
-    low = _parse_number(path, f"{key}.low", value["low"], rule)
-    high = _parse_number(path, f"{key}.high", value["high"], rule)
-    if low > high:
-        raise ConfigError(f"{path}: key '{key}' needs low <= high, got low={low}, high={high}")
-    log = value.get("log", False)
-    if not isinstance(log, bool):
-        raise ConfigError(f"{path}: key '{key}.log' must be true or false, got {log!r}")
-    if log and low <= 0:
-        raise ConfigError(f"{path}: key '{key}' with log: true needs low > 0, got {low}")
-    if rule.kind is int:
-        step = value.get("step", 1)
-        if isinstance(step, bool) or not isinstance(step, int) or step < 1:
-            raise ConfigError(f"{path}: key '{key}.step' must be a positive integer, got {step!r}")
-        if log and step != 1:
-            raise ConfigError(
-                f"{path}: key '{key}' cannot combine log: true with a step, got step={step}"
-            )
-        return IntRange(int(low), int(high), step=step, log=log)
-    return FloatRange(float(low), float(high), log=log)
-
-
-def _parse_per_stage(
-    path: Path, key: str, value: Any, rule: _Rule, stages: int
-) -> tuple[Param, ...]:
-    if not isinstance(value, list):
-        return (_parse_param(path, key, value, rule),) * stages
-    if len(value) != stages:
-        raise ConfigError(
-            f"{path}: key '{key}' lists {len(value)} per-stage values but up to {stages} stages "
-            "can be sampled; give one value per stage or a single value for all"
-        )
-    return tuple(_parse_param(path, f"{key}[{i}]", v, rule) for i, v in enumerate(value))
 
 
 # --------------------------------------------------------------------------------------------
@@ -290,7 +60,7 @@ def load_space(name_or_path: str | Path) -> SearchSpace:
 
     path = resolve_yaml(SPACES_FOLDER, name_or_path, kind="search space")
     raw = read_yaml_mapping(path)
-    _check_keys(path, "", raw, _SPACE_TOP_KEYS)
+    check_keys(path, "", raw, _SPACE_TOP_KEYS)
     family_name = raw.get("family", "cnn")
     if not isinstance(family_name, str):
         raise ConfigError(f"{path}: key 'family' must be a student family name, got {family_name!r}")
@@ -303,124 +73,18 @@ def load_space(name_or_path: str | Path) -> SearchSpace:
             raise ConfigError(f"{path}: key '{section}' must be a mapping (search_spaces/README.md)")
     student = family.parse_space(path, raw["student"])
     train = raw["train"]
-    _check_keys(path, "train.", train, list(_TRAIN_RULES))
+    check_keys(path, "train.", train, list(_TRAIN_RULES))
     if "lr" not in train:
         raise ConfigError(f"{path}: key 'train.lr' is missing")
     return SearchSpace(
         name=path.stem,
         source=str(path),
-        description=_description(path, raw),
+        description=description_of(path, raw),
         family=family.name,
         student=student,
         distill=parse_distill(path, raw["distill"], student.max_stages),
-        lr=_parse_param(path, "train.lr", train["lr"], _TRAIN_RULES["lr"]),
+        lr=parse_param(path, "train.lr", train["lr"], _TRAIN_RULES["lr"]),
         digest=file_digest(path),
-    )
-
-
-# --------------------------------------------------------------------------------------------
-# Hardware targets.
-
-# backend -> the devices it runs on
-BACKENDS: dict[str, tuple[str, ...]] = {"torch": ("cpu", "cuda"), "onnxruntime": ("cpu",)}
-_TARGET_KEYS = [
-    "description",
-    "backend",
-    "device",
-    "threads",
-    "batch_size",
-    "input_size",
-    "warmup",
-    "min_run_time",
-]
-
-
-@dataclass(frozen=True)
-class Target:
-    """Where and how latency is measured; see hardware/README.md for every field."""
-
-    name: str
-    source: str
-    description: str
-    backend: str
-    device: str
-    threads: int | None  # None: all physical cores of the machine
-    batch_size: int
-    input_size: int | None  # None: the data set's input size
-    warmup: int
-    min_run_time: float
-    digest: str = field(default="", compare=False)  # of the file: a rerun must measure alike
-
-
-# Bounds that keep one latency measurement finite (hardware/README.md, "Fields").
-TARGET_BOUNDS = {"batch_size": (1, 1024), "input_size": (8, MAX_INPUT_SIZE), "warmup": (0, 1000)}
-MAX_TARGET_THREADS = 1024
-
-
-def _target_int(path: Path, raw: dict[str, Any], key: str, default: int | None) -> Any:
-    value = raw.get(key, default)
-    if value is None and default is None:
-        return None
-    low, high = TARGET_BOUNDS[key]
-    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-        raise ConfigError(
-            f"{path}: key '{key}' must be an integer in [{low}, {high}], got {value!r}"
-        )
-    return value
-
-
-def load_target(name_or_path: str | Path) -> Target:
-    """Load and validate a hardware target: a shipped name (`cpu`) or a path to a YAML file."""
-    path = resolve_yaml(TARGETS_FOLDER, name_or_path, kind="target")
-    raw = read_yaml_mapping(path)
-    _check_keys(path, "", raw, _TARGET_KEYS)
-    return parse_target(path, path.stem, raw, digest=file_digest(path))
-
-
-def parse_target(path: Path, name: str, raw: Mapping[str, Any], *, digest: str = "") -> Target:
-    """A target from its fields (a target file's, or those an exported bundle records)."""
-    backend = raw.get("backend", "torch")
-    if not isinstance(backend, str) or backend not in BACKENDS:
-        raise ConfigError(
-            f"{path}: {unknown_name_message('backend', str(backend), list(BACKENDS))}"
-        )
-    device = raw.get("device", BACKENDS[backend][0])
-    if not isinstance(device, str) or device not in BACKENDS[backend]:
-        raise ConfigError(
-            f"{path}: key 'device': backend '{backend}' runs on "
-            f"{', '.join(BACKENDS[backend])}, not {device!r}"
-        )
-    threads = raw.get("threads", "all")
-    if threads not in ("all", None) and (
-        isinstance(threads, bool)
-        or not isinstance(threads, int)
-        or not 1 <= threads <= MAX_TARGET_THREADS
-    ):
-        raise ConfigError(
-            f"{path}: key 'threads' must be 'all' or an integer in [1, {MAX_TARGET_THREADS}], "
-            f"got {threads!r}"
-        )
-    min_run_time = raw.get("min_run_time", 0.3)
-    if (
-        isinstance(min_run_time, bool)
-        or not isinstance(min_run_time, (int, float))
-        or not (0.01 <= min_run_time <= 60)
-    ):
-        raise ConfigError(
-            f"{path}: key 'min_run_time' must be seconds in [0.01, 60], got {min_run_time!r}"
-        )
-    return Target(
-        name=name,
-        source=str(path),
-        description=_description(path, dict(raw)),
-        backend=backend,
-        device=device,
-        threads=None if threads in ("all", None) else threads,
-        batch_size=_target_int(path, dict(raw), "batch_size", 1),
-        input_size=_target_int(path, dict(raw), "input_size", None),
-        warmup=_target_int(path, dict(raw), "warmup", 10),
-        min_run_time=float(min_run_time),
-        digest=digest,
     )
 
 
@@ -521,7 +185,7 @@ def check_trainable(student: Any, kd: KDConfig, train: TrainConfig, where: str) 
     get_family(student.family).check(student, where)
     check_distillation(kd, len(student.stages), where)
 
-    def check(key: str, value: Any, rule: _Rule) -> None:
+    def check(key: str, value: Any, rule: Rule) -> None:
         number_ok = isinstance(value, (int, float)) and not isinstance(value, bool)
         if not number_ok or not math.isfinite(value) or not rule.low <= value <= rule.high:
             raise ConfigError(f"{where}: key '{key}' must be {rule.describe()}, got {value!r}")
@@ -529,23 +193,12 @@ def check_trainable(student: Any, kd: KDConfig, train: TrainConfig, where: str) 
             raise ConfigError(f"{where}: key '{key}' must be {rule.describe()}, got {value!r}")
 
     check("train.lr", train.lr, _TRAIN_RULES["lr"])
-    check("train.epochs", train.epochs, _Rule(int, 1, 100_000))
-    check("train.batch_size", train.batch_size, _Rule(int, 1, 65_536))
-    check("train.weight_decay", train.weight_decay, _Rule(float, 0.0, 1.0))
-    check("train.warmup_fraction", train.warmup_fraction, _Rule(float, 0.0, 1.0))
-    check("train.grad_clip", train.grad_clip, _Rule(float, 1e-6, 1e6))
-    check("train.seed", train.seed, _Rule(int, 0, 2**63 - 1))
-
-
-def file_digest(path: Path) -> str:
-    """A short hash of a file's bytes: its identity for runs that must not change under them."""
-    return hashlib.sha256(path.read_bytes()).hexdigest()[:16]
-
-
-def stable_hash(value: Any) -> str:
-    """A short hash of a JSON-able value that is the same in every process and on every machine."""
-    text = json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)
-    return hashlib.sha256(text.encode()).hexdigest()[:16]
+    check("train.epochs", train.epochs, Rule(int, 1, 100_000))
+    check("train.batch_size", train.batch_size, Rule(int, 1, 65_536))
+    check("train.weight_decay", train.weight_decay, Rule(float, 0.0, 1.0))
+    check("train.warmup_fraction", train.warmup_fraction, Rule(float, 0.0, 1.0))
+    check("train.grad_clip", train.grad_clip, Rule(float, 1e-6, 1e6))
+    check("train.seed", train.seed, Rule(int, 0, 2**63 - 1))
 
 
 # --------------------------------------------------------------------------------------------

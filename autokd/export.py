@@ -27,21 +27,14 @@ import yaml
 from torch import nn
 
 from autokd.cache import umask
-from autokd.config import (
-    PICKS,
-    KDConfig,
-    Target,
-    TrainConfig,
-    check_choice,
-    check_trainable,
-    parse_target,
-    read_yaml_mapping,
-)
+from autokd.config import PICKS, KDConfig, TrainConfig, check_choice, check_trainable
 from autokd.errors import AutoKDError
 from autokd.latency import onnxruntime_offline, require_onnx, to_onnx
 from autokd.pareto import pareto_mask
 from autokd.records import RunFolder, load_study, trials_frame
 from autokd.students import StudentSpec, build_student, student_from_dict
+from autokd.targets import Target, parse_target
+from autokd.yamlfiles import read_yaml_mapping
 
 BUNDLE_FORMAT = 1
 PARITY_TOLERANCE = 1e-4  # max abs difference of logits between PyTorch and each exported form

@@ -21,7 +21,6 @@ import torch
 from torch import nn
 
 from autokd.cache import JsonStore
-from autokd.config import Target, stable_hash
 from autokd.environment import cpu_model
 from autokd.latency import (
     LatencyMeasurement,
@@ -31,6 +30,8 @@ from autokd.latency import (
     target_threads,
 )
 from autokd.students import StudentSpec, build_student, count_params
+from autokd.targets import Target
+from autokd.yamlfiles import stable_hash
 
 FLOPS_CONVENTION = (
     "fvcore count: one fused multiply-add = one flop; batch norm 1-2 per element; "

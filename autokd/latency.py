@@ -41,10 +41,10 @@ from typing import Any, BinaryIO
 import torch
 from torch import nn
 
-from autokd.config import Target
 from autokd.cores import core_lock
 from autokd.environment import physical_cores
 from autokd.errors import AutoKDError
+from autokd.targets import Target
 
 NOISE_THRESHOLD = 0.1  # IQR / median above which a measurement is repeated
 MAX_ATTEMPTS = 3

@@ -26,25 +26,15 @@ import numpy as np
 import torch
 
 from autokd.cache import atomic_write, cache_dir, write_json
-from autokd.config import (
-    Constraints,
-    RunConfig,
-    TrainConfig,
-    TrialSettings,
-    load_space,
-    load_target,
-    stable_hash,
-)
+from autokd.config import Constraints, RunConfig, TrainConfig, TrialSettings, load_space
 from autokd.cores import core_lock, set_training_threads, threads_for
 from autokd.data import DataBundle, get_dataset, load_data
 from autokd.device import Execution, resolve_execution
 from autokd.environment import environment_info
 from autokd.errors import (
     AutoKDError,
-    ConfigError,
     Terminated,
     TrialFailed,
-    UnknownNameError,
 )
 from autokd.hardware import (
     FLOPS_CONVENTION,
@@ -65,6 +55,7 @@ from autokd.records import OBJECTIVES, RunFolder, trials_frame, weights_file, wr
 from autokd.space import PARAMS_ATTR, param_declarations, sample_candidate
 from autokd.storage import RUN_ATTR, SUMMARY_ATTR, check_study_file, masked, open_storage
 from autokd.students import StudentSpec
+from autokd.targets import load_target
 from autokd.teacher import (
     PreparedTeacher,
     TeacherOutputs,
@@ -89,6 +80,7 @@ from autokd.workers import (
     start_local_workers,
     stop_local_workers,
 )
+from autokd.yamlfiles import stable_hash
 
 LATENCY_PROTOCOL = (
     "median and IQR over timed blocks of torch.utils.benchmark blocked_autorange "

@@ -82,8 +82,8 @@ def param_declarations(space: SearchSpace) -> dict[str, dict[str, str]]:
 def legacy_declarations() -> dict[str, dict[str, str]]:
     """The declarations of a study written before they were stored: such runs used the `cnn`
     family's keys with up to MAX_STAGES stages, KD and FitNets."""
-    from autokd.config import MAX_STAGES, Fixed
     from autokd.distill.space import DistillSpace
+    from autokd.params import MAX_STAGES, Fixed
     from autokd.students.cnn import RULES
     from autokd.students.staged import StagedSpace
 

@@ -18,9 +18,10 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from autokd.config import SearchSpace, Target
-from autokd.students import StudentSpec, student_from_dict
+from autokd.config import SearchSpace
 from autokd.errors import AutoKDError
+from autokd.students import StudentSpec, student_from_dict
+from autokd.targets import Target
 
 TOLERANCE = 0.10  # a re-measurement within +-10% of the first counts as agreeing
 
@@ -96,10 +97,10 @@ def check_stability(space: SearchSpace, target: Target, *, n: int, seed: int,
 def _worker(configs_path: str, target_ref: str, output_path: str, label: str) -> None:
     from tqdm.auto import tqdm
 
-    from autokd.config import load_target
     from autokd.hardware import latency_input_shape
     from autokd.latency import measure_latency
     from autokd.students import build_student
+    from autokd.targets import load_target
 
     target = load_target(target_ref)
     configs = [student_from_dict(c) for c in json.loads(Path(configs_path).read_text())]

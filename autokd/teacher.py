@@ -17,11 +17,12 @@ import torch
 from torch import nn
 
 from autokd.cache import atomic_write, cache_dir
-from autokd.config import DEFAULT_TEACHER_EPOCHS, TrainConfig, stable_hash
+from autokd.config import DEFAULT_TEACHER_EPOCHS, TrainConfig
 from autokd.data import DataBundle
 from autokd.device import Execution, tensor_bytes
 from autokd.distill.engine import evaluate, fit
 from autokd.errors import AutoKDError, UnknownNameError
+from autokd.yamlfiles import stable_hash
 
 TEACHER_LR = 2e-3
 # The teacher's training recipe: AdamW at TEACHER_LR with the engine's warm-up and cosine

@@ -3,15 +3,11 @@ from pathlib import Path
 
 import pytest
 
-from autokd.config import (
-    Choices,
-    FloatRange,
-    IntRange,
-    load_space,
-    load_target,
-    shipped_names,
-)
+from autokd.config import load_space
 from autokd.errors import ConfigError, UnknownNameError
+from autokd.params import Choices, FloatRange, IntRange
+from autokd.targets import load_target
+from autokd.yamlfiles import shipped_names
 
 GOOD_SPACE = """
 family: cnn

@@ -18,10 +18,11 @@ from hypothesis import strategies as st
 
 from autokd import hardware
 from autokd.cache import JsonStore
-from autokd.config import SearchSpace, Target, load_space, load_target
+from autokd.config import SearchSpace, load_space
 from autokd.data.sources import RawData, _read_idx, load_npz
 from autokd.errors import AutoKDError
 from autokd.export import Bundle, load_bundle
+from autokd.targets import Target, load_target
 
 FUZZ = settings(
     max_examples=150,

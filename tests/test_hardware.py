@@ -6,10 +6,10 @@ from torch import nn
 
 from autokd import hardware
 from autokd.cache import JsonStore
-from autokd.config import load_target
-from autokd.students.cnn import StageConfig, StudentConfig
 from autokd.hardware import MetricsCache, count_flops
 from autokd.latency import LatencyMeasurement
+from autokd.students.cnn import StageConfig, StudentConfig
+from autokd.targets import load_target
 
 
 def test_flops_count_one_multiply_add_as_one_flop():

@@ -7,7 +7,6 @@ import pytest
 import torch
 from torch import nn
 
-from autokd.config import load_target
 from autokd.errors import AutoKDError
 from autokd.latency import (
     CALLS_PER_SINGLE_BLOCK,
@@ -17,6 +16,7 @@ from autokd.latency import (
     measure_latency,
     target_usable,
 )
+from autokd.targets import load_target
 
 TINY = nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool2d(1),
                      nn.Flatten(), nn.Linear(4, 10))  # fmt: skip

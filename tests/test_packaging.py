@@ -38,9 +38,9 @@ def test_a_wheel_ships_the_yaml_files_and_resolves_them_by_name(tmp_path):
     site = tmp_path / "site"
     zipfile.ZipFile(wheel).extractall(site)
     probe = (
-        "import autokd, autokd.config as c;"
+        "import autokd, autokd.config as c, autokd.targets as t;"
         "print(autokd.__file__); print(c.load_space('cnn').source);"
-        "print(c.load_target('cpu').source)"
+        "print(t.load_target('cpu').source)"
     )
     result = subprocess.run(
         [sys.executable, "-c", probe],

@@ -16,8 +16,8 @@ from torch import nn
 
 from autokd import students
 from autokd.cli import main
-from autokd.config import _Rule
 from autokd.distill import terms
+from autokd.params import Rule
 from autokd.students.staged import (
     StagedConfig,
     check_staged,
@@ -28,7 +28,7 @@ from tests.helpers import autokd, tiny_search
 
 # ---- the family: stages of (average pool, 1x1 convolution, ReLU) ----------------------------
 
-RULES = {"width": _Rule(int, 1, 256, per_stage=True)}
+RULES = {"width": Rule(int, 1, 256, per_stage=True)}
 
 
 @dataclass(frozen=True)

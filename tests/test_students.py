@@ -2,12 +2,13 @@ import optuna
 import pytest
 import torch
 
-from autokd.config import load_space, shipped_names
-from autokd.students.cnn import StudentConfig
+from autokd.config import load_space
 from autokd.errors import UnknownNameError
 from autokd.hardware import count_flops
 from autokd.space import sample_candidate
 from autokd.students import build_student, count_params, list_families, student_from_dict
+from autokd.students.cnn import StudentConfig
+from autokd.yamlfiles import shipped_names
 
 
 def sampled_configs(space_name, data, n, seed=0):

@@ -23,7 +23,6 @@ import numpy as np
 import torch
 
 from autokd.cache import cache_dir
-from autokd.config import stable_hash
 from autokd.data.augment import Augment, crop_and_flip, random_shift
 from autokd.data.batches import loader_workers
 from autokd.data.sources import (
@@ -37,6 +36,7 @@ from autokd.data.sources import (
 )
 from autokd.data.store import ImageStore, build_stores, in_memory_limit_bytes
 from autokd.errors import AutoKDError, UnknownNameError
+from autokd.yamlfiles import stable_hash
 
 # Part of every data key: bump it when preprocessing changes, so cached teachers and teacher
 # outputs made from differently prepared tensors are not reused.

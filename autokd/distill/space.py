@@ -22,18 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from autokd.config import (
-    Choices,
-    ConfigError,
-    FloatRange,
-    Fixed,
-    KDConfig,
-    Param,
-    _check_keys,
-    _parse_param,
-    _parse_per_stage,
-    _Rule,
-)
+from autokd.config import ConfigError, KDConfig
 from autokd.distill.terms import (
     FEATURES,
     LOGITS,
@@ -45,14 +34,16 @@ from autokd.distill.terms import (
     setting_param,
 )
 from autokd.errors import UnknownNameError, unknown_name_message
+from autokd.params import Choices, Fixed, FloatRange, Param, Rule, parse_param, parse_per_stage
+from autokd.yamlfiles import check_keys
 
 DISTILLATION, ARCHITECTURE, TRAINING = "distillation", "architecture", "training"
 
 RULES = {
-    "temperature": _Rule(float, 0.05, 100.0),
-    "temperature_end": _Rule(float, 0.05, 100.0),
-    "alpha": _Rule(float, 0.0, 1.0),
-    "feature_weight": _Rule(float, 0.0, 1000.0, per_stage=True),
+    "temperature": Rule(float, 0.05, 100.0),
+    "temperature_end": Rule(float, 0.05, 100.0),
+    "alpha": Rule(float, 0.0, 1.0),
+    "feature_weight": Rule(float, 0.0, 1000.0, per_stage=True),
 }
 _NAMED = ("logit_loss", "feature_loss", "temperature_schedule")
 REQUIRED = ("temperature", "alpha", "feature_weight")
@@ -99,7 +90,7 @@ class DistillSpace:
 def _parse_name(path: Path, key: str, value: Any, valid: list[Any], what: str) -> Param:
     """A name (or true/false) fixed, or {choices: [...]} among `valid`."""
     if isinstance(value, dict):
-        _check_keys(path, f"{key}.", value, ["choices"])
+        check_keys(path, f"{key}.", value, ["choices"])
         choices = value.get("choices")
         if not isinstance(choices, list) or not choices:
             raise ConfigError(f"{path}: key '{key}.choices' must be a non-empty list")
@@ -116,7 +107,7 @@ def parse_distill(path: Path, body: dict[str, Any], stages: int) -> DistillSpace
     logit_names, feature_names = list_terms(LOGITS), list_terms(FEATURES)
     term_keys = sorted(set(logit_names + feature_names))
     allowed = [*RULES, *_NAMED, "standardize", *term_keys]
-    _check_keys(path, "distill.", body, allowed)
+    check_keys(path, "distill.", body, allowed)
     for key in REQUIRED:
         if key not in body:
             raise ConfigError(f"{path}: key 'distill.{key}' is missing")
@@ -127,7 +118,7 @@ def parse_distill(path: Path, body: dict[str, Any], stages: int) -> DistillSpace
     schedule = named("temperature_schedule", list(SCHEDULES), "temperature schedule", "constant")
     end = None
     if "temperature_end" in body:
-        end = _parse_param(path, "distill.temperature_end", body["temperature_end"],
+        end = parse_param(path, "distill.temperature_end", body["temperature_end"],
                            RULES["temperature_end"])  # fmt: skip
     elif any(s != "constant" for s in _values(schedule)):
         raise ConfigError(
@@ -145,17 +136,17 @@ def parse_distill(path: Path, body: dict[str, Any], stages: int) -> DistillSpace
         if not isinstance(own, dict):
             raise ConfigError(f"{path}: key 'distill.{term_name}' must map settings "
                               f"{sorted(declared)} to values")  # fmt: skip
-        _check_keys(path, f"distill.{term_name}.", own, sorted(declared))
+        check_keys(path, f"distill.{term_name}.", own, sorted(declared))
         for name, value in own.items():
             setting = declared[name]
-            rule = _Rule(float, setting.low, setting.high)
-            param = _parse_param(path, f"distill.{term_name}.{name}", value, rule)
+            rule = Rule(float, setting.low, setting.high)
+            param = parse_param(path, f"distill.{term_name}.{name}", value, rule)
             settings.append((setting_param(term_name, name), param))
     return DistillSpace(
-        temperature=_parse_param(path, "distill.temperature", body["temperature"],
+        temperature=parse_param(path, "distill.temperature", body["temperature"],
                                  RULES["temperature"]),  # fmt: skip
-        alpha=_parse_param(path, "distill.alpha", body["alpha"], RULES["alpha"]),
-        feature_weight=_parse_per_stage(
+        alpha=parse_param(path, "distill.alpha", body["alpha"], RULES["alpha"]),
+        feature_weight=parse_per_stage(
             path, "distill.feature_weight", body["feature_weight"], RULES["feature_weight"], stages
         ),
         logit_loss=named("logit_loss", logit_names, "logit loss", "kd"),
@@ -226,7 +217,7 @@ def distill_declarations(space: DistillSpace, max_stages: int) -> dict[str, dict
 def check_distillation(kd: KDConfig, stages: int, where: str) -> None:
     """Values read back from a file (an exported bundle) obey the rules a space's do."""
 
-    def check_number(key: str, value: Any, rule: _Rule) -> None:
+    def check_number(key: str, value: Any, rule: Rule) -> None:
         ok = isinstance(value, (int, float)) and not isinstance(value, bool)
         if not ok or not math.isfinite(value) or not rule.low <= value <= rule.high:
             raise ConfigError(f"{where}: key '{key}' must be {rule.describe()}, got {value!r}")
@@ -254,4 +245,4 @@ def check_distillation(kd: KDConfig, stages: int, where: str) -> None:
             message = unknown_name_message("setting", key, sorted(declared))
             raise ConfigError(f"{where}: key 'distill.settings': {message}")
         setting = declared[key]
-        check_number(f"distill.settings.{key}", value, _Rule(float, setting.low, setting.high))
+        check_number(f"distill.settings.{key}", value, Rule(float, setting.low, setting.high))

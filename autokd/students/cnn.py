@@ -11,7 +11,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from autokd.config import _Rule
+from autokd.params import Rule
 from autokd.students import StudentFamily
 from autokd.students.staged import (
     StagedConfig,
@@ -23,10 +23,10 @@ from autokd.students.staged import (
 
 # The per-stage keys of a `cnn` space file, in sampling order, with what each accepts.
 RULES = {
-    "depth": _Rule(int, 1, 16, per_stage=True),
-    "width": _Rule(int, 1, 2048, per_stage=True),
-    "kernel": _Rule(int, 1, 15, per_stage=True, odd=True),
-    "dilation": _Rule(int, 1, 8, per_stage=True),
+    "depth": Rule(int, 1, 16, per_stage=True),
+    "width": Rule(int, 1, 2048, per_stage=True),
+    "kernel": Rule(int, 1, 15, per_stage=True, odd=True),
+    "dilation": Rule(int, 1, 8, per_stage=True),
 }
 
 

@@ -17,7 +17,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from autokd.config import _Rule
+from autokd.params import Rule
 from autokd.students import StudentFamily
 from autokd.students.staged import (
     StagedConfig,
@@ -28,12 +28,12 @@ from autokd.students.staged import (
 )
 
 RULES = {
-    "depth": _Rule(int, 1, 16, per_stage=True),
-    "width": _Rule(int, 1, 2048, per_stage=True),
-    "expansion": _Rule(int, 1, 8, per_stage=True),
-    "kernel": _Rule(int, 1, 15, per_stage=True, odd=True),
-    "dilation": _Rule(int, 1, 8, per_stage=True),
-    "se": _Rule(int, 0, 1, per_stage=True),
+    "depth": Rule(int, 1, 16, per_stage=True),
+    "width": Rule(int, 1, 2048, per_stage=True),
+    "expansion": Rule(int, 1, 8, per_stage=True),
+    "kernel": Rule(int, 1, 15, per_stage=True, odd=True),
+    "dilation": Rule(int, 1, 8, per_stage=True),
+    "se": Rule(int, 0, 1, per_stage=True),
 }
 SE_REDUCTION = 4  # squeeze to a quarter of the expanded channels (at least 8)
 

@@ -14,21 +14,20 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
-from autokd.config import (
+from autokd.config import ConfigError
+from autokd.params import (
     MAX_CLASSES,
     MAX_INPUT_SIZE,
     MAX_STAGES,
-    ConfigError,
     Param,
-    _check_keys,
-    _parse_param,
-    _parse_per_stage,
-    _Rule,
-    stable_hash,
+    Rule,
+    parse_param,
+    parse_per_stage,
 )
+from autokd.yamlfiles import check_keys, stable_hash
 
-STAGE_COUNT_RULE = _Rule(int, 1, MAX_STAGES)
-STEM_RULE = _Rule(int, 1, 1024)
+STAGE_COUNT_RULE = Rule(int, 1, MAX_STAGES)
+STEM_RULE = Rule(int, 1, 1024)
 DEFAULT_STRIDES = [1, 2, 2, 2, 2, 2]
 
 
@@ -81,16 +80,16 @@ class StagedConfig:
         )
 
 
-def parse_staged(path: Path, body: Any, rules: Mapping[str, _Rule]) -> StagedSpace:
+def parse_staged(path: Path, body: Any, rules: Mapping[str, Rule]) -> StagedSpace:
     """The `student:` mapping of space file `path`, for a family whose stages have `rules`."""
     keys = ["stages", "stem_width", *rules]
     if not isinstance(body, dict):
         raise ConfigError(f"{path}: key 'student' must be a mapping with keys {keys}")
-    _check_keys(path, "student.", body, [*keys, "strides"])
+    check_keys(path, "student.", body, [*keys, "strides"])
     for key in keys:
         if key not in body:
             raise ConfigError(f"{path}: key 'student.{key}' is missing")
-    stages = _parse_param(path, "student.stages", body["stages"], STAGE_COUNT_RULE)
+    stages = parse_param(path, "student.stages", body["stages"], STAGE_COUNT_RULE)
     n = int(stages.largest)
     strides = body.get("strides", DEFAULT_STRIDES[:n])
     if (
@@ -105,9 +104,9 @@ def parse_staged(path: Path, body: Any, rules: Mapping[str, _Rule]) -> StagedSpa
     return StagedSpace(
         stages=stages,
         strides=tuple(int(s) for s in strides),
-        stem_width=_parse_param(path, "student.stem_width", body["stem_width"], STEM_RULE),
+        stem_width=parse_param(path, "student.stem_width", body["stem_width"], STEM_RULE),
         per_stage=tuple(
-            (key, _parse_per_stage(path, f"student.{key}", body[key], rule, n))
+            (key, parse_per_stage(path, f"student.{key}", body[key], rule, n))
             for key, rule in rules.items()
         ),
     )
@@ -124,10 +123,10 @@ def sample_staged(trial: Any, space: StagedSpace) -> tuple[int, list[dict[str, A
     return stem_width, stages
 
 
-def staged_declarations(space: StagedSpace, rules: Mapping[str, _Rule]) -> dict[str, str]:
+def staged_declarations(space: StagedSpace, rules: Mapping[str, Rule]) -> dict[str, str]:
     """Every architecture parameter the space may sample: name -> int or float."""
 
-    def kind(rule: _Rule) -> str:
+    def kind(rule: Rule) -> str:
         return "int" if rule.kind is int else "float"
 
     declared = {"stages": "int", "stem_width": "int"}
@@ -136,24 +135,24 @@ def staged_declarations(space: StagedSpace, rules: Mapping[str, _Rule]) -> dict[
     return declared
 
 
-def check_staged(config: Any, rules: Mapping[str, _Rule], where: str) -> None:
+def check_staged(config: Any, rules: Mapping[str, Rule], where: str) -> None:
     """A config read back from a file (an exported bundle) obeys the rules a space's do: a
     negative width or a huge stem is one line naming the key, not a crash."""
 
-    def check(key: str, value: Any, rule: _Rule) -> None:
+    def check(key: str, value: Any, rule: Rule) -> None:
         number_ok = isinstance(value, (int, float)) and not isinstance(value, bool)
         if not number_ok or not math.isfinite(value) or not rule.low <= value <= rule.high:
             raise ConfigError(f"{where}: key '{key}' must be {rule.describe()}, got {value!r}")
         if rule.kind is int and (not float(value).is_integer() or (rule.odd and value % 2 == 0)):
             raise ConfigError(f"{where}: key '{key}' must be {rule.describe()}, got {value!r}")
 
-    check("student.in_channels", config.in_channels, _Rule(int, 1, 64))
-    check("student.num_classes", config.num_classes, _Rule(int, 2, MAX_CLASSES))
-    check("student.input_size", config.input_size, _Rule(int, 1, MAX_INPUT_SIZE))
+    check("student.in_channels", config.in_channels, Rule(int, 1, 64))
+    check("student.num_classes", config.num_classes, Rule(int, 2, MAX_CLASSES))
+    check("student.input_size", config.input_size, Rule(int, 1, MAX_INPUT_SIZE))
     check("student.stem_width", config.stem_width, STEM_RULE)
     if not 1 <= len(config.stages) <= MAX_STAGES:
         raise ConfigError(f"{where}: key 'student.stages' must list 1 to {MAX_STAGES} stages")
     for i, stage in enumerate(config.stages):
         for key, rule in rules.items():
             check(f"student.stages[{i}].{key}", getattr(stage, key), rule)
-        check(f"student.stages[{i}].stride", stage.stride, _Rule(int, 1, 2))
+        check(f"student.stages[{i}].stride", stage.stride, Rule(int, 1, 2))
