@@ -7,7 +7,8 @@
    terms the menu's front students use.
 2. The menu's knee student exported and trained `--epochs` with its chosen terms, with KD alone
    (the bundle's distill section rewritten to KD at the same temperature and alpha) and without
-   KD (`--no-kd`), `--seeds` seeds each.
+   KD (`--no-kd`), `--seeds` seeds each; two trainings at once, one thread each.
+A rerun in the same `--work` folder continues the searches (a finished one runs no trial).
 
 Every step is the command a user would type. Writes benchmarks/results/loss_menu.json.
 Usage: python benchmarks/loss_menu.py [--budget 50] [--epochs 30] [--seeds 3] [--work DIR]
@@ -18,10 +19,12 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import os
 import shutil
 import statistics
 import sys
 import tempfile
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -76,9 +79,14 @@ def front_terms(run: Path) -> list[dict[str, str]]:
 
 
 def train(work: Path, bundle: str, seed: int, epochs: int, out: str, *flags: str) -> float:
+    """One `autokd train`, on one thread: PARALLEL of them share the machine's cores."""
+    env = {**os.environ, "AUTOKD_THREADS": "1"}
     autokd("train", bundle, "--epochs", str(epochs), "--seed", str(seed), "-o", out, "--force",
-           "--quiet", *flags, cwd=work)  # fmt: skip
+           "--quiet", *flags, cwd=work, env=env)  # fmt: skip
     return json.loads((work / out / "result.json").read_text())["final_val_accuracy"]
+
+
+PARALLEL = 2  # trainings at once (one per physical core of the development machine)
 
 
 def main() -> None:
@@ -109,14 +117,23 @@ def main() -> None:
         "feature_weights": [0.0] * len(description["distill"]["feature_weights"]),
     }  # fmt: skip
     (work / "students/kd-alone/student.yaml").write_text(yaml.safe_dump(alone, sort_keys=False))
-    accuracies: dict[str, list[float]] = {"chosen terms": [], "KD alone": [], "no KD": []}
-    for seed in range(args.seeds):
-        recipes = (("chosen terms", "students/menu", ()), ("KD alone", "students/kd-alone", ()),
-                   ("no KD", "students/menu", ("--no-kd",)))  # fmt: skip
-        for recipe, bundle, flags in recipes:
-            out = f"trained/{recipe.replace(' ', '-')}-s{seed}"
-            accuracies[recipe].append(train(work, bundle, seed, args.epochs, out, *flags))
-            print(f"seed {seed} {recipe}: {accuracies[recipe][-1]:.4f}", flush=True)
+    recipes = (("chosen terms", "students/menu", ()), ("KD alone", "students/kd-alone", ()),
+               ("no KD", "students/menu", ("--no-kd",)))  # fmt: skip
+    jobs = [(recipe, bundle, seed, flags) for seed in range(args.seeds)
+            for recipe, bundle, flags in recipes]  # fmt: skip
+
+    def run_job(job: tuple) -> tuple[str, int, float]:
+        recipe, bundle, seed, flags = job
+        out = f"trained/{recipe.replace(' ', '-')}-s{seed}"
+        accuracy = train(work, bundle, seed, args.epochs, out, *flags)
+        print(f"seed {seed} {recipe}: {accuracy:.4f}", flush=True)
+        return recipe, seed, accuracy
+
+    with ThreadPoolExecutor(PARALLEL) as pool:
+        finished = sorted(pool.map(run_job, jobs), key=lambda r: r[1])
+    accuracies: dict[str, list[float]] = {recipe: [] for recipe, _, _ in recipes}
+    for recipe, _, accuracy in finished:
+        accuracies[recipe].append(accuracy)
 
     result = {
         "budget": args.budget,
