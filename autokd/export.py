@@ -31,7 +31,7 @@ from autokd.config import PICKS, KDConfig, TrainConfig, check_choice, check_trai
 from autokd.errors import AutoKDError
 from autokd.latency import onnxruntime_offline, require_onnx, to_onnx
 from autokd.pareto import pareto_mask
-from autokd.records import RunFolder, load_study, trials_frame
+from autokd.records import RunFolder, TrialRecord, load_study, trials_frame
 from autokd.students import StudentSpec, build_student, student_from_dict
 from autokd.targets import Target, parse_target
 from autokd.yamlfiles import read_yaml_mapping
@@ -153,7 +153,8 @@ def export_run(
         )
     attrs = study.get_trials(deepcopy=False)[number].user_attrs
     summary = run.read_summary()
-    config = student_from_dict(attrs["student"])
+    record = TrialRecord.from_attrs(attrs)
+    config = record.student
     model = build_student(config)
     model.load_state_dict(read_weights(weights))
     model.eval()
@@ -165,8 +166,8 @@ def export_run(
             "pick": None if trial is not None else pick,
         },
         "student": config.to_dict(),
-        "distill": attrs["kd"],
-        "train": attrs["train"],
+        "distill": record.kd.to_dict(),
+        "train": record.train.to_dict(),
         "teacher": run.teacher_identity(),
         "data": run.data_identity(),
         "target": summary["target"],

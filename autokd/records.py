@@ -13,15 +13,19 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
 from autokd.cache import atomic_write
+from autokd.config import KDConfig, TrainConfig
 from autokd.errors import AutoKDError
 from autokd.pareto import pareto_mask
 from autokd.space import PARAMS_ATTR, legacy_declarations
+from autokd.students import StudentSpec, student_from_dict
 
 STUDY_NAME = "autokd"
 # The study's objectives, in Optuna's order: accuracy against the two costs of a student, its
@@ -190,6 +194,31 @@ class RunFolder:
         if not isinstance(data, dict):
             raise AutoKDError(f"{path} must hold a JSON object")
         return data
+
+
+@dataclass(frozen=True)
+class TrialRecord:
+    """What one trial trained, as its user attributes hold it: written by the search (the
+    student and distillation when sampled, the schedule once trained), read back by export,
+    validate, the report and the tests' fake run."""
+
+    student: StudentSpec
+    kd: KDConfig
+    train: TrainConfig | None = None  # None until trained (a rejected or failed trial)
+
+    def attrs(self) -> dict[str, Any]:
+        attrs = {"student": self.student.to_dict(), "kd": self.kd.to_dict()}
+        return attrs | ({"train": self.train.to_dict()} if self.train else {})
+
+    @classmethod
+    def from_attrs(cls, attrs: Mapping[str, Any]) -> TrialRecord:
+        """A trial's record; one written before a setting existed reads with its default."""
+        train = attrs.get("train")
+        return cls(
+            student=student_from_dict(attrs["student"]),
+            kd=KDConfig.from_dict(attrs["kd"]),
+            train=TrainConfig(**train) if train else None,
+        )
 
 
 def weights_file(weights_dir: Path, trial_number: int) -> Path:

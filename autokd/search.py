@@ -51,7 +51,14 @@ from autokd.limits import (
     training_bytes,
 )
 from autokd.pareto import pareto_mask
-from autokd.records import OBJECTIVES, RunFolder, trials_frame, weights_file, write_tables
+from autokd.records import (
+    OBJECTIVES,
+    RunFolder,
+    TrialRecord,
+    trials_frame,
+    weights_file,
+    write_tables,
+)
 from autokd.space import PARAMS_ATTR, param_declarations, sample_candidate
 from autokd.storage import RUN_ATTR, SUMMARY_ATTR, check_study_file, masked, open_storage
 from autokd.students import StudentSpec
@@ -195,8 +202,8 @@ class _Trials:
             candidate = dataclasses.replace(candidate, kd=candidate.kd.logits_only())
         trial.set_user_attr("architecture", candidate.student.describe())
         trial.set_user_attr("arch_hash", candidate.student.arch_hash())
-        trial.set_user_attr("student", candidate.student.to_dict())
-        trial.set_user_attr("kd", candidate.kd.to_dict())
+        for key, value in TrialRecord(candidate.student, candidate.kd).attrs().items():
+            trial.set_user_attr(key, value)
         self._check_fits(candidate.student)  # a failed trial still names its student
         # 1) measure first: it needs the architecture only, and is cached per architecture
         metrics = self.metrics.measure(candidate.student, config.target)
@@ -231,7 +238,8 @@ class _Trials:
         trial.set_user_attr("train_seconds", round(result.seconds, 3))
         trial.set_user_attr("data_seconds", round(result.data_seconds, 4))
         trial.set_user_attr("best_val_accuracy", result.best_val_accuracy)
-        trial.set_user_attr("train", schedule.to_dict())
+        record = TrialRecord(candidate.student, candidate.kd, schedule)
+        trial.set_user_attr("train", record.attrs()["train"])
         return result.val_accuracy, metrics.latency.median_ms, float(metrics.flops)
 
     def _check_fits(self, student: StudentSpec) -> None:

@@ -21,12 +21,12 @@ import pandas as pd
 
 from autokd.cache import write_json
 from autokd.config import KDConfig, TrainConfig
-from autokd.students import StudentSpec, student_from_dict
 from autokd.cores import set_training_threads, threads_for, threads_override
 from autokd.device import Execution
 from autokd.environment import physical_cores
 from autokd.errors import AutoKDError
-from autokd.records import RunFolder, load_study, trials_frame
+from autokd.records import RunFolder, TrialRecord, load_study, trials_frame
+from autokd.students import StudentSpec
 from autokd.training import (
     load_identified_data,
     load_identified_teacher,
@@ -141,15 +141,12 @@ def validate_run(
     augment = augment and load_identified_data(data_identity).augment is not None
     jobs = []
     for row in chosen.itertuples(index=False):
-        attrs = trials[int(row.number)].user_attrs
-        schedule = dataclasses.replace(
-            TrainConfig(**attrs["train"]), epochs=epochs, seed=seed, augment=augment
-        )
-        kd = KDConfig.from_dict(attrs["kd"])
+        record = TrialRecord.from_attrs(trials[int(row.number)].user_attrs)
+        schedule = dataclasses.replace(record.train, epochs=epochs, seed=seed, augment=augment)
         for label, use_kd in (("kd", True), ("no_kd", False)):
-            student = student_from_dict(attrs["student"])
             jobs.append(
-                _Retraining(int(row.number), label, student, kd if use_kd else None, schedule)
+                _Retraining(int(row.number), label, record.student,
+                            record.kd if use_kd else None, schedule)  # fmt: skip
             )
     count = min(len(jobs), workers or physical_cores())
     setting = _Setting(

@@ -172,7 +172,9 @@ def fake_run(
 
     import optuna
 
-    from autokd.records import OBJECTIVES, STUDY_NAME, RunFolder
+    from autokd.config import KDConfig, TrainConfig
+    from autokd.records import OBJECTIVES, STUDY_NAME, RunFolder, TrialRecord
+    from autokd.students.cnn import StageConfig, StudentConfig
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     run = RunFolder(folder)
@@ -180,7 +182,6 @@ def fake_run(
     study = optuna.create_study(
         study_name=STUDY_NAME, storage=run.storage_url, directions=[d for _, d in OBJECTIVES]
     )
-    stage = {"depth": 1, "width": 8, "kernel": 3, "dilation": 1, "stride": 1}
     for number, (accuracy, latency, flops) in enumerate(points):
         study.add_trial(
             optuna.trial.create_trial(
@@ -199,16 +200,11 @@ def fake_run(
                     "latency_iqr_ms": latency / 50,
                     "params": 1000 + number,
                     "architecture": f"8 | 1x8 k3 d1 s1 (#{number})",
-                    "student": {
-                        "family": "cnn",
-                        "in_channels": 1,
-                        "num_classes": 10,
-                        "input_size": 16,
-                        "stem_width": 8,
-                        "stages": [stage],
-                    },
-                    "kd": {"temperature": 2.0, "alpha": 0.5, "feature_weights": [0.0]},
-                    "train": {"epochs": 1, "lr": 0.01, "batch_size": 64, "seed": number},
+                    **TrialRecord(
+                        StudentConfig("cnn", 1, 10, 16, 8, (StageConfig(1, 8, 3, 1, 1),)),
+                        KDConfig(temperature=2.0, alpha=0.5, feature_weights=(0.0,)),
+                        TrainConfig(epochs=1, lr=0.01, batch_size=64, seed=number),
+                    ).attrs(),
                 },
             )
         )

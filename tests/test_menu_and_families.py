@@ -49,8 +49,7 @@ def test_a_run_from_before_the_plugins_opens_in_report_export_and_train(tmp_path
     bundle = tmp_path / "bundle"
     assert main(["export", str(run), "--trial", "2", "-o", str(bundle)]) == 0
     distill = yaml.safe_load((bundle / "student.yaml").read_text())["distill"]
-    assert set(distill) == {"temperature", "alpha", "feature_weights"}  # written before the menu
-    kd = KDConfig.from_dict(distill)
+    kd = KDConfig.from_dict(distill)  # the trial recorded three keys; the rest are defaults
     assert (kd.logit_loss, kd.feature_loss, kd.temperature_schedule) == ("kd", "fitnets", "constant")
     # The run's teacher was trained on another machine: train on labels to read the bundle
     out = tmp_path / "trained"

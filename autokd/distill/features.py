@@ -15,7 +15,7 @@ import torch
 from torch import nn
 
 from autokd.distill.align import align_spatial
-from autokd.distill.terms import FeatureTerm, get_term, FEATURES
+from autokd.distill.terms import FEATURES, FeatureTerm, get_term
 
 __all__ = ["FeatureAdapter", "FeatureDistiller", "align_spatial", "teacher_level_for_stage"]
 

@@ -8,10 +8,16 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from autokd.pareto import hypervolume_2d, pareto_mask
 from autokd.config import KDConfig
 from autokd.distill.space import ARCHITECTURE
-from autokd.records import RunFolder, declared_params, load_study, trials_frame
+from autokd.pareto import hypervolume_2d, pareto_mask
+from autokd.records import (
+    RunFolder,
+    TrialRecord,
+    declared_params,
+    load_study,
+    trials_frame,
+)
 
 # The report's two fronts: accuracy against each cost, with its axis label.
 COST_AXES: dict[str, str] = {
@@ -89,15 +95,15 @@ def build_run_report(
     frame = trials_frame(study)
     complete = frame[frame["state"] == "COMPLETE"].copy()
     # The settings each trial trained with, sampled or fixed by the space (then not a column).
-    attrs = {t.number: t.user_attrs for t in study.get_trials(deepcopy=False)}
-    kd = [attrs[n]["kd"] for n in complete["number"]]
-    complete["temperature"] = [k["temperature"] for k in kd]
-    complete["alpha"] = [k["alpha"] for k in kd]
-    complete["lr"] = [attrs[n]["train"]["lr"] for n in complete["number"]]
-    complete["distillation"] = [KDConfig.from_dict(k).describe() for k in kd]
+    trials = {t.number: t for t in study.get_trials(deepcopy=False)}
+    records = [TrialRecord.from_attrs(trials[n].user_attrs) for n in complete["number"]]
+    kd = [record.kd for record in records]
+    complete["temperature"] = [k.temperature for k in kd]
+    complete["alpha"] = [k.alpha for k in kd]
+    complete["lr"] = [record.train.lr for record in records]
+    complete["distillation"] = [k.describe() for k in kd]
     complete["hover"] = [
-        hover_text(row, KDConfig.from_dict(k))
-        for (_, row), k in zip(complete.iterrows(), kd, strict=True)
+        hover_text(row, k) for (_, row), k in zip(complete.iterrows(), kd, strict=True)
     ]
     fronts = [FrontInfo(cost, label, front_of(complete, cost)) for cost, label in COST_AXES.items()]
     reference = reference_point([complete])
