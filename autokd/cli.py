@@ -81,6 +81,10 @@ def _workers(text: str) -> int | None:
     return value
 
 
+def _add_quiet(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+
+
 def _add_workers(p: argparse.ArgumentParser, help: str) -> None:  # noqa: A002 - argparse's name
     p.add_argument("--workers", type=_workers, default=None, metavar="N", help=help)
 
@@ -254,7 +258,7 @@ def _add_search(commands: argparse._SubParsersAction) -> None:
     )
     _add_execution(p)
     _add_storage(p)
-    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    _add_quiet(p)
     p.set_defaults(handler=_search)
 
 
@@ -378,7 +382,7 @@ def _add_worker(commands: argparse._SubParsersAction) -> None:
         help="where this machine sees the run's weights folder, if not at the recorded path",
     )
     p.add_argument("--worker-index", type=int, default=1, help=argparse.SUPPRESS)
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    _add_quiet(p)
     p.set_defaults(handler=_worker)
 
 
@@ -674,7 +678,7 @@ def _add_train(commands: argparse._SubParsersAction) -> None:
     p.add_argument("--force", action="store_true", help="start a non-empty output folder over")
     _add_teacher_weights(p)
     _add_execution(p)
-    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    _add_quiet(p)
     p.set_defaults(handler=_train)
 
 
@@ -771,7 +775,7 @@ def _add_validate(commands: argparse._SubParsersAction) -> None:
     _add_reports_dir(
         p, "the run's report is rewritten as <folder>/<run name>.html (default reports)"
     )
-    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    _add_quiet(p)
     p.set_defaults(handler=_validate)
 
 
