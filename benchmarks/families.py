@@ -32,6 +32,7 @@ def main() -> None:
     parser.add_argument("--work", type=Path, help="folder to work in (default: a new temp one)")
     args = parser.parse_args()
     work = args.work or Path(tempfile.mkdtemp(prefix="autokd-families-"))
+    work.mkdir(parents=True, exist_ok=True)
     result: dict[str, dict] = {"budget": args.budget}
     for target in TARGETS:
         rows, seconds = {}, {}

@@ -28,6 +28,7 @@ def main() -> None:
     parser.add_argument("--work", type=Path, help="folder to work in (default: a new temp one)")
     args = parser.parse_args()
     work = args.work or Path(tempfile.mkdtemp(prefix="autokd-vit-"))
+    work.mkdir(parents=True, exist_ok=True)
     rows, result = {}, {"budget": args.budget}
     for teacher in TEACHERS:
         _, seconds = autokd("search", "--teacher", teacher, "--budget", str(args.budget),
