@@ -16,6 +16,7 @@ from autokd.students import StudentFamily
 from autokd.students.staged import (
     StagedConfig,
     StagedSpace,
+    StagedStudent,
     check_staged,
     parse_staged,
     staged_declarations,
@@ -78,45 +79,17 @@ class ConvBlock(nn.Module):
         return self.act(out + x if self.residual else out)
 
 
-class CNNStudent(nn.Module):
-    """Stem, then stages of `ConvBlock`s; only each stage's first block may change the stride."""
+class CNNStudent(StagedStudent):
+    """3x3 stem, then stages of `ConvBlock`s, global pooling, a linear head."""
 
     def __init__(self, config: StudentConfig) -> None:
-        super().__init__()
-        self.config = config
-        self.stem = ConvBlock(config.in_channels, config.stem_width, kernel=3, dilation=1, stride=1)
-        stages, cin = [], config.stem_width
-        for stage in config.stages:
-            stages.append(self._stage(cin, stage))
-            cin = stage.width
-        self.stages = nn.ModuleList(stages)
-        self.head = nn.Linear(cin, config.num_classes)
-        self.feature_channels = [s.width for s in config.stages]
-
-    @staticmethod
-    def _stage(cin: int, stage: StageConfig) -> nn.Sequential:
-        blocks = [
-            ConvBlock(
-                cin if i == 0 else stage.width,
-                stage.width,
-                kernel=stage.kernel,
-                dilation=stage.dilation,
-                stride=stage.stride if i == 0 else 1,
-            )
-            for i in range(stage.depth)
-        ]
-        return nn.Sequential(*blocks)
-
-    def forward_with_features(self, x: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
-        features = []
-        x = self.stem(x)
-        for stage in self.stages:
-            x = stage(x)
-            features.append(x)
-        return self.head(x.mean(dim=(2, 3))), features
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.forward_with_features(x)[0]
+        super().__init__(
+            config,
+            ConvBlock(config.in_channels, config.stem_width, kernel=3, dilation=1, stride=1),
+            lambda cin, cout, stage, stride: ConvBlock(
+                cin, cout, kernel=stage.kernel, dilation=stage.dilation, stride=stride
+            ),
+        )
 
 
 def _parse_space(path: Path, body: Mapping[str, Any]) -> StagedSpace:

@@ -22,6 +22,7 @@ from autokd.students import StudentFamily
 from autokd.students.staged import (
     StagedConfig,
     StagedSpace,
+    StagedStudent,
     check_staged,
     parse_staged,
     staged_declarations,
@@ -114,36 +115,14 @@ class InvertedResidual(nn.Module):
         return out + x if self.residual else out
 
 
-class MobileStudent(nn.Module):
+class MobileStudent(StagedStudent):
     """3x3 stem, then stages of `InvertedResidual` blocks, global pooling, a linear head."""
 
     def __init__(self, config: MobileConfig) -> None:
-        super().__init__()
-        self.config = config
-        self.stem = nn.Sequential(*_conv_bn(config.in_channels, config.stem_width, 3))
-        stages, cin = [], config.stem_width
-        for stage in config.stages:
-            blocks = [
-                InvertedResidual(cin if i == 0 else stage.width, stage.width, stage,
-                                 stage.stride if i == 0 else 1)  # fmt: skip
-                for i in range(stage.depth)
-            ]
-            stages.append(nn.Sequential(*blocks))
-            cin = stage.width
-        self.stages = nn.ModuleList(stages)
-        self.head = nn.Linear(cin, config.num_classes)
-        self.feature_channels = [s.width for s in config.stages]
-
-    def forward_with_features(self, x: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
-        features = []
-        x = self.stem(x)
-        for stage in self.stages:
-            x = stage(x)
-            features.append(x)
-        return self.head(x.mean(dim=(2, 3))), features
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.forward_with_features(x)[0]
+        super().__init__(
+            config, nn.Sequential(*_conv_bn(config.in_channels, config.stem_width, 3)),
+            InvertedResidual,
+        )  # fmt: skip
 
 
 def _parse_space(path: Path, body: Mapping[str, Any]) -> StagedSpace:

@@ -9,10 +9,13 @@ in the order of the family's rules; fixed values are not Optuna parameters.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, ClassVar
+
+import torch
+from torch import nn
 
 from autokd.config import ConfigError
 from autokd.params import (
@@ -156,3 +159,40 @@ def check_staged(config: Any, rules: Mapping[str, Rule], where: str) -> None:
         for key, rule in rules.items():
             check(f"student.stages[{i}].{key}", getattr(stage, key), rule)
         check(f"student.stages[{i}].stride", stage.stride, Rule(int, 1, 2))
+
+
+# One block: (input channels, output channels, the stage's config, stride) -> module.
+BlockBuilder = Callable[[int, int, Any, int], nn.Module]
+
+
+class StagedStudent(nn.Module):
+    """A stem, then each stage's blocks (only a stage's first block changes stride and width),
+    global average pooling and a linear head; every stage's output is a feature tap."""
+
+    def __init__(self, config: Any, stem: nn.Module, block: BlockBuilder) -> None:
+        super().__init__()
+        self.config = config
+        self.stem = stem
+        stages, cin = [], config.stem_width
+        for stage in config.stages:
+            blocks = [
+                block(cin if i == 0 else stage.width, stage.width, stage,
+                      stage.stride if i == 0 else 1)  # fmt: skip
+                for i in range(stage.depth)
+            ]
+            stages.append(nn.Sequential(*blocks))
+            cin = stage.width
+        self.stages = nn.ModuleList(stages)
+        self.head = nn.Linear(cin, config.num_classes)
+        self.feature_channels = [s.width for s in config.stages]
+
+    def forward_with_features(self, x: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        features = []
+        x = self.stem(x)
+        for stage in self.stages:
+            x = stage(x)
+            features.append(x)
+        return self.head(x.mean(dim=(2, 3))), features
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.forward_with_features(x)[0]
