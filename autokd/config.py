@@ -63,14 +63,18 @@ def load_space(name_or_path: str | Path) -> SearchSpace:
     check_keys(path, "", raw, _SPACE_TOP_KEYS)
     family_name = raw.get("family", "cnn")
     if not isinstance(family_name, str):
-        raise ConfigError(f"{path}: key 'family' must be a student family name, got {family_name!r}")
+        raise ConfigError(
+            f"{path}: key 'family' must be a student family name, got {family_name!r}"
+        )
     try:
         family = get_family(family_name)
     except UnknownNameError as err:
         raise ConfigError(f"{path}: key 'family': {err}") from None
     for section in ("student", "distill", "train"):
         if not isinstance(raw.get(section), dict):
-            raise ConfigError(f"{path}: key '{section}' must be a mapping (search_spaces/README.md)")
+            raise ConfigError(
+                f"{path}: key '{section}' must be a mapping (search_spaces/README.md)"
+            )
     student = family.parse_space(path, raw["student"])
     train = raw["train"]
     check_keys(path, "train.", train, list(_TRAIN_RULES))
@@ -129,7 +133,9 @@ class KDConfig:
             standardize=bool(data.get("standardize", False)),
             temperature_schedule=str(data.get("temperature_schedule", "constant")),
             temperature_end=None if end is None else float(end),
-            settings=tuple(sorted((str(k), float(v)) for k, v in (data.get("settings") or {}).items())),
+            settings=tuple(
+                sorted((str(k), float(v)) for k, v in (data.get("settings") or {}).items())
+            ),
         )
 
     def logits_only(self) -> KDConfig:

@@ -335,7 +335,8 @@ def run(config: RunConfig, *, progress: bool = True) -> SearchOutcome:
     if config.space.distill.uses_features and not outputs.feature_shapes:
         print(
             f"autokd: teacher '{config.teacher}' gives no feature maps (timm has no "
-            "forward_intermediates for it): feature terms are off, the search keeps the logit terms",
+            "forward_intermediates for it): feature terms are off, the search keeps the "
+            "logit terms",
             file=sys.stderr,
         )
 

@@ -133,7 +133,8 @@ def feature_indices(model: nn.Module) -> list[int] | None:
     if not hasattr(model, "patch_embed") or blocks is None or len(blocks) <= MAX_TRANSFORMER_LEVELS:
         return None
     n = len(blocks)
-    return [math.ceil((i + 1) * n / MAX_TRANSFORMER_LEVELS) - 1 for i in range(MAX_TRANSFORMER_LEVELS)]
+    levels = MAX_TRANSFORMER_LEVELS
+    return [math.ceil((i + 1) * n / levels) - 1 for i in range(levels)]
 
 
 def _is_download_error(err: Exception) -> bool:
@@ -284,7 +285,8 @@ def prepare_teacher(
 
     if is_ensemble(name):
         return prepare_ensemble(name, data, weights=weights, epochs=epochs, seed=seed,
-                                pretrained=pretrained, progress=progress, execution=execution)  # fmt: skip
+                                pretrained=pretrained, progress=progress,
+                                execution=execution)  # fmt: skip
     execution = execution or Execution()
     started = time.perf_counter()
     if weights is not None and not weights.is_file():

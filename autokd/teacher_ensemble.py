@@ -1,4 +1,4 @@
-"""Several teachers as one: `--teacher resnet18 --teacher resnet34:0.5` (or `resnet18,resnet34:0.5`).
+"""Several teachers as one: `--teacher resnet18 --teacher resnet34:0.5` (or a comma list).
 
 Each member is created, trained or loaded, and cached on its own (`prepare_teacher` of its name).
 The ensemble's logits are the members' logits averaged with their weights (1 unless given after a
@@ -71,7 +71,9 @@ class TeacherEnsemble(nn.Module):
         return logits  # forward_intermediates already averaged the heads
 
 
-def prepare_ensemble(spec: str, data: Any, *, weights: Any = None, **options: Any) -> PreparedTeacher:
+def prepare_ensemble(
+    spec: str, data: Any, *, weights: Any = None, **options: Any
+) -> PreparedTeacher:
     """Every member prepared (trained once and cached, or loaded) on its own, then combined."""
     import time
 

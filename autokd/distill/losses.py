@@ -1,7 +1,8 @@
 """Distillation losses as plain functions of tensors; `autokd.distill.terms` registers them.
 
 Each function is the published loss, batch-averaged, without its published weight (the engine
-calibrates every term's scale, `autokd.distill.objective`). Logit losses take (student logits, teacher logits, labels, temperature);
+calibrates every term's scale, `autokd.distill.objective`). Logit losses take (student logits,
+teacher logits, labels, temperature);
 feature losses take one student map and one teacher map (or pooled embeddings).
 """
 

@@ -121,7 +121,9 @@ def sample_staged(trial: Any, space: StagedSpace) -> tuple[int, list[dict[str, A
     stem_width = int(space.stem_width.suggest(trial, "stem_width"))
     stages = []
     for i in range(n):
-        values = {key: params[i].suggest(trial, f"s{i + 1}_{key}") for key, params in space.per_stage}
+        values = {
+            key: params[i].suggest(trial, f"s{i + 1}_{key}") for key, params in space.per_stage
+        }
         stages.append({**values, "stride": space.strides[i]})
     return stem_width, stages
 
