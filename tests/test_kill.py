@@ -24,7 +24,7 @@ def test_search_and_train_killed_at_random_moments_lose_nothing(tmp_path, monkey
     exported = autokd("export", str(run), "--pick", "knee", "-o", str(bundle))
     assert exported.returncode == 0, exported.stderr
     trained = kill_train(
-        ["train", str(bundle), "--epochs", "12", "--quiet"], cwd=tmp_path,
-        output=tmp_path / "trained", cache=cache, kills=3, seed=2, max_delay=7.0, epochs=12,
+        ["train", str(bundle), "--epochs", "30", "--quiet"], cwd=tmp_path,
+        output=tmp_path / "trained", cache=cache, kills=3, seed=2, max_delay=7.0, epochs=30,
     )  # fmt: skip
     assert trained.problems == [] and trained.kills >= 2  # (a resumed run may finish first)
