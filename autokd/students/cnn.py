@@ -3,23 +3,16 @@ allow), global average pooling and a linear head. Space keys: search_spaces/READ
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
 
 import torch
 from torch import nn
 
 from autokd.params import Rule
-from autokd.students import StudentFamily
 from autokd.students.staged import (
     StagedConfig,
-    StagedSpace,
     StagedStudent,
-    check_staged,
-    parse_staged,
-    staged_declarations,
+    staged_family,
 )
 
 # The per-stage keys of a `cnn` space file, in sampling order, with what each accepts.
@@ -92,18 +85,11 @@ class CNNStudent(StagedStudent):
         )
 
 
-def _parse_space(path: Path, body: Mapping[str, Any]) -> StagedSpace:
-    return parse_staged(path, body, RULES)
-
-
-FAMILY = StudentFamily(
-    name="cnn",
-    description="stages of k x k convolutions (dilated, residual where shapes allow)",
-    legend="stem width | per stage: depth x width, kernel, dilation, stride",
-    from_dict=StudentConfig.from_dict,
-    parse_space=_parse_space,
-    sample=StudentConfig.sample,
-    declarations=lambda space: staged_declarations(space, RULES),
-    build=CNNStudent,
-    check=lambda config, where: check_staged(config, RULES, where),
+FAMILY = staged_family(
+    "cnn",
+    "stages of k x k convolutions (dilated, residual where shapes allow)",
+    "stem width | per stage: depth x width, kernel, dilation, stride",
+    StudentConfig,
+    RULES,
+    CNNStudent,
 )

@@ -9,23 +9,16 @@ Space keys: search_spaces/README.md.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
 
 import torch
 from torch import nn
 
 from autokd.params import Rule
-from autokd.students import StudentFamily
 from autokd.students.staged import (
     StagedConfig,
-    StagedSpace,
     StagedStudent,
-    check_staged,
-    parse_staged,
-    staged_declarations,
+    staged_family,
 )
 
 RULES = {
@@ -125,18 +118,11 @@ class MobileStudent(StagedStudent):
         )  # fmt: skip
 
 
-def _parse_space(path: Path, body: Mapping[str, Any]) -> StagedSpace:
-    return parse_staged(path, body, RULES)
-
-
-FAMILY = StudentFamily(
-    name="mobile",
-    description="MobileNetV2-style inverted residuals: expansion, depthwise kxk, optional SE",
-    legend="stem width | per stage: depth x width, expansion, kernel, dilation, SE, stride",
-    from_dict=MobileConfig.from_dict,
-    parse_space=_parse_space,
-    sample=MobileConfig.sample,
-    declarations=lambda space: staged_declarations(space, RULES),
-    build=MobileStudent,
-    check=lambda config, where: check_staged(config, RULES, where),
+FAMILY = staged_family(
+    "mobile",
+    "MobileNetV2-style inverted residuals: expansion, depthwise kxk, optional SE",
+    "stem width | per stage: depth x width, expansion, kernel, dilation, SE, stride",
+    MobileConfig,
+    RULES,
+    MobileStudent,
 )

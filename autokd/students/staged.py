@@ -198,3 +198,24 @@ class StagedStudent(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.forward_with_features(x)[0]
+
+
+def staged_family(
+    name: str, description: str, legend: str, config: type, rules: Mapping[str, Rule],
+    build: Callable[[Any], nn.Module],
+) -> Any:
+    """The `StudentFamily` of a stage-built family: its keys' `rules`, its `config` type (a
+    `StagedConfig`) and its builder are all that differ from one such family to another."""
+    from autokd.students import StudentFamily
+
+    return StudentFamily(
+        name=name,
+        description=description,
+        legend=legend,
+        from_dict=config.from_dict,
+        parse_space=lambda path, body: parse_staged(path, body, rules),
+        sample=config.sample,
+        declarations=lambda space: staged_declarations(space, rules),
+        build=build,
+        check=lambda student, where: check_staged(student, rules, where),
+    )  # fmt: skip
