@@ -317,25 +317,22 @@ def _search(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     outcome = search.run(config, progress=not args.quiet)
     s = outcome.summary
-    teacher = s["teacher"]
-    complete = s["trials"].get("complete", 0)
-    best = f"{s['best_accuracy']:.4f}" if s["best_accuracy"] is not None else "-"
+    complete = s.trials.get("complete", 0)
+    best = f"{s.best_accuracy:.4f}" if s.best_accuracy is not None else "-"
     print(
         f"autokd: {complete} complete trials ({outcome.trials_run} run now) in "
-        f"{_duration(time.perf_counter() - started)}; {s['pareto_size']} students on the front; "
-        f"best accuracy {best} (teacher {teacher['name']} {teacher['accuracy']:.4f})"
+        f"{_duration(time.perf_counter() - started)}; {s.pareto_size} students on the front; "
+        f"best accuracy {best} (teacher {s.teacher.name} {s.teacher.accuracy:.4f})"
     )
-    if s["rejected"]:
+    if s.rejected:
         print(
-            f"  {s['rejected']} students over the limits were rejected untrained (about "
-            f"{s['timings'].get('training_saved_s', 0):.0f} s of training saved)"
+            f"  {s.rejected} students over the limits were rejected untrained (about "
+            f"{s.timings.get('training_saved_s', 0):.0f} s of training saved)"
         )
-    training = s["training"]
-    print(
-        f"  trained on {training['device']} ({training['precision']}) by {training['workers_plan']}"
-    )
-    if training["failed_workers"]:
-        print(f"  {training['failed_workers']} worker process(es) failed: see their errors above")
+    training = s.training
+    print(f"  trained on {training.device} ({training.precision}) by {training.workers_plan}")
+    if training.failed_workers:
+        print(f"  {training.failed_workers} worker process(es) failed: see their errors above")
     where = "study.db" if not args.storage else f"study in {_masked(args.storage)}"
     print(f"  run:    {outcome.folder.path}/ (trials.csv, pareto.csv, summary.json, {where})")
     print(f"  report: {outcome.report_path}")
@@ -622,10 +619,10 @@ def _export(args: argparse.Namespace) -> int:
         max_latency_ms=args.max_latency_ms,
         force=args.force,
     )
-    metrics = result.description["metrics"]
+    metrics = result.description.metrics
     print(
         f"autokd: exported trial {result.trial} to {result.path}/ (accuracy "
-        f"{metrics['accuracy']:.4f}, {metrics['latency_ms']:.3f} ms, {metrics['flops']:,} FLOPs); "
+        f"{metrics.accuracy:.4f}, {metrics.latency_ms:.3f} ms, {metrics.flops:,} FLOPs); "
         f"ONNX and TorchScript match PyTorch within {result.onnx_max_diff:.1e} and "
         f"{result.torchscript_max_diff:.1e}"
     )
@@ -708,7 +705,7 @@ def _add_teacher_weights(p: argparse.ArgumentParser) -> None:
 
 
 def _train(args: argparse.Namespace) -> int:
-    from autokd.export import load_bundle
+    from autokd.bundle import load_bundle
     from autokd.training import train_bundle
 
     if args.resume and args.force:

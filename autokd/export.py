@@ -1,11 +1,4 @@
-"""Export a student of a run as a self-describing bundle, and read such a bundle back.
-
-A bundle folder holds
-    student.yaml             architecture, distillation settings, schedule, teacher identity,
-                             data, target and the measured metrics with their protocols
-    student.pt               the weights trained during the search
-    student.onnx             ONNX (dynamic batch axis), checked against PyTorch with ONNX Runtime
-    student.torchscript.pt   TorchScript, checked against PyTorch
+"""Export a student of a run as a self-describing bundle (its format: bundle.py).
 
 The bundle is written to a temporary folder and moved into place only after both checks pass, so
 a failed export leaves nothing half-written behind.
@@ -18,7 +11,6 @@ import tempfile
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -26,24 +18,22 @@ import torch
 import yaml
 from torch import nn
 
+from autokd.bundle import (
+    FILES,
+    BundleDescription,
+    BundleMetrics,
+    BundleSource,
+    read_weights,
+)
 from autokd.cache import umask
-from autokd.config import PICKS, KDConfig, TrainConfig, check_choice, check_trainable
+from autokd.config import PICKS, check_choice
 from autokd.errors import AutoKDError
 from autokd.latency import onnxruntime_offline, require_onnx, to_onnx
 from autokd.pareto import pareto_mask
 from autokd.records import RunFolder, TrialRecord, load_study, trials_frame
-from autokd.students import StudentSpec, build_student, student_from_dict
-from autokd.targets import Target, parse_target
-from autokd.yamlfiles import read_yaml_mapping
+from autokd.students import StudentSpec, build_student
 
-BUNDLE_FORMAT = 1
 PARITY_TOLERANCE = 1e-4  # max abs difference of logits between PyTorch and each exported form
-FILES = {
-    "config": "student.yaml",
-    "weights": "student.pt",
-    "onnx": "student.onnx",
-    "torchscript": "student.torchscript.pt",
-}
 
 
 # --------------------------------------------------------------------------------------------
@@ -123,7 +113,7 @@ def choose_trial(
 class ExportResult:
     path: Path
     trial: int
-    description: dict[str, Any]  # what student.yaml holds
+    description: BundleDescription  # what student.yaml holds
     onnx_max_diff: float
     torchscript_max_diff: float
 
@@ -158,35 +148,32 @@ def export_run(
     model = build_student(config)
     model.load_state_dict(read_weights(weights))
     model.eval()
-    description = {
-        "autokd_bundle": BUNDLE_FORMAT,
-        "source": {
-            "run": str(run.path),
-            "trial": number,
-            "pick": None if trial is not None else pick,
-        },
-        "student": config.to_dict(),
-        "distill": record.kd.to_dict(),
-        "train": record.train.to_dict(),
-        "teacher": run.teacher_identity(),
-        "data": run.data_identity(),
-        "target": summary["target"],
-        "metrics": {
-            "accuracy": float(row["accuracy"]),
-            "latency_ms": float(row["latency_ms"]),
-            "latency_iqr_ms": float(row["latency_iqr_ms"]),
-            "flops": int(row["flops"]),
-            "params": int(row["params"]),
-            "search_epochs": int(summary["epochs"]),
-            "latency_protocol": summary["latency_protocol"],
-            "flops_convention": summary["flops_convention"],
-        },
-        "files": dict(FILES),
-    }
+    description = BundleDescription(
+        source=BundleSource(str(run.path), number, None if trial is not None else pick),
+        student=config,
+        distill=record.kd,
+        train=record.train,
+        teacher=run.teacher_identity(),
+        data=run.data_identity(),
+        target=summary.target,
+        metrics=BundleMetrics(
+            accuracy=float(row["accuracy"]),
+            latency_ms=float(row["latency_ms"]),
+            latency_iqr_ms=float(row["latency_iqr_ms"]),
+            flops=int(row["flops"]),
+            params=int(row["params"]),
+            search_epochs=summary.epochs,
+            latency_protocol=summary.latency_protocol,
+            flops_convention=summary.flops_convention,
+        ),
+        files=dict(FILES),
+    )
     staging = Path(tempfile.mkdtemp(prefix=f".{output.name}-", dir=output.parent))
     try:
         shutil.copyfile(weights, staging / FILES["weights"])
-        (staging / FILES["config"]).write_text(yaml.safe_dump(description, sort_keys=False))
+        (staging / FILES["config"]).write_text(
+            yaml.safe_dump(description.to_dict(), sort_keys=False)
+        )
         onnx_diff, script_diff = write_deployables(model, config, staging)
         if output.exists():  # --force: the old contents go only now, after the checks passed
             shutil.rmtree(output)
@@ -195,18 +182,6 @@ def export_run(
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return ExportResult(output, number, description, onnx_diff, script_diff)
-
-
-def read_weights(path: Path) -> dict[str, torch.Tensor]:
-    """A state dict saved by autokd; a damaged or foreign file is one line naming it."""
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:  # noqa: BLE001 - torch raises many types for a damaged file
-        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise AutoKDError(f"weights file '{path}' cannot be read ({first[:200]})") from None
-    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
-        raise AutoKDError(f"weights file '{path}' does not hold a student's weights")
-    return state
 
 
 def _check_output_folder(output: Path, *, force: bool) -> None:
@@ -248,58 +223,3 @@ def write_deployables(model: nn.Module, config: StudentSpec, folder: Path) -> tu
                 f"{PARITY_TOLERANCE:g}); the export was not written"
             )
     return onnx_diff, script_diff
-
-
-# --------------------------------------------------------------------------------------------
-# Reading a bundle
-
-
-@dataclass(frozen=True)
-class Bundle:
-    path: Path
-    description: dict[str, Any]
-    student: StudentSpec
-    kd: KDConfig
-    search_schedule: TrainConfig  # how the student was trained during the search
-    target: Target
-
-    @property
-    def teacher(self) -> dict[str, Any]:
-        return self.description["teacher"]
-
-    @property
-    def data(self) -> dict[str, Any]:
-        return self.description["data"]
-
-    def weights(self) -> dict[str, torch.Tensor]:
-        return read_weights(self.path / FILES["weights"])
-
-
-def load_bundle(path: Path) -> Bundle:
-    """Read a bundle folder written by `export_run`, saying which file is missing or broken."""
-    path = Path(path)
-    if not path.is_dir():
-        raise AutoKDError(f"bundle folder '{path}' does not exist")
-    for role in ("config", "weights"):
-        if not (path / FILES[role]).is_file():
-            raise AutoKDError(f"bundle '{path}' has no {FILES[role]}; export it again")
-    config_file = path / FILES["config"]
-    description = read_yaml_mapping(config_file)
-    try:
-        target = parse_target(
-            config_file, str(description["target"]["name"]), description["target"]
-        )
-        bundle = Bundle(
-            path=path,
-            description=description,
-            student=student_from_dict(description["student"]),
-            kd=KDConfig.from_dict(description["distill"]),
-            search_schedule=TrainConfig(**description["train"]),
-            target=target,
-        )
-    except (KeyError, TypeError, ValueError, AttributeError) as err:
-        raise AutoKDError(
-            f"'{config_file}' is not a valid autokd bundle description ({err!r})"
-        ) from None
-    check_trainable(bundle.student, bundle.kd, bundle.search_schedule, str(config_file))
-    return bundle

@@ -21,11 +21,13 @@ from typing import Any
 import pandas as pd
 
 from autokd.cache import atomic_write
+from autokd.codec import RecordError
 from autokd.config import KDConfig, TrainConfig
 from autokd.errors import AutoKDError
 from autokd.pareto import pareto_mask
 from autokd.space import PARAMS_ATTR, legacy_declarations
 from autokd.students import StudentSpec, student_from_dict
+from autokd.summary import DataIdentity, RunSummary, TeacherIdentity
 
 STUDY_NAME = "autokd"
 # The study's objectives, in Optuna's order: accuracy against the two costs of a student, its
@@ -58,22 +60,6 @@ EXTRA_COLUMNS = [
     "rejected_by",
     "fail_reason",
 ]
-# What readers of summary.json rely on: its keys and their JSON types (read_summary checks).
-SUMMARY_SHAPE: dict[str, type | tuple[type, ...]] = {
-    "name": str,
-    "budget": int,
-    "trials": dict,
-    "sampler": str,
-    "seed": int,
-    "epochs": int,
-    "batch_size": int,
-    "space": dict,
-    "teacher": dict,
-    "data": dict,
-    "target": dict,
-    "latency_protocol": str,
-    "flops_convention": str,
-}
 NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 MAX_NAME_LENGTH = 128
 
@@ -139,48 +125,45 @@ class RunFolder:
     def is_run(self) -> bool:
         return self.run_json.is_file() and (self.storage is not None or self.study_db.is_file())
 
-    def teacher_identity(self) -> dict[str, Any]:
+    def teacher_identity(self) -> TeacherIdentity:
         """What identifies the run's teacher: enough to find it again, and its weights' digest."""
         summary = self.read_summary()
         identity = self.read_json(self.run_json).get("identity", {})
-        teacher = summary["teacher"]
-        return {
-            "name": teacher["name"],
-            "weights_digest": teacher["weights_digest"],
-            "accuracy": teacher["accuracy"],
-            "checkpoint": teacher.get("checkpoint"),
-            "epochs": teacher.get("epochs"),
-            "seed": summary["seed"],
-            "pretrained": bool(identity.get("teacher_pretrained", False)),
-        }
+        teacher = summary.teacher
+        return TeacherIdentity(
+            name=teacher.name,
+            weights_digest=teacher.weights_digest,
+            seed=summary.seed,
+            accuracy=teacher.accuracy,
+            checkpoint=teacher.checkpoint,
+            epochs=teacher.epochs,
+            pretrained=bool(identity.get("teacher_pretrained", False)),
+        )
 
-    def data_identity(self) -> dict[str, Any]:
+    def data_identity(self) -> DataIdentity:
         """What identifies the run's data: enough to prepare it again, and its key to check."""
         summary = self.read_summary()
-        data = summary["data"]
-        return {
-            "name": data["name"],
-            "seed": summary["seed"],
-            "input_size": data["input_size"],
-            "key": data["key"],
-            "subset": data.get("subset"),
-            "data_dir": data.get("data_dir"),
-            "compact": bool(data.get("compact", False)),  # runs before 8-bit storage: float32
-        }
+        data = summary.data
+        return DataIdentity(
+            name=data.name,
+            seed=summary.seed,
+            input_size=data.input_size,
+            key=data.key,
+            subset=data.subset,
+            data_dir=data.data_dir,
+            compact=data.compact,
+        )
 
-    def read_summary(self) -> dict[str, Any]:
+    def read_summary(self) -> RunSummary:
         """summary.json, its shape checked: a key that readers need missing or of the wrong
         type (an edited or truncated file) is one line saying how to rewrite it."""
-        summary = self.read_json(self.summary_json)
-        for key, kind in SUMMARY_SHAPE.items():
-            value = summary.get(key)
-            if not isinstance(value, kind) or isinstance(value, bool) and kind is not bool:
-                what = "lacks key" if key not in summary else "has a wrong value for key"
-                raise AutoKDError(
-                    f"{self.summary_json} {what} '{key}' (edited or damaged?); run the search "
-                    f"command again with --name {self.name} to rewrite it"
-                )
-        return summary
+        try:
+            return RunSummary.from_dict(self.read_json(self.summary_json))
+        except RecordError as err:
+            raise AutoKDError(
+                f"{self.summary_json} {err.problem} '{err.key}' (edited or damaged?); run the "
+                f"search command again with --name {self.name} to rewrite it"
+            ) from None
 
     def read_json(self, path: Path) -> dict[str, Any]:
         try:

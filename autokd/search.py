@@ -26,6 +26,7 @@ import numpy as np
 import torch
 
 from autokd.cache import atomic_write, cache_dir, write_json
+from autokd.codec import from_mapping
 from autokd.config import Constraints, RunConfig, TrainConfig, TrialSettings, load_space
 from autokd.cores import core_lock, set_training_threads, threads_for
 from autokd.data import DataBundle, get_dataset, load_data
@@ -62,6 +63,16 @@ from autokd.records import (
 from autokd.space import PARAMS_ATTR, param_declarations, sample_candidate
 from autokd.storage import RUN_ATTR, SUMMARY_ATTR, check_study_file, masked, open_storage
 from autokd.students import StudentSpec
+from autokd.summary import (
+    DataIdentity,
+    DataRecord,
+    RunSummary,
+    SpaceRecord,
+    TargetRecord,
+    TeacherIdentity,
+    TeacherRecord,
+    TrainingRecord,
+)
 from autokd.targets import load_target
 from autokd.teacher import (
     PreparedTeacher,
@@ -121,7 +132,7 @@ def make_sampler(name: str, *, seed: int, budget: int) -> Any:
 @dataclass(frozen=True)
 class SearchOutcome:
     folder: RunFolder
-    summary: dict[str, Any]
+    summary: RunSummary
     report_path: Path
     trials_run: int  # trials this process ran (a continued study already had some)
     interrupted: bool
@@ -480,7 +491,7 @@ def _record_for_workers(
             "constraints": config.constraints.to_dict(),
             "space": _yaml_file(config.space.source, config.space.name),
             "target": _yaml_file(config.target.source, config.target.name),
-            "data": data_identity(data),
+            "data": data_identity(data).to_dict(),
             "teacher": {
                 **teacher.summary(),
                 "epochs": None if config.teacher_weights else config.teacher_epochs,
@@ -507,18 +518,18 @@ def _yaml_from_record(entry: dict[str, str]) -> Path:
     return path
 
 
-def data_identity(data: DataBundle) -> dict[str, Any]:
+def data_identity(data: DataBundle) -> DataIdentity:
     """What identifies a data set: enough to prepare it again anywhere, and its key to check."""
     options = data.options or {}
-    return {
-        "name": data.name,
-        "seed": options.get("seed", 0),
-        "input_size": data.input_size,
-        "key": data.key,
-        "subset": options.get("subset"),
-        "data_dir": options.get("data_dir"),
-        "compact": data.train_x.compact,
-    }
+    return DataIdentity(
+        name=data.name,
+        seed=options.get("seed", 0),
+        input_size=data.input_size,
+        key=data.key,
+        subset=options.get("subset"),
+        data_dir=options.get("data_dir"),
+        compact=data.train_x.compact,
+    )
 
 
 def run_worker(
@@ -547,9 +558,9 @@ def run_worker(
         )
     execution = resolve_execution(device, record.get("precision", "mixed"))
     set_training_threads(threads_for(1))
-    data = load_identified_data(record["data"])
+    data = load_identified_data(DataIdentity.from_dict(record["data"]))
     teacher = load_identified_teacher(
-        {**record["teacher"], "weights_digest": record["teacher"]["weights_digest"]},
+        TeacherIdentity.from_dict(record["teacher"]),
         data,
         progress=progress,
     )
@@ -634,7 +645,7 @@ def _write_outputs(
     started: float,
     first_budget: int,
     training: dict[str, Any],
-) -> tuple[dict[str, Any], Path]:
+) -> tuple[RunSummary, Path]:
     """trials.csv, pareto.csv, summary.json, then the report (the summary first: it is what
     `autokd report` needs, and it must exist even if the report cannot be written)."""
     from autokd.report import write_run_report
@@ -643,14 +654,16 @@ def _write_outputs(
     front = write_tables(folder, frame)
     folder.keep_weights_of(frame)
     timings = {"this_invocation_s": round(time.perf_counter() - started, 2), **timings}
-    summary = build_summary(config, data, teacher, frame, front, timings)
-    summary["first_budget"] = first_budget
-    summary["training"] = training
     report_path = Path(config.reports_dir) / f"{config.name}.html"
-    summary["report"] = str(report_path)
-    write_json(folder.summary_json, summary)
+    summary = dataclasses.replace(
+        build_summary(config, data, teacher, frame, front, timings),
+        first_budget=first_budget,
+        training=TrainingRecord(**training),
+        report=str(report_path),
+    )
+    write_json(folder.summary_json, summary.to_dict())
     if config.storage:  # readers elsewhere (`--storage URL --name NAME`) find it in the study
-        study.set_user_attr(SUMMARY_ATTR, summary)
+        study.set_user_attr(SUMMARY_ATTR, summary.to_dict())
     write_run_report(folder, study=study, summary=summary, output=report_path)
     return summary, report_path
 
@@ -667,7 +680,7 @@ def build_summary(
     frame: Any,
     front: Any,
     timings: dict[str, Any],
-) -> dict[str, Any]:
+) -> RunSummary:
     """Everything summary.json says about a run; the report reads it too."""
     complete = frame[frame["state"] == "COMPLETE"]
     target = config.target
@@ -685,48 +698,45 @@ def build_summary(
         timings["training_saved_s"] = round(
             len(rejected) * float(complete["train_seconds"].mean()), 1
         )
-    return {
-        "name": config.name,
-        "budget": config.budget,
-        "trials": {state.lower(): int(n) for state, n in frame["state"].value_counts().items()},
-        "objectives": [{"name": n, "direction": d} for n, d in OBJECTIVES],
-        "sampler": config.sampler,
-        "seed": config.seed,
-        "constraints": config.constraints.to_dict(),
-        "rejected": int(len(rejected)),
-        "epochs": config.epochs,
-        "batch_size": config.batch_size,
-        "space": {
-            "name": config.space.name,
-            "source": config.space.source,
-            "digest": config.space.digest,
-            "description": config.space.description,
-        },
-        "teacher": {**teacher.summary(), "epochs": config.teacher_epochs},
-        "data": data.summary(),
-        "target": {
-            "name": target.name,
-            "description": target.description,
-            "backend": target.backend,
-            "device": target.device,
-            "threads": threads,
-            "batch_size": target.batch_size,
-            "input_size": target.input_size or data.input_size,
-            "warmup": target.warmup,
-            "min_run_time": target.min_run_time,
-        },
+    return RunSummary(
+        name=config.name,
+        budget=config.budget,
+        trials={state.lower(): int(n) for state, n in frame["state"].value_counts().items()},
+        objectives=[{"name": n, "direction": d} for n, d in OBJECTIVES],
+        sampler=config.sampler,
+        seed=config.seed,
+        constraints=config.constraints.to_dict(),
+        rejected=int(len(rejected)),
+        epochs=config.epochs,
+        batch_size=config.batch_size,
+        space=SpaceRecord(
+            config.space.name, config.space.source, config.space.digest, config.space.description
+        ),
+        teacher=from_mapping(TeacherRecord, {**teacher.summary(), "epochs": config.teacher_epochs}),
+        data=from_mapping(DataRecord, data.summary()),
+        target=TargetRecord(
+            name=target.name,
+            description=target.description,
+            backend=target.backend,
+            device=target.device,
+            threads=threads,
+            batch_size=target.batch_size,
+            input_size=target.input_size or data.input_size,
+            warmup=target.warmup,
+            min_run_time=target.min_run_time,
+        ),
         # everything a latency depends on besides the architecture (compare checks it)
-        "latency_fingerprint": machine_fingerprint(target),
-        "latency_protocol": LATENCY_PROTOCOL.format(
+        latency_fingerprint=machine_fingerprint(target),
+        latency_protocol=LATENCY_PROTOCOL.format(
             min_run_time=target.min_run_time,
             warmup=target.warmup,
             batch_size=target.batch_size,
             threads=threads,
         ),
-        "flops_convention": FLOPS_CONVENTION,
-        "environment": environment_info(),
-        "best_accuracy": float(complete["accuracy"].max()) if len(complete) else None,
-        "pareto_size": int(len(front)),
-        "timings": timings,
-        "updated": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-    }
+        flops_convention=FLOPS_CONVENTION,
+        environment=environment_info(),
+        best_accuracy=float(complete["accuracy"].max()) if len(complete) else None,
+        pareto_size=int(len(front)),
+        timings=timings,
+        updated=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    )

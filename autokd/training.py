@@ -14,6 +14,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from autokd.bundle import Bundle
 from autokd.cache import atomic_write, write_json
 from autokd.config import DEFAULT_FULL_EPOCHS, KDConfig, TrainConfig
 from autokd.cores import set_training_threads, threads_for
@@ -21,9 +22,9 @@ from autokd.data import DataBundle, load_data
 from autokd.device import Execution, fits_on, tensor_bytes
 from autokd.distill.engine import EpochCallback, FitResult, TeacherSignal, fit
 from autokd.errors import AutoKDError
-from autokd.export import Bundle
 from autokd.hardware import MetricsCache
 from autokd.students import StudentSpec, build_student
+from autokd.summary import DataIdentity, TeacherIdentity
 from autokd.teacher import (
     LiveTeacher,
     PreparedTeacher,
@@ -107,36 +108,35 @@ def place_on_device(
     return data, outputs
 
 
-def load_identified_data(identity: dict[str, Any], *, all_images: bool = False) -> DataBundle:
+def load_identified_data(identity: DataIdentity, *, all_images: bool = False) -> DataBundle:
     """The data set a run or bundle was made on, prepared again (stored as the run stored it) and
     checked by its key; with `all_images`, every training image of it when the run searched on
     a `--subset` (the same validation images: the subset is drawn from the training split)."""
-    subset, compact = identity.get("subset"), bool(identity.get("compact", False))
-    if all_images and subset is None:
+    if all_images and identity.subset is None:
         raise AutoKDError(
             "--all-images: this student's run searched on every training image already "
             "(it had no --subset)"
         )
     data = load_data(
-        identity["name"],
-        seed=identity["seed"],
-        input_size=identity["input_size"],
-        subset=None if all_images else subset,
-        data_dir=identity.get("data_dir"),
-        compact=None if all_images else compact,  # every image may pass the in-memory limit
+        identity.name,
+        seed=identity.seed,
+        input_size=identity.input_size,
+        subset=None if all_images else identity.subset,
+        data_dir=identity.data_dir,
+        compact=None if all_images else identity.compact,  # all images may pass the limit
     )
-    now = data.key_for(subset=subset, compact=compact)
-    if now != identity["key"]:
+    now = data.key_for(subset=identity.subset, compact=identity.compact)
+    if now != identity.key:
         raise AutoKDError(
-            f"data set '{identity['name']}' as autokd prepares it now (key {now}) is not the one "
-            f"the student was searched on (key {identity['key']}): its files, their labels or "
+            f"data set '{identity.name}' as autokd prepares it now (key {now}) is not the one "
+            f"the student was searched on (key {identity.key}): its files, their labels or "
             "autokd's preparation of them changed"
         )
     return data
 
 
 def load_identified_teacher(
-    identity: dict[str, Any],
+    identity: TeacherIdentity,
     data: DataBundle,
     *,
     weights: Path | None = None,
@@ -145,22 +145,22 @@ def load_identified_teacher(
 ) -> PreparedTeacher:
     """The teacher a run or bundle was made with: from `weights`, its recorded checkpoint, or
     trained again with its recorded settings; refused unless its weights' digest matches."""
-    recorded = Path(identity["checkpoint"]) if identity.get("checkpoint") else None
+    recorded = Path(identity.checkpoint) if identity.checkpoint else None
     checkpoint = weights or (recorded if recorded is not None and recorded.is_file() else None)
     teacher = prepare_teacher(
-        identity["name"],
+        identity.name,
         data,
         weights=checkpoint,
-        epochs=identity.get("epochs") or 1,
-        seed=identity["seed"],
-        pretrained=identity.get("pretrained", False),
+        epochs=identity.epochs or 1,
+        seed=identity.seed,
+        pretrained=identity.pretrained,
         progress=progress,
         execution=execution,
     )
-    if teacher.digest != identity["weights_digest"]:
+    if teacher.digest != identity.weights_digest:
         raise AutoKDError(
-            f"the {identity['name']} teacher found ({teacher.source}, weights {teacher.digest}) "
-            f"is not the one the student was searched with (weights {identity['weights_digest']}); "
+            f"the {identity.name} teacher found ({teacher.source}, weights {teacher.digest}) "
+            f"is not the one the student was searched with (weights {identity.weights_digest}); "
             "pass --teacher-weights PATH with that teacher's checkpoint"
         )
     return teacher
@@ -283,7 +283,7 @@ def train_bundle(
         "epochs": fitted.epochs_run,
         "final_val_accuracy": fitted.val_accuracy,
         "best_val_accuracy": fitted.best_val_accuracy,
-        "search_accuracy": bundle.description["metrics"]["accuracy"],
+        "search_accuracy": bundle.description.metrics.accuracy,
         "diverged": fitted.diverged,
         "flops": metrics.flops,
         "params": metrics.params,

@@ -27,6 +27,7 @@ from autokd.environment import physical_cores
 from autokd.errors import AutoKDError
 from autokd.records import RunFolder, TrialRecord, load_study, trials_frame
 from autokd.students import StudentSpec
+from autokd.summary import DataIdentity, TeacherIdentity
 from autokd.training import (
     load_identified_data,
     load_identified_teacher,
@@ -70,8 +71,8 @@ class _Retraining:
 class _Setting:
     """What every retraining shares, prepared once per process (a worker prepares its own)."""
 
-    data: dict[str, Any]
-    teacher: dict[str, Any]
+    data: DataIdentity
+    teacher: TeacherIdentity
     teacher_weights: Path | None
     augment: bool
     execution: Execution
@@ -145,8 +146,9 @@ def validate_run(
         schedule = dataclasses.replace(record.train, epochs=epochs, seed=seed, augment=augment)
         for label, use_kd in (("kd", True), ("no_kd", False)):
             jobs.append(
-                _Retraining(int(row.number), label, record.student,
-                            record.kd if use_kd else None, schedule)  # fmt: skip
+                _Retraining(
+                    int(row.number), label, record.student, record.kd if use_kd else None, schedule
+                )  # fmt: skip
             )
     count = min(len(jobs), workers or physical_cores())
     setting = _Setting(
@@ -188,7 +190,7 @@ def validate_run(
         "top_k": top_k,
         "students_validated": len(students),
         "epochs": epochs,
-        "search_epochs": int(run.read_summary()["epochs"]),
+        "search_epochs": run.read_summary().epochs,
         "seed": seed,
         "augment": augment,
         "kendall_tau": kendall_tau(search, longer),

@@ -175,6 +175,7 @@ def fake_run(
     from autokd.config import KDConfig, TrainConfig
     from autokd.records import OBJECTIVES, STUDY_NAME, RunFolder, TrialRecord
     from autokd.students.cnn import StageConfig, StudentConfig
+    from autokd.summary import DataRecord, RunSummary, SpaceRecord, TargetRecord, TeacherRecord
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     run = RunFolder(folder)
@@ -219,55 +220,25 @@ def fake_run(
             }
         )
     )
-    summary = {
-        "name": folder.name,
-        "budget": len(points),
-        "trials": {"complete": len(points)},
-        "sampler": sampler,
-        "seed": 0,
-        "epochs": 1,
-        "batch_size": 64,
-        "space": {
-            "name": "cnn",
-            "source": "search_spaces/cnn.yaml",
-            "digest": "d1",
-            "description": "",
-        },
-        "teacher": {
-            "name": "resnet18",
-            "accuracy": 0.99,
-            "source": "cache",
-            "weights_digest": "w1",
-            "checkpoint": None,
-            "epochs": 20,
-        },
-        "data": {
-            "name": "digits",
-            "train_images": 1437,
-            "val_images": 360,
-            "channels": 1,
-            "classes": 10,
-            "input_size": 16,
-            "key": "k1",
-        },
-        "target": {
-            "name": target,
-            "description": "test target",
-            "backend": "torch",
-            "device": "cpu",
-            "threads": threads,
-            "batch_size": 1,
-            "input_size": 16,
-            "warmup": 1,
-            "min_run_time": 0.1,
-        },
-        "environment": {"cpu": cpu, "torch": "test", "physical_cores": 1},
-        "latency_protocol": "test protocol",
-        "flops_convention": "test convention",
-        "best_accuracy": max(p[0] for p in points),
-        "updated": "2026-01-01",
-    }
-    run.summary_json.write_text(json.dumps(summary))
+    summary = RunSummary(
+        name=folder.name,
+        budget=len(points),
+        trials={"complete": len(points)},
+        sampler=sampler,
+        seed=0,
+        epochs=1,
+        batch_size=64,
+        space=SpaceRecord("cnn", "search_spaces/cnn.yaml", "d1"),
+        teacher=TeacherRecord("resnet18", 0.99, "w1", source="cache", epochs=20),
+        data=DataRecord("digits", 1437, 360, 1, 10, 16, "k1"),
+        target=TargetRecord(target, "torch", "cpu", threads, 1, 16, 1, 0.1, "test target"),
+        environment={"cpu": cpu, "torch": "test", "physical_cores": 1},
+        latency_protocol="test protocol",
+        flops_convention="test convention",
+        best_accuracy=max(p[0] for p in points),
+        updated="2026-01-01",
+    )
+    run.summary_json.write_text(json.dumps(summary.to_dict()))
     return folder
 
 

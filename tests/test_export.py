@@ -6,11 +6,13 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+import yaml
 
+from autokd.bundle import BundleDescription, load_bundle
 from autokd.cli import main
 from autokd.config import KDConfig
 from autokd.errors import AutoKDError
-from autokd.export import choose_trial, knee_position, load_bundle
+from autokd.export import choose_trial, knee_position
 from autokd.records import RunFolder
 from autokd.students import build_student
 from tests.helpers import snapshot, tiny_search
@@ -84,21 +86,23 @@ def test_the_bundle_rebuilds_the_same_model(run_and_bundle):
     bundle = load_bundle(bundle_path)
     for name in ("student.yaml", "student.pt", "student.onnx", "student.torchscript.pt"):
         assert (bundle_path / name).is_file()
-    trial = bundle.description["source"]["trial"]
+    trial = bundle.description.source.trial
     original = build_student(bundle.student).eval()
     original.load_state_dict(torch.load(RunFolder(work / "runs" / "src").weights_path(trial)))
     rebuilt = build_student(bundle.student).eval()
     rebuilt.load_state_dict(bundle.weights())
     x = torch.randn(5, 1, 16, 16)
     assert torch.equal(rebuilt(x), original(x))
-    description = bundle.description
-    assert (
-        description["teacher"]["name"] == "test_resnet" and description["teacher"]["weights_digest"]
-    )
-    assert description["metrics"]["flops"] > 0 and "latency_protocol" in description["metrics"]
+    description = yaml.safe_load((bundle_path / "student.yaml").read_text())
+    assert description["teacher"]["name"] == "test_resnet"
+    assert description["teacher"]["weights_digest"] == bundle.teacher.weights_digest
+    assert description["metrics"]["flops"] > 0 and description["metrics"]["latency_protocol"]
     assert description["data"]["name"] == "digits" and description["target"]["name"] == "cpu"
     assert set(description["distill"]) == set(KDConfig.__dataclass_fields__)
     assert KDConfig.from_dict(description["distill"]) == bundle.kd  # train reproduces it
+    # the file and the dataclass say the same: written from one, read into one
+    assert BundleDescription.from_dict(description) == bundle.description
+    assert bundle.description.to_dict() == description
 
 
 def test_onnx_and_torchscript_match_pytorch(run_and_bundle):

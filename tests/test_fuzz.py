@@ -17,11 +17,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from autokd import hardware
+from autokd.bundle import Bundle, load_bundle
 from autokd.cache import JsonStore
 from autokd.config import SearchSpace, load_space
 from autokd.data.sources import RawData, _read_idx, load_npz
 from autokd.errors import AutoKDError
-from autokd.export import Bundle, load_bundle
 from autokd.targets import Target, load_target
 
 FUZZ = settings(
@@ -115,10 +115,11 @@ BUNDLE = {
                                              "dilation": 1, "stride": 1}]},
     "distill": {"temperature": 2.0, "alpha": 0.5, "feature_weights": [0.0]},
     "train": {"epochs": 1, "lr": 0.01, "batch_size": 64, "seed": 0},
-    "teacher": {"name": "test_resnet"},
-    "data": {"name": "digits"},
-    "target": {**SHIPPED_TARGET, "name": "cpu", "threads": 1},
-    "metrics": {"accuracy": 0.5},
+    "source": {"run": "runs/a", "trial": 3, "pick": "knee"},
+    "teacher": {"name": "test_resnet", "weights_digest": "ab12", "seed": 0, "epochs": 2},
+    "data": {"name": "digits", "seed": 0, "input_size": 16, "key": "k1"},
+    "target": {**SHIPPED_TARGET, "name": "cpu", "threads": 1, "input_size": 16},
+    "metrics": {"accuracy": 0.5, "latency_ms": 0.2, "flops": 1000, "params": 100},
 }  # fmt: skip
 
 

@@ -49,8 +49,8 @@ class _Calibration(nn.Module):
         return self.batches < CALIBRATION_BATCHES
 
     def add(self, reference: torch.Tensor, term: torch.Tensor) -> None:
-        self.reference += abs(float(reference))
-        self.term += abs(float(term))
+        self.reference += abs(float(reference.detach()))
+        self.term += abs(float(term.detach()))
         self.batches += 1
 
     @property

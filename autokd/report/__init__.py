@@ -13,6 +13,7 @@ from autokd.report.compare import CompareData, build_compare
 from autokd.report.compare_page import render_compare
 from autokd.report.data import RunReportData, build_run_report
 from autokd.report.run_page import render_run_report
+from autokd.summary import RunSummary
 
 __all__ = [
     "CompareData",
@@ -37,7 +38,7 @@ def write_run_report(
     folder: RunFolder,
     *,
     study: Any = None,
-    summary: dict[str, Any] | None = None,
+    summary: RunSummary | None = None,
     reports_dir: Path = Path("reports"),
     output: Path | None = None,
 ) -> Path:

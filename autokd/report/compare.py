@@ -18,13 +18,14 @@ from autokd.errors import AutoKDError
 from autokd.pareto import hypervolume_2d
 from autokd.records import RunFolder, load_study, trials_frame
 from autokd.report.data import COST_AXES, front_of, reference_point
+from autokd.summary import RunSummary
 
 
 @dataclass(frozen=True)
 class ComparedRun:
     name: str
     path: str
-    summary: dict[str, Any]
+    summary: RunSummary
     complete: pd.DataFrame  # complete trials
     fronts: dict[str, list[int]]  # cost column -> trial numbers on the accuracy-cost front
     hypervolume: float  # of the accuracy-latency front, against the shared reference
@@ -39,16 +40,15 @@ class CompareData:
     mixed_targets: bool
 
 
-def measurement_key(summary: dict[str, Any]) -> dict[str, Any]:
+def measurement_key(summary: RunSummary) -> dict[str, Any]:
     """Everything a latency depends on besides the architecture: the target's settings and the
     machine's fingerprint (CPU, library versions, GPU), as the run recorded them."""
-    target = {k: v for k, v in summary["target"].items() if k not in ("description", "name")}
-    environment = summary.get("environment", {})
-    fingerprint = summary.get("latency_fingerprint") or {
+    environment = summary.environment
+    fingerprint = summary.latency_fingerprint or {
         "cpu": environment.get("cpu"),
         "torch": environment.get("torch"),
     }
-    return {**target, **fingerprint}
+    return {**summary.target.settings(), **fingerprint}
 
 
 def _differences(keys: list[dict[str, Any]], names: list[str]) -> str:
@@ -60,26 +60,25 @@ def _differences(keys: list[dict[str, Any]], names: list[str]) -> str:
     )
 
 
-def _measured_on(summary: dict[str, Any]) -> str:
-    target, environment = summary["target"], summary.get("environment", {})
-    return f"{target['name']}, {target['threads']} thread(s), {environment.get('cpu', '?')}"
+def _measured_on(summary: RunSummary) -> str:
+    target, cpu = summary.target, summary.environment.get("cpu", "?")
+    return f"{target.name}, {target.threads} thread(s), {cpu}"
 
 
 SETTINGS: list[tuple[str, Any]] = [
-    ("search space", lambda s: f"{s['space']['name']} ({s['space']['digest']})"),
-    ("sampler", lambda s: s["sampler"]),
-    ("budget", lambda s: s["budget"]),
-    ("complete trials", lambda s: s["trials"].get("complete", 0)),
-    ("epochs per trial", lambda s: s["epochs"]),
-    ("seed", lambda s: s["seed"]),
+    ("search space", lambda s: f"{s.space.name} ({s.space.digest})"),
+    ("sampler", lambda s: s.sampler),
+    ("budget", lambda s: s.budget),
+    ("complete trials", lambda s: s.trials.get("complete", 0)),
+    ("epochs per trial", lambda s: s.epochs),
+    ("seed", lambda s: s.seed),
     (
         "teacher",
         lambda s: (
-            f"{s['teacher']['name']} ({s['teacher']['weights_digest']}), "
-            f"accuracy {s['teacher']['accuracy']:.4f}"
+            f"{s.teacher.name} ({s.teacher.weights_digest}), accuracy {s.teacher.accuracy:.4f}"
         ),
     ),
-    ("data", lambda s: f"{s['data']['name']} ({s['data']['key']})"),
+    ("data", lambda s: f"{s.data.name} ({s.data.key})"),
     ("target", _measured_on),
 ]
 

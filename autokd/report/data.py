@@ -18,6 +18,7 @@ from autokd.records import (
     load_study,
     trials_frame,
 )
+from autokd.summary import RunSummary
 
 # The report's two fronts: accuracy against each cost, with its axis label.
 COST_AXES: dict[str, str] = {
@@ -37,7 +38,7 @@ class FrontInfo:
 class RunReportData:
     name: str
     run_path: str  # the run folder, as the export commands in the report name it
-    summary: dict[str, Any]
+    summary: RunSummary
     trials: pd.DataFrame  # every trial (trials.csv's columns)
     complete: pd.DataFrame  # complete trials with a `hover` column
     fronts: list[FrontInfo]
@@ -87,7 +88,7 @@ def hypervolume_history(
 
 
 def build_run_report(
-    folder: RunFolder, *, study: Any = None, summary: dict[str, Any] | None = None
+    folder: RunFolder, *, study: Any = None, summary: RunSummary | None = None
 ) -> RunReportData:
     """Compute what the report shows from the run's study (the source of truth) and summary."""
     summary = summary if summary is not None else folder.read_summary()

@@ -19,6 +19,7 @@ from autokd.report.page import (
     page,
     table,
 )
+from autokd.summary import TargetRecord, TrainingRecord
 
 
 def front_figure(data: RunReportData, info: FrontInfo) -> Any:
@@ -65,7 +66,7 @@ def front_figure(data: RunReportData, info: FrontInfo) -> Any:
             hoverinfo="text",
         )
     )
-    limit = (data.summary.get("constraints") or {}).get(
+    limit = data.summary.constraints.get(
         {"latency_ms": "max_latency_ms", "flops": "max_flops"}[info.cost]
     )
     if limit is not None:
@@ -75,12 +76,12 @@ def front_figure(data: RunReportData, info: FrontInfo) -> Any:
             annotation_text="limit",
             annotation_position="top left",
         )
-    teacher = data.summary.get("teacher", {})
-    if teacher.get("accuracy") is not None:
+    teacher = data.summary.teacher
+    if teacher.accuracy is not None:
         fig.add_hline(
-            y=teacher["accuracy"],
+            y=teacher.accuracy,
             line={"color": TEACHER_COLOUR, "dash": "dash"},
-            annotation_text=f"teacher {teacher.get('name', '')} {teacher['accuracy']:.3f}",
+            annotation_text=f"teacher {teacher.name} {teacher.accuracy:.3f}",
             annotation_position="bottom right",
         )
     short = info.label.split(" (")[0]
@@ -205,10 +206,10 @@ def rejected_section(data: RunReportData) -> str:
         return ""
     limits = ", ".join(
         f"{k.replace('max_', '').replace('_', ' ')} at most {v:g}"
-        for k, v in data.summary.get("constraints", {}).items()
+        for k, v in data.summary.constraints.items()
         if v is not None
     )
-    saved = data.summary.get("timings", {}).get("training_saved_s")
+    saved = data.summary.timings.get("training_saved_s")
     rows = [
         [
             str(int(r["number"])),
@@ -229,12 +230,12 @@ def rejected_section(data: RunReportData) -> str:
     )
 
 
-def _training_text(training: dict[str, Any] | None, target: dict[str, Any]) -> str:
+def _training_text(training: TrainingRecord | None, target: TargetRecord) -> str:
     """Where the students trained (independent of where their latency was measured)."""
     if not training:
         return "cpu (runs before --device record none)"
-    text = f"{training['device']}, {training['precision']}; {training['workers_plan']}"
-    return f"{text}; latency measured on target {target.get('name', '')}, separately"
+    text = f"{training.device}, {training.precision}; {training.workers_plan}"
+    return f"{text}; latency measured on target {target.name}, separately"
 
 
 def _counts_text(counts: dict[str, int]) -> str:
@@ -253,45 +254,43 @@ def _counts_text(counts: dict[str, int]) -> str:
 
 def render_run_report(data: RunReportData) -> str:
     s = data.summary
-    teacher, target, env = s.get("teacher", {}), s.get("target", {}), s.get("environment", {})
-    best = s.get("best_accuracy")
+    teacher, target, env = s.teacher, s.target, s.environment
+    best = s.best_accuracy
     summary_cards = cards(
         [
             (f"{data.counts.get('complete', 0)}", f"trials: {_counts_text(data.counts)}"),
             (f"{len(data.pareto)}", "students on the front"),
             (f"{best:.4f}" if best is not None else "-", "best student accuracy"),
-            (f"{teacher.get('accuracy', float('nan')):.4f}", f"teacher {teacher.get('name', '')}"),
-            (f"{target.get('name', '')}", f"target, {target.get('threads', '?')} thread(s)"),
+            (f"{teacher.accuracy:.4f}", f"teacher {teacher.name}"),
+            (f"{target.name}", f"target, {target.threads} thread(s)"),
         ]
     )
     plots = [front_figure(data, info) for info in data.fronts] + [hypervolume_figure(data)]
     if data.importances:
         plots.append(importance_figure(data))
-    d = s["data"]
+    d = s.data
     run_facts = facts(
         [
             (
                 "data",
-                f"{d['name']} ({d['train_images']} train / {d['val_images']} val, "
-                f"{d['channels']}x{d['input_size']}x{d['input_size']}, {d['classes']} classes"
-                + (f"; {d['storage']})" if d.get("storage") else ")"),
+                f"{d.name} ({d.train_images} train / {d.val_images} val, "
+                f"{d.channels}x{d.input_size}x{d.input_size}, {d.classes} classes"
+                + (f"; {d.storage})" if d.storage else ")"),
             ),
-            ("search space", f"{s['space']['name']} ({s['space']['source']})"),
-            ("sampler, seed, budget", f"{s['sampler']}, {s['seed']}, {s['budget']}"),
+            ("search space", f"{s.space.name} ({s.space.source})"),
+            ("sampler, seed, budget", f"{s.sampler}, {s.seed}, {s.budget}"),
             (
                 "training per trial",
-                f"{s['epochs']} epochs, batch {s['batch_size']}, distilled from "
-                "cached teacher outputs",
+                f"{s.epochs} epochs, batch {s.batch_size}, distilled from cached teacher outputs",
             ),
-            ("training device", _training_text(s.get("training"), target)),
+            ("training device", _training_text(s.training, target)),
             (
                 "teacher",
-                f"{teacher.get('name')} ({teacher.get('source')}), accuracy "
-                f"{teacher.get('accuracy', float('nan')):.4f}, weights "
-                f"{teacher.get('weights_digest')}",
+                f"{teacher.name} ({teacher.source}), accuracy {teacher.accuracy:.4f}, "
+                f"weights {teacher.weights_digest}",
             ),
-            ("latency protocol", s.get("latency_protocol", "")),
-            ("FLOPs", s.get("flops_convention", "")),
+            ("latency protocol", s.latency_protocol),
+            ("FLOPs", s.flops_convention),
             (
                 "parameter importance",
                 "fANOVA (Optuna, seeded) over the parameters every complete "
@@ -302,12 +301,12 @@ def render_run_report(data: RunReportData) -> str:
                 f"{env.get('cpu')}, {env.get('physical_cores')} physical cores; torch "
                 f"{env.get('torch')}, timm {env.get('timm')}, optuna {env.get('optuna')}",
             ),
-            ("updated", s.get("updated", "")),
+            ("updated", s.updated),
         ]
     )
-    body = f"""<p class="sub">Students distilled from {html.escape(str(teacher.get("name")))} on
-{html.escape(d["name"])}; latency measured on target {html.escape(target.get("name", ""))}
-({html.escape(target.get("description", ""))}). Hover a point for its architecture and
+    body = f"""<p class="sub">Students distilled from {html.escape(teacher.name)} on
+{html.escape(d.name)}; latency measured on target {html.escape(target.name)}
+({html.escape(target.description)}). Hover a point for its architecture and
 distillation settings. Filled points joined by a line are the front of that view; open points
 are Pareto students that win on the other cost; faded points are dominated.</p>
 {summary_cards}
