@@ -21,9 +21,10 @@ from autokd.config import (
     DEFAULT_TEACHER,
     DEFAULT_TEACHER_EPOCHS,
     PICKS,
-    SAMPLERS,
 )
 from autokd.errors import AutoKDError, Terminated
+from autokd.samplers import check_sampler, list_samplers
+from autokd.stopping import PRUNERS
 from autokd.yamlfiles import shipped_names
 
 DEFAULT_BUDGET = 50
@@ -237,7 +238,19 @@ def _add_search(commands: argparse._SubParsersAction) -> None:
         default=0,
         help="seed of the data split, teacher, sampler and training (default 0)",
     )
-    p.add_argument("--sampler", default="tpe", help=f"{', '.join(SAMPLERS)} (default tpe)")
+    p.add_argument(
+        "--sampler",
+        default="tpe",
+        help=f"{', '.join(list_samplers())} (default tpe; nni-* need the nni extra)",
+    )
+    p.add_argument(
+        "--pruner",
+        choices=list(PRUNERS),
+        default="mo-asha",
+        help="mo-asha (default): stop students that cannot reach the front, train the "
+        "promising ones longer (rungs 1, 3, 9 epochs for --epochs 3-8); none: every "
+        "trial trains --epochs",
+    )
     limits = p.add_argument_group(
         "constraints", "a student over a limit is measured, then rejected without training"
     )
@@ -279,14 +292,14 @@ def _add_data_preparation(p: argparse.ArgumentParser) -> None:
 
 def _search(args: argparse.Namespace) -> int:
     from autokd import search
-    from autokd.config import Constraints, DataOptions, RunConfig, check_choice, load_space
+    from autokd.config import Constraints, DataOptions, RunConfig, load_space
     from autokd.data import get_dataset
     from autokd.records import check_run_name
     from autokd.targets import load_target
 
     space = load_space(args.space)
     target = load_target(args.target)
-    sampler = check_choice("sampler", args.sampler, SAMPLERS)
+    sampler = check_sampler(args.sampler)
     get_dataset(args.data)
     data_label = args.data.split(":")[0]  # folder:PATH runs are named folder-...
     label = f"{data_label}-{target.name}"
@@ -307,6 +320,7 @@ def _search(args: argparse.Namespace) -> int:
         batch_size=args.batch_size,
         seed=args.seed,
         sampler=sampler,
+        pruner=args.pruner,
         constraints=Constraints(args.max_latency_ms, args.max_flops, args.max_params),
         data_options=DataOptions(args.data_dir, args.download, args.subset, args.input_size),
         workers=args.workers,
@@ -324,6 +338,11 @@ def _search(args: argparse.Namespace) -> int:
         f"{_duration(time.perf_counter() - started)}; {s.pareto_size} students on the front; "
         f"best accuracy {best} (teacher {s.teacher.name} {s.teacher.accuracy:.4f})"
     )
+    if s.stopped:
+        print(
+            f"  {s.stopped} students stopped early by {s.pruner} ({s.epochs_saved} epochs of "
+            f"training saved); the others trained {s.trial_epochs} epochs"
+        )
     if s.rejected:
         print(
             f"  {s.rejected} students over the limits were rejected untrained (about "

@@ -251,7 +251,6 @@ class Constraints:
         return [(metrics[metric] - limit) / limit for metric, _, limit in self.active]
 
 
-SAMPLERS = ("tpe", "random", "nsga2")
 PICKS = ("knee", "best-accuracy", "fastest")  # how `autokd export` chooses among the front
 DEFAULT_TEACHER = "resnet18"  # trains to about 0.99 on digits in well under a minute on 2 cores
 DEFAULT_TEACHER_EPOCHS = 20
@@ -270,6 +269,7 @@ class TrialSettings:
     batch_size: int
     seed: int
     constraints: Constraints
+    pruner: str = "none"  # stopping.PRUNERS: how long a trial trains, what may stop it
 
 
 @dataclass(frozen=True)
@@ -290,6 +290,7 @@ class RunConfig:
     seed: int
     sampler: str
     constraints: Constraints = field(default_factory=lambda: Constraints())
+    pruner: str = "mo-asha"  # stopping.PRUNERS; `none` trains every trial `epochs`
     data_options: DataOptions = field(default_factory=lambda: DataOptions())
     # How the trials run; none of it changes what a trial computes, so none is in `identity`.
     workers: int | None = None  # None: auto (one per physical core, or per GPU)
@@ -309,6 +310,7 @@ class RunConfig:
             batch_size=self.batch_size,
             seed=self.seed,
             constraints=self.constraints,
+            pruner=self.pruner,
         )
 
     def identity(self) -> dict[str, Any]:
@@ -330,6 +332,7 @@ class RunConfig:
             "sampler": self.sampler,
             "constraints": self.constraints.to_dict(),
             "data_options": self.data_options.identity(),
+            "pruner": self.pruner,
         }
 
 

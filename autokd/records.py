@@ -58,6 +58,8 @@ EXTRA_COLUMNS = [
     "metrics_cached",
     "diverged",
     "rejected_by",
+    "stopped_by",
+    "epochs_trained",
     "fail_reason",
 ]
 NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")

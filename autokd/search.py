@@ -60,7 +60,9 @@ from autokd.records import (
     weights_file,
     write_tables,
 )
+from autokd.samplers import make_sampler
 from autokd.space import PARAMS_ATTR, param_declarations, sample_candidate
+from autokd.stopping import EPOCHS_ATTR, PRUNERS, STOPPED_ATTR, Stopped
 from autokd.storage import RUN_ATTR, SUMMARY_ATTR, check_study_file, masked, open_storage
 from autokd.students import StudentSpec
 from autokd.summary import (
@@ -100,33 +102,13 @@ from autokd.workers import (
 )
 from autokd.yamlfiles import stable_hash
 
+# Identity keys a run records since they were added, and what a run before them did.
+IDENTITY_BEFORE_KEYS = {"pruner": "none"}
 LATENCY_PROTOCOL = (
     "median and IQR over timed blocks of torch.utils.benchmark blocked_autorange "
     "(min_run_time {min_run_time} s) after {warmup} warm-up calls; batch {batch_size}, "
     "{threads} thread(s), eval mode, inference_mode"
 )
-
-
-def make_sampler(name: str, *, seed: int, budget: int) -> Any:
-    """`tpe` (multivariate TPE, the default), `random`, or `nsga2` with a population that fits
-    the budget: NSGA-II with fewer trials than its population never leaves random sampling.
-    TPE and NSGA-II read the constraint values a trial records, and learn to avoid violations.
-    TPE's constant liar counts trials other workers are running as bad ones, so parallel workers
-    do not all sample the same region (with one worker nothing else runs: no effect)."""
-    import optuna
-
-    if name == "tpe":
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            return optuna.samplers.TPESampler(
-                seed=seed, multivariate=True, group=True, constant_liar=True
-            )
-    if name == "random":
-        return optuna.samplers.RandomSampler(seed=seed)
-    if name == "nsga2":
-        population = max(4, min(50, budget // 5))
-        return optuna.samplers.NSGAIISampler(seed=seed, population_size=population)
-    raise ValueError(f"unknown sampler {name!r}")
 
 
 @dataclass(frozen=True)
@@ -153,7 +135,7 @@ def check_existing_run(folder: RunFolder, config: RunConfig) -> bool:
         return False
     if not folder.storage:
         check_study_file(folder.study_db, writing=True)
-    stored = folder.read_json(folder.run_json).get("identity", {})
+    stored = {**IDENTITY_BEFORE_KEYS, **folder.read_json(folder.run_json).get("identity", {})}
     wanted = config.identity()
     for key, value in wanted.items():
         if stored.get(key) != value:
@@ -222,21 +204,28 @@ class _Trials:
             trial.set_user_attr(key, value)
         if config.constraints.active:
             self._reject_if_over_limits(trial, metrics)
-        # 2) distil briefly from the cached teacher outputs
+        # 2) distil briefly from the cached teacher outputs, judged after every epoch
+        pruner = PRUNERS[config.pruner]
         schedule = TrainConfig(
-            epochs=config.epochs,
+            epochs=pruner.epochs(config.epochs),
             lr=candidate.lr,
             batch_size=config.batch_size,
             seed=config.seed + trial.number,
         )
-        student, result = train_student(
-            candidate.student,
-            candidate.kd,
-            schedule,
-            self.data,
-            self.outputs,
-            execution=self.execution,
-        )
+        latency, flops = metrics.latency.median_ms, float(metrics.flops)
+        judge = pruner.judge(trial, config.epochs, latency, flops)
+        try:
+            student, result = train_student(
+                candidate.student,
+                candidate.kd,
+                schedule,
+                self.data,
+                self.outputs,
+                callbacks=[judge],
+                execution=self.execution,
+            )
+        except Stopped as stop:
+            raise _stopped_trial(trial, stop, judge.seconds, latency, flops) from None
         trial.set_user_attr("diverged", result.diverged)
         failure = training_failure(result, self.data.val_y)
         if failure is not None:  # no result: recorded FAIL with the reason, never on the front
@@ -251,7 +240,8 @@ class _Trials:
         trial.set_user_attr("best_val_accuracy", result.best_val_accuracy)
         record = TrialRecord(candidate.student, candidate.kd, schedule)
         trial.set_user_attr("train", record.attrs()["train"])
-        return result.val_accuracy, metrics.latency.median_ms, float(metrics.flops)
+        trial.set_user_attr(EPOCHS_ATTR, result.epochs_run)
+        return result.val_accuracy, latency, flops
 
     def _check_fits(self, student: StudentSpec) -> None:
         """Fail the trial, before allocating anything, when the student cannot fit in memory
@@ -291,6 +281,23 @@ class _Trials:
             trial.set_user_attr("flops", values["flops"])  # the trial has none
             trial.set_user_attr("rejected_by", "; ".join(broken))
             raise optuna.TrialPruned(f"over the limits: {'; '.join(broken)}")
+
+
+def _stopped_trial(
+    trial: Any, stop: Stopped, seconds: float, latency_ms: float, flops: float
+) -> Exception:
+    """A student the stopper ended, recorded: its costs and last accuracy as attributes (a
+    pruned trial has no objective values), how far it trained and why it stopped. Returns the
+    TrialPruned that makes it PRUNED."""
+    import optuna
+
+    trial.set_user_attr("accuracy", stop.accuracy)
+    trial.set_user_attr("latency_ms", latency_ms)
+    trial.set_user_attr("flops", flops)
+    trial.set_user_attr(EPOCHS_ATTR, stop.epoch)
+    trial.set_user_attr("train_seconds", round(seconds, 3))
+    trial.set_user_attr(STOPPED_ATTR, stop.reason)
+    return optuna.TrialPruned(stop.reason)
 
 
 def run(config: RunConfig, *, progress: bool = True) -> SearchOutcome:
@@ -462,7 +469,11 @@ def _open_study(
     # Offset the seed by the trials already there, so a continued study does not replay them;
     # size NSGA-II's population by the first budget, so it stays the same when the run grows.
     study.sampler = make_sampler(
-        config.sampler, seed=(config.seed + len(study.trials)) % 2**32, budget=first_budget
+        config.sampler,
+        seed=config.seed + len(study.trials),
+        budget=first_budget,
+        space=config.space,
+        data=data,
     )
     return study, first_budget
 
@@ -487,6 +498,7 @@ def _record_for_workers(
             "seed": config.seed,
             "first_budget": first_budget,
             "epochs": config.epochs,
+            "pruner": config.pruner,
             "batch_size": config.batch_size,
             "constraints": config.constraints.to_dict(),
             "space": _yaml_file(config.space.source, config.space.name),
@@ -573,11 +585,14 @@ def run_worker(
         batch_size=record["batch_size"],
         seed=record["seed"],
         constraints=Constraints(**record["constraints"]),
+        pruner=record.get("pruner", "none"),
     )
     study.sampler = make_sampler(
         record["sampler"],
         seed=record["seed"] + len(study.trials) + 1009 * worker_index,
         budget=record["first_budget"],
+        space=settings.space,
+        data=data,
     )
     weights = weights_dir or Path(record["weights_dir"])
     from tqdm.auto import tqdm
@@ -687,6 +702,8 @@ def build_summary(
     threads = target_threads(target)
     timings = dict(timings)
     rejected = frame[frame["rejected_by"].notna()]
+    stopped = frame[frame["stopped_by"].notna()]
+    top = PRUNERS[config.pruner].epochs(config.epochs)
     if len(complete):
         timings["measure_s_total"] = round(float(complete["measure_seconds"].sum()), 2)
         timings["train_s_total"] = round(float(complete["train_seconds"].sum()), 2)
@@ -708,6 +725,10 @@ def build_summary(
         constraints=config.constraints.to_dict(),
         rejected=int(len(rejected)),
         epochs=config.epochs,
+        pruner=config.pruner,
+        trial_epochs=top,
+        stopped=int(len(stopped)),
+        epochs_saved=int((top - stopped["epochs_trained"].astype(int)).sum()),
         batch_size=config.batch_size,
         space=SpaceRecord(
             config.space.name, config.space.source, config.space.digest, config.space.description

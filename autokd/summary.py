@@ -104,6 +104,10 @@ class RunSummary(Codable):
     objectives: list[Any] = field(default_factory=list)
     constraints: dict[str, Any] = field(default_factory=dict)
     rejected: int = 0  # students over a limit, rejected untrained
+    pruner: str = "none"  # runs before the stopper trained every trial `epochs`
+    trial_epochs: int | None = None  # what a trial that is not stopped trains
+    stopped: int = 0  # students the stopper ended early
+    epochs_saved: int = 0  # of training, by stopping them
     latency_fingerprint: dict[str, Any] | None = None  # compare checks runs agree on it
     environment: dict[str, Any] = field(default_factory=dict)
     best_accuracy: float | None = None
@@ -114,6 +118,11 @@ class RunSummary(Codable):
     training: TrainingRecord | None = None  # runs before --device record none
     report: str | None = None  # where the search wrote the HTML report
     extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def complete_epochs(self) -> int:
+        """The epochs every complete trial trained (with the stopper, its top rung)."""
+        return self.trial_epochs or self.epochs
 
 
 @dataclass(frozen=True)

@@ -28,11 +28,11 @@ from common import autokd, save_result
 from folder_search import write_digit_pngs
 
 from autokd.config import TrainConfig
-from autokd.students.cnn import StageConfig, StudentConfig
 from autokd.data import load_data
 from autokd.data.batches import loader_workers
 from autokd.distill.engine import fit
 from autokd.students import build_student
+from autokd.students.cnn import StageConfig, StudentConfig
 
 # The settings compared: the default storage, then 8-bit storage with its batches made in the
 # training process and by one DataLoader worker.

@@ -100,7 +100,8 @@ def main() -> None:
     work = args.work or Path(tempfile.mkdtemp(prefix="autokd-loss-menu-"))
     work.mkdir(parents=True, exist_ok=True)
     common = ["--data", "fashion-mnist", "--subset", "10000", "--budget", str(args.budget),
-              "--target", "cpu", "--teacher-epochs", str(args.teacher_epochs), "--quiet"]  # fmt: skip
+              "--target", "cpu", "--teacher-epochs", str(args.teacher_epochs),
+              "--quiet"]  # fmt: skip
     seconds = {}
     for name, space in (("menu", "cnn-menu"), ("kd-alone", str(kd_alone_space(work)))):
         _, seconds[name] = autokd("search", "--space", space, "--name", name, *common, cwd=work)

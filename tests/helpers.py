@@ -21,6 +21,8 @@ TINY_SEARCH = [
     "1",
     "--workers",
     "1",
+    "--pruner",  # every trial trains --epochs: tests count complete trials (test_stopping: on)
+    "none",
     "--quiet",
 ]
 

@@ -32,7 +32,11 @@ BAD_SEARCHES = [
         ["--data", "folder:/no/such/dir"],
         "--data folder:/no/such/dir: '/no/such/dir' does not exist",
     ),
-    (["--sampler", "tp"], "unknown sampler 'tp' (did you mean 'tpe'?); valid: nsga2, random, tpe"),
+    (
+        ["--sampler", "tp"],
+        "unknown sampler 'tp' (did you mean 'tpe'?); valid: nni-evolution, nni-random, nni-tpe, "
+        "nsga2, random, tpe",
+    ),
     (["--teacher", "resnet81"], "unknown teacher 'resnet81' (did you mean 'resnet18'?)"),
     (["--teacher-weights", "missing.pt"], "teacher weights file 'missing.pt' does not exist"),
     (["--space", "missing.yaml"], "search space file 'missing.yaml' does not exist"),

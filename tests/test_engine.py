@@ -4,9 +4,9 @@ import pytest
 import torch
 
 from autokd.config import KDConfig, TrainConfig
-from autokd.students.cnn import StageConfig, StudentConfig
 from autokd.distill.engine import evaluate, fit, warmup_cosine
 from autokd.students import build_student
+from autokd.students.cnn import StageConfig, StudentConfig
 
 
 def small_student(digits, stages=2):

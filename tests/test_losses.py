@@ -44,7 +44,8 @@ def _pearson(a, b):
 
 
 def _smooth_l1(a, b):
-    return sum(0.5 * (x - y) ** 2 if abs(x - y) < 1 else abs(x - y) - 0.5 for x, y in zip(a, b)) / len(a)
+    gaps = [abs(x - y) for x, y in zip(a, b, strict=True)]
+    return sum(0.5 * g**2 if g < 1 else g - 0.5 for g in gaps) / len(a)
 
 
 STUDENT, TEACHER = [1.0, 2.0, 0.5], [3.0, 0.0, 1.0]
@@ -171,7 +172,8 @@ def test_relational_kd_compares_distances_and_angles():
 @pytest.mark.parametrize(
     ("schedule", "progress", "expected"),
     [("constant", 0.7, 4.0), ("linear", 0.0, 4.0), ("linear", 0.5, 2.5), ("linear", 1.0, 1.0),
-     ("cosine", 0.0, 4.0), ("cosine", 0.5, 2.5), ("cosine", 1.0, 1.0), ("cosine", 0.25, 1 + 3 * (1 + math.cos(math.pi / 4)) / 2)],
+     ("cosine", 0.0, 4.0), ("cosine", 0.5, 2.5), ("cosine", 1.0, 1.0),
+     ("cosine", 0.25, 1 + 3 * (1 + math.cos(math.pi / 4)) / 2)],
 )  # fmt: skip
 def test_temperature_schedules_move_from_start_to_end(schedule, progress, expected):
     assert temperature_at(4.0, 1.0, schedule, progress) == pytest.approx(expected)

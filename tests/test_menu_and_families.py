@@ -50,7 +50,8 @@ def test_a_run_from_before_the_plugins_opens_in_report_export_and_train(tmp_path
     assert main(["export", str(run), "--trial", "2", "-o", str(bundle)]) == 0
     distill = yaml.safe_load((bundle / "student.yaml").read_text())["distill"]
     kd = KDConfig.from_dict(distill)  # the trial recorded three keys; the rest are defaults
-    assert (kd.logit_loss, kd.feature_loss, kd.temperature_schedule) == ("kd", "fitnets", "constant")
+    chosen = (kd.logit_loss, kd.feature_loss, kd.temperature_schedule)
+    assert chosen == ("kd", "fitnets", "constant")
     # The run's teacher was trained on another machine: train on labels to read the bundle
     out = tmp_path / "trained"
     assert main(["train", str(bundle), "--epochs", "1", "--no-kd", "--quiet", "-o", str(out)]) == 0

@@ -160,7 +160,8 @@ import torch.nn.functional as F
 from autokd.distill import terms
 
 def l1_probabilities(student, teacher, labels, temperature):
-    return (F.softmax(student / temperature, 1) - F.softmax(teacher / temperature, 1)).abs().sum(1).mean()
+    gap = F.softmax(student / temperature, 1) - F.softmax(teacher / temperature, 1)
+    return gap.abs().sum(1).mean()
 
 terms.register_term(terms.LogitTerm("l1prob", "L1 between probabilities", l1_probabilities))
 '''

@@ -77,8 +77,9 @@ def test_run_report_data_counts_fronts_importances_and_export_commands(tmp_path)
     assert data.counts == {"complete": 12}
     assert data.fronts[0].front == list(range(12))  # accuracy rises with latency: all on it
     assert data.hypervolume_reference == pytest.approx((0.5 - 0.1 * 0.44, 1.2 + 0.1 * 1.1))
-    assert [n for n, _ in data.hypervolume] == list(range(12))
-    volumes = [v for _, v in data.hypervolume]
+    assert sorted(step.number for step in data.hypervolume) == list(range(12))
+    assert all(step.minutes is not None for step in data.hypervolume)
+    volumes = [step.volume for step in data.hypervolume]
     assert volumes == sorted(volumes)  # a front only grows
     assert set(data.importances["accuracy"]) == {"stages", "lr", "alpha"}
     assert set(data.importances["latency_ms"]) == {"stages"}  # the architecture's only

@@ -23,8 +23,18 @@ def test_fronts_per_cost_by_hand():
 
 def test_hypervolume_grows_trial_by_trial_as_computed_by_hand():
     history = hypervolume_history(TRIALS, reference=(0.0, 3.0))
-    assert [n for n, _ in history] == [0, 1, 2, 3]
+    assert [step.number for step in history] == [0, 1, 2, 3]
     after_0 = 0.7 * (3.0 - 0.5)
     after_1 = after_0 + (0.9 - 0.7) * (3.0 - 1.0)
     after_3 = after_1 + (0.95 - 0.9) * (3.0 - 2.5)
-    assert [v for _, v in history] == pytest.approx([after_0, after_1, after_1, after_3])
+    assert [step.volume for step in history] == pytest.approx([after_0, after_1, after_1, after_3])
+
+
+def test_hypervolume_follows_the_order_trials_completed_in():
+    finished = TRIALS.assign(minutes=[4.0, 1.0, 2.0, 3.0])  # trial 1 finished first
+    history = hypervolume_history(finished, reference=(0.0, 3.0))
+    assert [step.number for step in history] == [1, 2, 3, 0]
+    assert [step.minutes for step in history] == [1.0, 2.0, 3.0, 4.0]
+    first = 0.9 * (3.0 - 1.0)
+    assert history[0].volume == pytest.approx(first)
+    assert history[-1].volume == pytest.approx(0.7 * 2.5 + 0.2 * 2.0 + 0.05 * 0.5)  # all four

@@ -97,7 +97,8 @@ def test_a_wrong_loss_menu_is_one_clear_error(tmp_path, distill, message):
 
 
 def test_a_space_may_narrow_a_terms_own_range(tmp_path, digits):
-    space = load_space(write_space(tmp_path, extra_distill="logit_loss: dkd\ndkd: {beta: {low: 4, high: 5}}"))
+    extra = "logit_loss: dkd\ndkd: {beta: {low: 4, high: 5}}"
+    space = load_space(write_space(tmp_path, extra_distill=extra))
     study = optuna.create_study(directions=["maximize", "minimize"])
     for _ in range(10):
         kd = sample_candidate(study.ask(), space, digits).kd

@@ -21,7 +21,7 @@ from autokd.teacher import (
 from autokd.teacher_ensemble import parse_teacher_spec
 from tests.helpers import write_space
 
-FAST = ["--teacher-epochs", "1", "--epochs", "1", "--workers", "1", "--quiet"]
+FAST = ["--teacher-epochs", "1", "--epochs", "1", "--workers", "1", "--pruner", "none", "--quiet"]
 
 
 def _search(tmp_path, name, *args):

@@ -17,9 +17,9 @@ import torch
 
 from autokd import limits, search
 from autokd.cli import main
-from autokd.students.cnn import StageConfig, StudentConfig
 from autokd.distill.engine import EpochReport, FitResult
 from autokd.errors import TrialFailed
+from autokd.students.cnn import StageConfig, StudentConfig
 from autokd.training import training_failure
 from autokd.workers import MIN_FAILURE_LIMIT, failure_reason
 from tests.helpers import tiny_search, wait_for_complete_trials

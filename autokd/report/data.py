@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 from dataclasses import dataclass
 from typing import Any
 
@@ -45,10 +46,11 @@ class RunReportData:
     pareto: pd.DataFrame  # the study's own front (accuracy, latency, FLOPs), fastest first
     counts: dict[str, int]  # trials by state
     hypervolume_reference: tuple[float, float] | None  # (accuracy, latency_ms); None: no trials
-    hypervolume: list[tuple[int, float]]  # accuracy-latency hypervolume after each complete trial
+    hypervolume: list[HypervolumeStep]  # after each complete trial, in the order they completed
     validation: dict[str, Any] | None  # what `autokd validate` stored, if it ran
     importances: dict[str, dict[str, float]]  # objective -> parameter -> fANOVA importance
     rejected: pd.DataFrame  # trials over a constraint: measured, never trained
+    stopped: pd.DataFrame  # trials the stopper ended, with a `hover` column
 
 
 def front_of(frame: pd.DataFrame, cost: str) -> list[int]:
@@ -72,19 +74,43 @@ def hover_text(row: pd.Series, kd: KDConfig) -> str:
     )
 
 
+@dataclass(frozen=True)
+class HypervolumeStep:
+    number: int  # the trial that completed
+    minutes: float | None  # since the run's first trial started (None: not recorded)
+    volume: float  # of the accuracy-latency front of the trials complete so far
+
+
 def hypervolume_history(
     complete: pd.DataFrame, reference: tuple[float, float]
-) -> list[tuple[int, float]]:
-    """(trial number, hypervolume of the accuracy-latency front of the trials up to it)."""
-    history: list[tuple[int, float]] = []
+) -> list[HypervolumeStep]:
+    """The hypervolume after each complete trial, in the order they completed (`minutes`
+    column) or of their numbers: what a search bought with its wall time."""
+    ordered = complete.sort_values(["minutes", "number"]) if "minutes" in complete else complete
+    history: list[HypervolumeStep] = []
     front = np.empty((0, 2))
-    for number, accuracy, latency in complete[["number", "accuracy", "latency_ms"]].itertuples(
-        index=False
-    ):
-        points = np.vstack([front, [accuracy, latency]])
+    for row in ordered.itertuples(index=False):
+        points = np.vstack([front, [row.accuracy, row.latency_ms]])
         front = points[pareto_mask(points, ["maximize", "minimize"])]
-        history.append((int(number), hypervolume_2d(front, ["maximize", "minimize"], reference)))
+        minutes = getattr(row, "minutes", None)
+        history.append(
+            HypervolumeStep(
+                int(row.number),
+                None if minutes is None or pd.isna(minutes) else float(minutes),
+                hypervolume_2d(front, ["maximize", "minimize"], reference),
+            )
+        )
     return history
+
+
+def minutes_since_start(trials: dict[int, Any], numbers: Any) -> list[float | None]:
+    """When each of `numbers` completed, in minutes after the run's first trial started."""
+    starts = [t.datetime_start for t in trials.values() if t.datetime_start is not None]
+    if not starts:
+        return [None for _ in numbers]
+    first = min(starts)
+    ends = (trials[int(n)].datetime_complete for n in numbers)
+    return [None if end is None else (end - first).total_seconds() / 60 for end in ends]
 
 
 def build_run_report(
@@ -103,6 +129,7 @@ def build_run_report(
     complete["alpha"] = [k.alpha for k in kd]
     complete["lr"] = [record.train.lr for record in records]
     complete["distillation"] = [k.describe() for k in kd]
+    complete["minutes"] = minutes_since_start(trials, complete["number"])
     complete["hover"] = [
         hover_text(row, k) for (_, row), k in zip(complete.iterrows(), kd, strict=True)
     ]
@@ -124,7 +151,20 @@ def build_run_report(
         validation=validation,
         importances=parameter_importances(study, len(complete)),
         rejected=frame[frame["rejected_by"].notna()],
+        stopped=_stopped_rows(frame),
     )
+
+
+def _stopped_rows(frame: pd.DataFrame) -> pd.DataFrame:
+    """The students the early stopper ended, with what they reached and why they stopped."""
+    stopped = frame[frame["stopped_by"].notna()].copy()
+    stopped["hover"] = [
+        f"trial {int(r.number)}: stopped after epoch {int(r.epochs_trained)} at accuracy "
+        f"{r.accuracy:.4f}<br>{html.escape(str(r.stopped_by))}<br>"
+        + html.escape(str(r.architecture))
+        for r in stopped.itertuples(index=False)
+    ]
+    return stopped
 
 
 REFERENCE_MARGIN = 0.1  # of each objective's range, beyond its worst value

@@ -19,7 +19,7 @@ from autokd.report.page import (
     page,
     table,
 )
-from autokd.summary import TargetRecord, TrainingRecord
+from autokd.summary import RunSummary, TargetRecord, TrainingRecord
 
 
 def front_figure(data: RunReportData, info: FrontInfo) -> Any:
@@ -32,6 +32,11 @@ def front_figure(data: RunReportData, info: FrontInfo) -> Any:
     front = frame.set_index("number").loc[info.front].reset_index()
     fig = go.Figure()
     for name, rows, marker in (
+        (
+            "stopped early (accuracy when stopped)",
+            data.stopped,
+            {"color": DOMINATED_COLOUR, "size": 6, "opacity": 0.3, "symbol": "x"},
+        ),
         (
             "dominated",
             frame[~on_view_front & ~frame["is_pareto"]],
@@ -95,25 +100,30 @@ def front_figure(data: RunReportData, info: FrontInfo) -> Any:
 
 
 def hypervolume_figure(data: RunReportData) -> Any:
-    """How the accuracy-latency front grew: its hypervolume after each complete trial."""
+    """How the accuracy-latency front grew with the search's wall time: its hypervolume after
+    each complete trial (by trial number for runs that did not record times)."""
     import plotly.graph_objects as go
 
     reference = data.hypervolume_reference
     where = f"reference {reference[0]:.3f}, {reference[1]:.3f} ms" if reference else "no trials"
+    steps = data.hypervolume
+    timed = bool(steps) and all(step.minutes is not None for step in steps)
     fig = go.Figure(
         go.Scatter(
-            x=[n for n, _ in data.hypervolume],
-            y=[v for _, v in data.hypervolume],
+            x=[step.minutes if timed else step.number for step in steps],
+            y=[step.volume for step in steps],
             mode="lines+markers",
-            line={"color": FRONT_COLOUR},
+            line={"color": FRONT_COLOUR, "shape": "hv"},
             marker={"size": 5},
             name="hypervolume",
+            hovertext=[f"trial {step.number}: {step.volume:.4g}" for step in steps],
+            hoverinfo="text",
         )
     )
     return layout(
         fig,
         "hypervolume of the accuracy-latency front",
-        x="trial number",
+        x="minutes since the first trial started" if timed else "trial number",
         y=f"accuracy x ms ({where})",
     )
 
@@ -238,10 +248,20 @@ def _training_text(training: TrainingRecord | None, target: TargetRecord) -> str
     return f"{text}; latency measured on target {target.name}, separately"
 
 
+def _stopping_text(summary: RunSummary) -> str:
+    if summary.pruner == "none":
+        return f"off: every trial trained {summary.epochs} epochs"
+    return (
+        f"{summary.pruner}: rungs up to {summary.trial_epochs} epochs; {summary.stopped} "
+        f"students stopped early, {summary.epochs_saved} epochs of training saved; the front "
+        f"holds students that trained {summary.trial_epochs} epochs"
+    )
+
+
 def _counts_text(counts: dict[str, int]) -> str:
     names = {
         "complete": "complete",
-        "pruned": "rejected by constraints",
+        "pruned": "stopped early or over a limit",
         "fail": "failed",
         "running": "running",
     }
@@ -281,9 +301,11 @@ def render_run_report(data: RunReportData) -> str:
             ("sampler, seed, budget", f"{s.sampler}, {s.seed}, {s.budget}"),
             (
                 "training per trial",
-                f"{s.epochs} epochs, batch {s.batch_size}, distilled from cached teacher outputs",
+                f"{s.complete_epochs} epochs, batch {s.batch_size}, distilled from cached "
+                "teacher outputs",
             ),
             ("training device", _training_text(s.training, target)),
+            ("early stopping", _stopping_text(s)),
             (
                 "teacher",
                 f"{teacher.name} ({teacher.source}), accuracy {teacher.accuracy:.4f}, "

@@ -1,0 +1,274 @@
+"""Stopping hopeless students early (`--pruner mo-asha`, the default; `none` turns it off).
+
+Optuna cannot prune a multi-objective study (`trial.report` raises for one), so autokd judges
+its own trials. Two of a student's three objectives, latency and FLOPs, are known before its
+first batch; only accuracy needs training. With the stopper on, a trial's schedule spans the top
+rung (`rungs_for`: 1, 3, 9 epochs for `--epochs` 3 to 8), its accuracy is read after every epoch
+and three rules may stop it:
+
+1. **Learning-curve bound**, after any epoch: the student's optimistic final accuracy is its
+   accuracy now plus the largest gain any finished student made from this epoch to its end, plus
+   `BOUND_MARGIN`. If a finished student at most as slow and as large already has more than that,
+   the student cannot reach the front at its own cost: it stops. Used once `MIN_FINISHED`
+   students have finished (before that there is no curve to bound by).
+2. **Dominated at birth**, at the first rung: a student whose latency and FLOPs a finished
+   student matches or beats, and whose that student is within `BIRTH_MARGIN` of the best accuracy
+   of the run, could only enter the front by beating the best accuracy so far. It trains the
+   first rung only, and goes on only if it is then ahead of that student at the same epoch.
+3. **MO-ASHA promotion** (Schmucker et al. 2021), at each rung below the top: the students that
+   reached this rung (any worker's, finished or not) are ranked by non-dominated sorting on
+   (accuracy at the rung, latency, FLOPs), ties broken by crowding distance, then accuracy; a
+   student goes on only if it ranks in the top 1/eta (at least the first). Cheap students with
+   modest accuracy rank high too: promotion is by Pareto rank, not accuracy alone.
+
+A stopped trial is recorded PRUNED with `stopped_by` (the rule and its numbers), the epochs it
+trained and its last accuracy; it counts towards `--budget` (it was sampled and judged) and its
+weights are not kept. Only students that trained to the top rung are COMPLETE, so every student
+on the front trained longest, and the front is ranked on equal training.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from autokd.pareto import pareto_mask
+
+ETA = 3  # each rung trains eta times the epochs of the one before; 1/eta goes on
+BOUND_MARGIN = 0.02  # accuracy added to the optimistic bound: curves are noisy
+BIRTH_MARGIN = 0.005  # a cheaper student this close to the run's best accuracy
+MIN_FINISHED = 3  # finished students needed before their curves bound others'
+CURVE_ATTR = "curve"  # user attribute: validation accuracy after each epoch
+STOPPED_ATTR = "stopped_by"  # user attribute: why the stopper ended a trial
+EPOCHS_ATTR = "epochs_trained"
+
+
+def rungs_for(base_epochs: int, eta: int = ETA) -> tuple[int, ...]:
+    """The epochs at which a trial is judged: eta^k for k = 0, 1, ... up to eta x `--epochs`,
+    so that the students that survive train longer than `--epochs` (1, 3, 9 for 3 to 8)."""
+    rungs, epochs = [], 1
+    while epochs <= eta * base_epochs:
+        rungs.append(epochs)
+        epochs *= eta
+    return tuple(rungs)
+
+
+class Stopped(Exception):
+    """Raised by the judge's epoch callback; the trial becomes PRUNED with `reason`."""
+
+    def __init__(self, reason: str, epoch: int, accuracy: float) -> None:
+        super().__init__(reason)
+        self.reason, self.epoch, self.accuracy = reason, epoch, accuracy
+
+
+@dataclass(frozen=True)
+class Peer:
+    """Another trial as the stopper sees it: its costs, its curve, and whether it finished."""
+
+    number: int
+    latency_ms: float
+    flops: float
+    curve: tuple[float, ...]
+    finished: bool  # trained to the top rung (COMPLETE): its last accuracy is final
+
+    def cheaper_or_equal(self, latency_ms: float, flops: float) -> bool:
+        return self.latency_ms <= latency_ms and self.flops <= flops
+
+
+def peers_of(study: Any, *, exclude: int) -> list[Peer]:
+    """Every trial of `study` but `exclude` that has costs and at least one epoch's accuracy."""
+    import optuna
+
+    complete = optuna.trial.TrialState.COMPLETE
+    peers = []
+    for trial in study.get_trials(deepcopy=False):
+        curve = trial.user_attrs.get(CURVE_ATTR)
+        if trial.number == exclude or not curve:
+            continue
+        if trial.state == complete and trial.values:
+            latency, flops = trial.values[1], trial.values[2]
+        elif "latency_ms" in trial.user_attrs and "flops" in trial.user_attrs:
+            latency, flops = trial.user_attrs["latency_ms"], trial.user_attrs["flops"]
+        else:
+            continue
+        peers.append(
+            Peer(trial.number, float(latency), float(flops), tuple(curve), trial.state == complete)
+        )
+    return peers
+
+
+# --------------------------------------------------------------------------------------------
+# The three rules, as functions of numbers
+
+
+def bound_reason(
+    epoch: int, accuracy: float, latency_ms: float, flops: float, peers: Sequence[Peer]
+) -> str | None:
+    """Rule 1: why the student cannot reach the front even at its optimistic final accuracy."""
+    finished = [p for p in peers if p.finished and len(p.curve) >= epoch]
+    if len(finished) < MIN_FINISHED:
+        return None
+    gain = max(p.curve[-1] - p.curve[epoch - 1] for p in finished)
+    bound = accuracy + max(0.0, gain) + BOUND_MARGIN
+    better = [p for p in finished if p.cheaper_or_equal(latency_ms, flops) and p.curve[-1] > bound]
+    if not better:
+        return None
+    best = max(better, key=lambda p: p.curve[-1])
+    return (
+        f"bound: at epoch {epoch} accuracy {accuracy:.4f} could reach at most {bound:.4f}; "
+        f"trial {best.number} is as cheap and reached {best.curve[-1]:.4f}"
+    )
+
+
+def dominated_at_birth(latency_ms: float, flops: float, peers: Sequence[Peer]) -> Peer | None:
+    """Rule 2: the finished student, as cheap as this one, within BIRTH_MARGIN of the best."""
+    finished = [p for p in peers if p.finished]
+    if not finished:
+        return None
+    best = max(p.curve[-1] for p in finished)
+    cheaper = [
+        p
+        for p in finished
+        if p.cheaper_or_equal(latency_ms, flops) and p.curve[-1] >= best - BIRTH_MARGIN
+    ]
+    return max(cheaper, key=lambda p: p.curve[-1], default=None)
+
+
+def promotion_order(points: np.ndarray) -> list[int]:
+    """Indices of `points` (rows of accuracy, latency, FLOPs) best first: by non-dominated
+    level, then crowding distance within the level (larger first), then accuracy."""
+    remaining = np.arange(len(points))
+    directions = ["maximize", "minimize", "minimize"]
+    order: list[int] = []
+    while len(remaining):
+        level = remaining[pareto_mask(points[remaining], directions)]
+        crowd = crowding_distances(points[level])
+        ranked = sorted(range(len(level)), key=lambda i: (-crowd[i], -points[level[i], 0]))
+        order.extend(int(level[i]) for i in ranked)
+        remaining = np.setdiff1d(remaining, level)
+    return order
+
+
+def crowding_distances(points: np.ndarray) -> np.ndarray:
+    """NSGA-II's crowding distance: per objective, the normalised gap between each point's
+    neighbours; the extremes of every objective get infinity."""
+    n = len(points)
+    distance = np.zeros(n)
+    if n <= 2:
+        return np.full(n, np.inf)
+    for column in points.T:
+        order = np.argsort(column, kind="stable")
+        span = column[order[-1]] - column[order[0]]
+        distance[order[0]] = distance[order[-1]] = np.inf
+        if span > 0:
+            distance[order[1:-1]] += (column[order[2:]] - column[order[:-2]]) / span
+    return distance
+
+
+def promoted(
+    rung: int, accuracy: float, latency_ms: float, flops: float, peers: Sequence[Peer]
+) -> tuple[bool, int, int]:
+    """Rule 3: whether the student ranks in the top 1/eta of those that reached `rung`; with
+    its place (1-based) and how many reached it."""
+    reached = [p for p in peers if len(p.curve) >= rung]
+    rows = [[p.curve[rung - 1], p.latency_ms, p.flops] for p in reached]
+    points = np.array([[accuracy, latency_ms, flops], *rows])
+    place = promotion_order(points).index(0) + 1
+    keep = max(1, len(points) // ETA)
+    return place <= keep, place, len(points)
+
+
+# --------------------------------------------------------------------------------------------
+# One trial's judge
+
+
+class TrialJudge:
+    """The epoch callback of one trial: records its curve in the study (other workers' judges
+    read it) and stops the trial when a rule says so."""
+
+    def __init__(
+        self,
+        trial: Any,
+        rungs: Sequence[int],
+        latency_ms: float,
+        flops: float,
+        *,
+        read_peers: Any = None,
+    ) -> None:
+        self.trial, self.rungs = trial, tuple(rungs)
+        self.latency_ms, self.flops = latency_ms, flops
+        self.peers = read_peers or (lambda: peers_of(trial.study, exclude=trial.number))
+        self.curve: list[float] = []
+        self.seconds = 0.0
+        self.rival = dominated_at_birth(latency_ms, flops, self.peers())
+
+    def __call__(self, report: Any) -> None:
+        epoch, accuracy = report.epoch, report.val_accuracy
+        self.curve.append(accuracy)
+        self.seconds += report.seconds
+        self.trial.set_user_attr(CURVE_ATTR, list(self.curve))
+        if epoch >= self.rungs[-1]:
+            return  # the top rung: the trial completes
+        reason = self.reason(epoch, accuracy, self.peers())
+        if reason is not None:
+            raise Stopped(reason, epoch, accuracy)
+
+    def reason(self, epoch: int, accuracy: float, peers: Sequence[Peer]) -> str | None:
+        reason = bound_reason(epoch, accuracy, self.latency_ms, self.flops, peers)
+        if reason is not None or epoch not in self.rungs:
+            return reason
+        rival = self.rival
+        if epoch == self.rungs[0] and rival is not None and accuracy <= rival.curve[epoch - 1]:
+            return (
+                f"dominated at birth: trial {rival.number} is as cheap and reached "
+                f"{rival.curve[-1]:.4f}; at epoch {epoch} this one had {accuracy:.4f}, it had "
+                f"{rival.curve[epoch - 1]:.4f}"
+            )
+        going_on, place, reached = promoted(epoch, accuracy, self.latency_ms, self.flops, peers)
+        if going_on:
+            return None
+        keep = max(1, reached // ETA)
+        return (
+            f"rung {epoch}: ranked {place} of {reached} by Pareto rank (top {keep} go on to "
+            f"epoch {self._next_rung(epoch)})"
+        )
+
+    def _next_rung(self, epoch: int) -> int:
+        return next(r for r in self.rungs if r > epoch)
+
+
+class CurveRecorder:
+    """The epoch callback of a trial with the stopper off: its curve recorded, nothing judged."""
+
+    def __init__(self, trial: Any) -> None:
+        self.trial, self.curve, self.seconds = trial, [], 0.0
+
+    def __call__(self, report: Any) -> None:
+        self.curve.append(report.val_accuracy)
+        self.seconds += report.seconds
+        self.trial.set_user_attr(CURVE_ATTR, list(self.curve))
+
+
+@dataclass(frozen=True)
+class Pruner:
+    """How long a trial's schedule runs for `--epochs` base, and the callback that judges it."""
+
+    epochs: Callable[[int], int]  # base epochs -> the epochs a trial's schedule spans
+    judge: Callable[[Any, int, float, float], Any]  # (trial, base, latency, FLOPs) -> callback
+
+
+def _mo_asha_judge(trial: Any, base: int, latency_ms: float, flops: float) -> TrialJudge:
+    return TrialJudge(trial, rungs_for(base), latency_ms, flops)
+
+
+def _recorder(trial: Any, base: int, latency_ms: float, flops: float) -> CurveRecorder:
+    return CurveRecorder(trial)
+
+
+PRUNERS: dict[str, Pruner] = {
+    "mo-asha": Pruner(epochs=lambda base: rungs_for(base)[-1], judge=_mo_asha_judge),
+    "none": Pruner(epochs=lambda base: base, judge=_recorder),
+}

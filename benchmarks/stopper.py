@@ -1,0 +1,101 @@
+"""The early stopper against none: hypervolume against wall time, students stopped, epochs saved.
+
+For each seed: `autokd search --budget N --target cpu --seed S` with `--pruner mo-asha` and with
+`--pruner none` (same data, teacher, sampler seed), as a user would type them. Reports, per run,
+the wall time, the accuracy-latency and accuracy-FLOPs hypervolumes (one reference point over
+every run of the benchmark), the students stopped and the epochs of training saved; then the
+means over seeds and the ratios (stopper / none). With `--validate E`, also `autokd validate
+--top-k 5 --epochs E` on each run: Kendall tau between the search's ranking and E-epoch training.
+`--data` passes data flags to every search (e.g. "--data fashion-mnist --subset 10000
+--teacher-epochs 10"). Writes benchmarks/results/<--result>.json. Run it alone.
+Usage: python benchmarks/stopper.py [--budget 50] [--seeds 3] [--data FLAGS] [--workers 1]
+                                    [--validate 0] [--result stopper] [--work DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+import statistics
+import tempfile
+from pathlib import Path
+
+from common import autokd, save_result
+from families import complete
+from loss_menu import hypervolumes
+
+PRUNERS = ("mo-asha", "none")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--budget", type=int, default=50)
+    parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--data", default="", help="data flags for every search")
+    parser.add_argument("--workers", default="1")
+    parser.add_argument("--validate", type=int, default=0, help="epochs of validate (0: skip)")
+    parser.add_argument("--result", default="stopper", help="name of the results file")
+    parser.add_argument("--work", type=Path, help="folder to work in (default: a new temp one)")
+    args = parser.parse_args()
+    work = args.work or Path(tempfile.mkdtemp(prefix="autokd-stopper-"))
+    work.mkdir(parents=True, exist_ok=True)
+    runs, result = {}, {"budget": args.budget, "data": args.data or "digits",
+                        "workers": args.workers, "runs": {}}  # fmt: skip
+    for seed in range(args.seeds):
+        for pruner in PRUNERS:
+            name = f"{pruner}-s{seed}"
+            stdout, seconds = autokd("search", "--budget", str(args.budget), "--target", "cpu",
+                                "--seed", str(seed), "--pruner", pruner, "--name", name,
+                                "--workers", args.workers, "--quiet", *shlex.split(args.data),
+                                cwd=work)  # fmt: skip
+            summary = json.loads((work / "runs" / name / "summary.json").read_text())
+            runs[name] = complete(work / "runs" / name)
+            result["runs"][name] = {
+                "pruner": pruner,
+                "seed": seed,
+                "wall_s": round(seconds, 1),
+                "complete": len(runs[name]),
+                "stopped": summary["stopped"],
+                "epochs_saved": summary["epochs_saved"],
+                "trial_epochs": summary["trial_epochs"],
+                "best_accuracy": summary["best_accuracy"],
+                "said": stdout.strip().splitlines()[:3],  # what the user saw at the end
+            }
+            if args.validate:
+                autokd("validate", f"runs/{name}", "--top-k", "5", "--epochs",
+                       str(args.validate), "--quiet", cwd=work)  # fmt: skip
+                validation = json.loads((work / "runs" / name / "validation.json").read_text())
+                result["runs"][name]["kendall_tau"] = validation["kendall_tau"]
+    for name, volumes in hypervolumes(runs).items():
+        result["runs"][name]["hypervolume"] = volumes
+    result["mean"] = {pruner: _means([r for r in result["runs"].values() if r["pruner"] == pruner])
+                      for pruner in PRUNERS}  # fmt: skip
+    on, off = result["mean"]["mo-asha"], result["mean"]["none"]
+    result["ratio"] = {key: round(on[key] / off[key], 3) for key in ("wall_s", "hv_latency",
+                       "hv_flops") if off[key]}  # fmt: skip
+    save_result(args.result, result)
+    print("| pruner | wall s | HV accuracy x latency | HV accuracy x FLOPs | stopped | "
+          "epochs saved | best accuracy | Kendall tau |\n| --- | --- | --- | --- | --- | --- | --- "
+          "| --- |")  # fmt: skip
+    for pruner in PRUNERS:
+        m = result["mean"][pruner]
+        print(f"| {pruner} | {m['wall_s']:.0f} | {m['hv_latency']:.4g} | {m['hv_flops']:.4g} | "
+              f"{m['stopped']:.1f} | {m['epochs_saved']:.0f} | {m['best_accuracy']:.4f} | "
+              f"{m.get('kendall_tau', '-')} |")  # fmt: skip
+    print(f"stopper / none: {result['ratio']}")
+
+
+def _means(rows: list[dict]) -> dict[str, float]:
+    keys = ("wall_s", "stopped", "epochs_saved", "best_accuracy")
+    means = {key: statistics.mean(float(r[key]) for r in rows) for key in keys}
+    means["hv_latency"] = statistics.mean(r["hypervolume"]["latency_ms"] for r in rows)
+    means["hv_flops"] = statistics.mean(r["hypervolume"]["flops"] for r in rows)
+    taus = [r["kendall_tau"] for r in rows if r.get("kendall_tau") is not None]
+    if taus:
+        means["kendall_tau"] = round(statistics.mean(taus), 3)
+    return means
+
+
+if __name__ == "__main__":
+    main()
