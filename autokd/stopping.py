@@ -18,8 +18,10 @@ and three rules may stop it:
 3. **MO-ASHA promotion** (Schmucker et al. 2021), at each rung below the top: the students that
    reached this rung (any worker's, finished or not) are ranked by non-dominated sorting on
    (accuracy at the rung, latency, FLOPs), ties broken by crowding distance, then accuracy; a
-   student goes on only if it ranks in the top 1/eta (at least the first). Cheap students with
-   modest accuracy rank high too: promotion is by Pareto rank, not accuracy alone.
+   student goes on if it ranks in the top 1/eta (at least the first), or if none of them
+   dominates it: an undominated student may yet be on the front at its cost, and stopping it
+   would lose that part of the front (measured: ASHA's top third alone left 4 complete students
+   of 50). Promotion is by Pareto rank, so cheap students with modest accuracy go on too.
 
 A stopped trial is recorded PRUNED with `stopped_by` (the rule and its numbers), the epochs it
 trained and its last accuracy; it counts towards `--budget` (it was sampled and judged) and its
@@ -171,14 +173,16 @@ def crowding_distances(points: np.ndarray) -> np.ndarray:
 def promoted(
     rung: int, accuracy: float, latency_ms: float, flops: float, peers: Sequence[Peer]
 ) -> tuple[bool, int, int]:
-    """Rule 3: whether the student ranks in the top 1/eta of those that reached `rung`; with
+    """Rule 3: whether the student goes on from `rung`: it ranks in the top 1/eta of those that
+    reached the rung, or none of them dominates it (it could be on the front at its cost); with
     its place (1-based) and how many reached it."""
     reached = [p for p in peers if len(p.curve) >= rung]
     rows = [[p.curve[rung - 1], p.latency_ms, p.flops] for p in reached]
     points = np.array([[accuracy, latency_ms, flops], *rows])
     place = promotion_order(points).index(0) + 1
     keep = max(1, len(points) // ETA)
-    return place <= keep, place, len(points)
+    undominated = bool(pareto_mask(points, ["maximize", "minimize", "minimize"])[0])
+    return place <= keep or undominated, place, len(points)
 
 
 # --------------------------------------------------------------------------------------------
@@ -232,8 +236,8 @@ class TrialJudge:
             return None
         keep = max(1, reached // ETA)
         return (
-            f"rung {epoch}: ranked {place} of {reached} by Pareto rank (top {keep} go on to "
-            f"epoch {self._next_rung(epoch)})"
+            f"rung {epoch}: dominated, ranked {place} of {reached} by Pareto rank (the top "
+            f"{keep} and the undominated go on to epoch {self._next_rung(epoch)})"
         )
 
     def _next_rung(self, epoch: int) -> int:
