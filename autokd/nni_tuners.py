@@ -116,12 +116,14 @@ def nni_space(found: Mapping[str, Mapping[str, Any]]) -> dict[str, dict[str, Any
 def observed(trial: Any) -> tuple[float, float, float] | None:
     """(accuracy, latency_ms, FLOPs) of a finished trial as a result for the tuner; None for a
     trial with no result (failed, or pruned before it was measured)."""
+    from autokd.records import measured_costs
+
     if trial.state == optuna.trial.TrialState.COMPLETE and trial.values:
         return tuple(float(v) for v in trial.values)  # type: ignore[return-value]
-    attrs = trial.user_attrs
-    if trial.state == optuna.trial.TrialState.PRUNED and "latency_ms" in attrs:
-        accuracy = float(attrs.get("accuracy", 0.0))  # stopped early, or 0: never trained
-        return accuracy, float(attrs["latency_ms"]), float(attrs["flops"])
+    costs = measured_costs(trial)
+    if trial.state == optuna.trial.TrialState.PRUNED and costs is not None:
+        accuracy = float(trial.user_attrs.get("accuracy", 0.0))  # stopped, or 0: never trained
+        return (accuracy, *costs)
     return None
 
 

@@ -298,6 +298,17 @@ def declared_params(study: Any) -> dict[str, dict[str, str]]:
     return study.user_attrs.get(PARAMS_ATTR) or legacy_declarations()
 
 
+def measured_costs(trial: Any) -> tuple[float, float] | None:
+    """(latency_ms, FLOPs) of a trial: its objective values once complete, else the attributes
+    recorded when it was measured (running, stopped, or rejected by a limit); None before."""
+    if trial.values:
+        return float(trial.values[1]), float(trial.values[2])
+    attrs = trial.user_attrs
+    if "latency_ms" in attrs and "flops" in attrs:
+        return float(attrs["latency_ms"]), float(attrs["flops"])
+    return None
+
+
 def trials_frame(study: Any) -> pd.DataFrame:
     """One row per trial: number, state, objectives, metrics, is_pareto, parameters, extras."""
     declared = declared_params(study)

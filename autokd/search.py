@@ -213,6 +213,9 @@ class _Trials:
             seed=config.seed + trial.number,
         )
         latency, flops = metrics.latency.median_ms, float(metrics.flops)
+        # the costs as attributes now: other workers' judges compare with this trial's rungs
+        trial.set_user_attr("latency_ms", latency)
+        trial.set_user_attr("flops", flops)
         judge = pruner.judge(trial, config.epochs, latency, flops)
         try:
             student, result = train_student(
@@ -225,7 +228,7 @@ class _Trials:
                 execution=self.execution,
             )
         except Stopped as stop:
-            raise _stopped_trial(trial, stop, judge.seconds, latency, flops) from None
+            raise _stopped_trial(trial, stop, judge.seconds) from None
         trial.set_user_attr("diverged", result.diverged)
         failure = training_failure(result, self.data.val_y)
         if failure is not None:  # no result: recorded FAIL with the reason, never on the front
@@ -283,17 +286,13 @@ class _Trials:
             raise optuna.TrialPruned(f"over the limits: {'; '.join(broken)}")
 
 
-def _stopped_trial(
-    trial: Any, stop: Stopped, seconds: float, latency_ms: float, flops: float
-) -> Exception:
-    """A student the stopper ended, recorded: its costs and last accuracy as attributes (a
-    pruned trial has no objective values), how far it trained and why it stopped. Returns the
-    TrialPruned that makes it PRUNED."""
+def _stopped_trial(trial: Any, stop: Stopped, seconds: float) -> Exception:
+    """A student the stopper ended, recorded: its last accuracy as an attribute (a pruned trial
+    has no objective values; its costs were recorded before training), how far it trained and
+    why it stopped. Returns the TrialPruned that makes it PRUNED."""
     import optuna
 
     trial.set_user_attr("accuracy", stop.accuracy)
-    trial.set_user_attr("latency_ms", latency_ms)
-    trial.set_user_attr("flops", flops)
     trial.set_user_attr(EPOCHS_ATTR, stop.epoch)
     trial.set_user_attr("train_seconds", round(seconds, 3))
     trial.set_user_attr(STOPPED_ATTR, stop.reason)

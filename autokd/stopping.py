@@ -84,21 +84,16 @@ def peers_of(study: Any, *, exclude: int) -> list[Peer]:
     """Every trial of `study` but `exclude` that has costs and at least one epoch's accuracy."""
     import optuna
 
+    from autokd.records import measured_costs
+
     complete = optuna.trial.TrialState.COMPLETE
     peers = []
     for trial in study.get_trials(deepcopy=False):
         curve = trial.user_attrs.get(CURVE_ATTR)
-        if trial.number == exclude or not curve:
+        costs = measured_costs(trial)
+        if trial.number == exclude or not curve or costs is None:
             continue
-        if trial.state == complete and trial.values:
-            latency, flops = trial.values[1], trial.values[2]
-        elif "latency_ms" in trial.user_attrs and "flops" in trial.user_attrs:
-            latency, flops = trial.user_attrs["latency_ms"], trial.user_attrs["flops"]
-        else:
-            continue
-        peers.append(
-            Peer(trial.number, float(latency), float(flops), tuple(curve), trial.state == complete)
-        )
+        peers.append(Peer(trial.number, *costs, tuple(curve), trial.state == complete))
     return peers
 
 
