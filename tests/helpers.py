@@ -87,10 +87,12 @@ def autokd(
 
 def wait_for_complete_trials(process: subprocess.Popen, db: Path, count: int) -> None:
     """Wait (at most 5 minutes) until the search `process` has `count` complete trials in the
-    study `db`, reading it only once the search made it (reading must not create the file)."""
+    study `db`, reading it only once the search made it (reading must not create the file, and
+    a read while the search makes the tables can race it to create one)."""
     import time
 
     import optuna
+    from sqlalchemy.exc import OperationalError
 
     deadline = time.time() + 300
     while True:
@@ -103,6 +105,8 @@ def wait_for_complete_trials(process: subprocess.Popen, db: Path, count: int) ->
             if complete and len(complete) >= count:
                 return
         except KeyError:  # the file is there, the study not yet
+            pass
+        except OperationalError:  # the search is making the tables as we read
             pass
         time.sleep(0.3)
 
