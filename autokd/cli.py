@@ -247,9 +247,9 @@ def _add_search(commands: argparse._SubParsersAction) -> None:
         "--pruner",
         choices=list(PRUNERS),
         default="mo-asha",
-        help="mo-asha (default): stop students that cannot reach the front, train the "
-        "promising ones longer (rungs 1, 3, 9 epochs for --epochs 3-8); none: every "
-        "trial trains --epochs",
+        help="mo-asha (default): stop students that cannot reach the front (judged at "
+        "rungs --epochs/9, --epochs/3, --epochs: 1, 2, 5 for 5); none: every trial trains "
+        "--epochs",
     )
     limits = p.add_argument_group(
         "constraints", "a student over a limit is measured, then rejected without training"
