@@ -1,12 +1,15 @@
 """Optuna's samplers against NNI's tuners: hypervolume and time at the same budget.
 
-For each sampler: `autokd search --budget N --target cpu --sampler S --pruner P` (default
-`--pruner none`, so that every trial trains alike and only the controller differs), as a user
-would type it. Reports each run's wall time, complete trials and the accuracy-latency and
-accuracy-FLOPs hypervolumes from one reference point shared by every run. `--data` passes data
-flags to every search. Writes benchmarks/results/<--result>.json. Run it alone.
-Usage: python benchmarks/samplers.py [--budget 50] [--samplers tpe nsga2 random nni-tpe
-                                     nni-evolution] [--pruner none] [--data FLAGS] [--work DIR]
+For each seed and sampler: `autokd search --budget N --target cpu --sampler S --seed SEED
+--pruner P` (default `--pruner none`, so that every trial trains alike and only the controller
+differs), as a user would type it. Reports each run's wall time, complete trials and the
+accuracy-latency and accuracy-FLOPs hypervolumes from one reference point shared by every run,
+then each sampler's means over the seeds. `--data` passes data flags to every search. A run
+already in --work is read, not searched again (so seeds can be added to a finished benchmark).
+Writes benchmarks/results/<--result>.json. Run it alone.
+Usage: python benchmarks/samplers.py [--budget 50] [--seeds 1] [--samplers tpe nsga2 random
+                                     nni-tpe nni-evolution] [--pruner none] [--data FLAGS]
+                                     [--work DIR]
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import shlex
+import statistics
 import tempfile
 from pathlib import Path
 
@@ -27,6 +31,7 @@ SAMPLERS = ("tpe", "nsga2", "random", "nni-tpe", "nni-evolution")
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--budget", type=int, default=50)
+    parser.add_argument("--seeds", type=int, default=1)
     parser.add_argument("--samplers", nargs="+", default=list(SAMPLERS))
     parser.add_argument("--pruner", default="none")
     parser.add_argument("--data", default="", help="data flags for every search")
@@ -35,31 +40,58 @@ def main() -> None:
     args = parser.parse_args()
     work = args.work or Path(tempfile.mkdtemp(prefix="autokd-samplers-"))
     work.mkdir(parents=True, exist_ok=True)
-    rows, result = {}, {"budget": args.budget, "pruner": args.pruner,
+    rows, result = {}, {"budget": args.budget, "pruner": args.pruner, "seeds": args.seeds,
                         "data": args.data or "digits", "runs": {}}  # fmt: skip
-    for sampler in args.samplers:
-        _, seconds = autokd("search", "--budget", str(args.budget), "--target", "cpu",
-                            "--sampler", sampler, "--pruner", args.pruner, "--name", sampler,
-                            "--workers", "1", "--quiet", *shlex.split(args.data),
-                            cwd=work)  # fmt: skip
-        summary = json.loads((work / "runs" / sampler / "summary.json").read_text())
-        rows[sampler] = complete(work / "runs" / sampler)
-        result["runs"][sampler] = {
-            "wall_s": round(seconds, 1),
-            "complete": len(rows[sampler]),
-            "best_accuracy": summary["best_accuracy"],
-            "pareto_size": summary["pareto_size"],
-        }
-    for sampler, volumes in hypervolumes(rows).items():
-        result["runs"][sampler]["hypervolume"] = volumes
+    for seed in range(args.seeds):
+        for sampler in args.samplers:
+            name = sampler if seed == 0 else f"{sampler}-s{seed}"  # seed 0: the first benchmark's
+            rows[name], result["runs"][name] = search(work, name, sampler, seed, args)
+    for name, volumes in hypervolumes(rows).items():
+        result["runs"][name]["hypervolume"] = volumes
+    result["mean"] = {sampler: _means([r for r in result["runs"].values()
+                      if r["sampler"] == sampler]) for sampler in args.samplers}  # fmt: skip
     save_result(args.result, result)
-    print("| sampler | wall s | complete | HV accuracy x latency | HV accuracy x FLOPs | "
-          "front | best accuracy |\n| --- | --- | --- | --- | --- | --- | --- |")  # fmt: skip
-    for sampler, r in result["runs"].items():
-        print(f"| {sampler} | {r['wall_s']:.0f} | {r['complete']} | "
-              f"{r['hypervolume']['latency_ms']:.4g} | {r['hypervolume']['flops']:.4g} | "
-              f"{r['pareto_size']} | {r['best_accuracy']:.4f} |")  # fmt: skip
+    print(f"means over {args.seeds} seed(s)\n| sampler | wall s | complete | HV accuracy x latency "
+          "| HV accuracy x FLOPs | front | best accuracy |\n| --- | --- | --- | --- | --- | --- | "
+          "--- |")  # fmt: skip
+    for sampler, r in result["mean"].items():
+        print(f"| {sampler} | {r['wall_s']:.0f} | {r['complete']:.0f} | {r['hv_latency']:.4g} | "
+              f"{r['hv_flops']:.4g} | {r['pareto_size']:.1f} | "
+              f"{r['best_accuracy']:.4f} |")  # fmt: skip
 
+
+def search(work: Path, name: str, sampler: str, seed: int, args: argparse.Namespace) -> tuple:
+    """One search (or the one already in `work`): its complete trials and its figures."""
+    run = work / "runs" / name
+    timing = run / "wall_s.txt"  # the search's own wall time, kept for reruns of the benchmark
+    if not (run / "summary.json").is_file():
+        _, seconds = autokd("search", "--budget", str(args.budget), "--target", "cpu",
+                            "--sampler", sampler, "--seed", str(seed), "--pruner", args.pruner,
+                            "--name", name, "--workers", "1", "--quiet", *shlex.split(args.data),
+                            cwd=work)  # fmt: skip
+        timing.write_text(f"{seconds:.1f}")
+    summary = json.loads((run / "summary.json").read_text())
+    rows = complete(run)
+    return rows, {
+        "sampler": sampler,
+        "seed": seed,
+        "wall_s": float(timing.read_text()) if timing.is_file() else None,
+        "complete": len(rows),
+        "best_accuracy": summary["best_accuracy"],
+        "pareto_size": summary["pareto_size"],
+    }
+
+
+def _means(runs: list[dict]) -> dict[str, float]:
+    timed = [r["wall_s"] for r in runs if r["wall_s"] is not None]
+    return {
+        "wall_s": statistics.mean(timed) if timed else float("nan"),
+        "complete": statistics.mean(r["complete"] for r in runs),
+        "hv_latency": statistics.mean(r["hypervolume"]["latency_ms"] for r in runs),
+        "hv_flops": statistics.mean(r["hypervolume"]["flops"] for r in runs),
+        "pareto_size": statistics.mean(r["pareto_size"] for r in runs),
+        "best_accuracy": statistics.mean(r["best_accuracy"] for r in runs),
+    }
 
 if __name__ == "__main__":
     main()

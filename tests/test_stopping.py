@@ -100,9 +100,9 @@ def test_a_cheap_modest_student_goes_on_an_expensive_one_like_it_does_not():
     assert going_on and reached == 6 and place <= 2
     going_on, place, _ = promoted(1, 0.4, 5.0, 500, peers)  # dominated by everyone
     assert not going_on and place == 6
-    # between two students of the front: undominated, but crowded: outside the top 2, it stops
+    # between two students of the front: undominated, crowded, outside the top 2: it goes on
     going_on, place, _ = promoted(1, 0.85, 2.75, 275, peers)
-    assert not going_on and place > 2
+    assert going_on and place > 2
 
 
 class FakeTrial:
@@ -127,7 +127,7 @@ def test_the_judge_records_the_curve_and_stops_at_a_rung():
     with pytest.raises(Stopped) as stop:
         judge(Report(1, 0.5))
     assert trial.user_attrs[CURVE_ATTR] == [0.5] and judge.seconds == 1.5
-    assert stop.value.epoch == 1 and "rung 1: ranked 6 of 6" in stop.value.reason
+    assert stop.value.epoch == 1 and "rung 1: dominated, ranked 6 of 6" in stop.value.reason
 
 
 def test_the_judge_lets_the_top_rung_complete():
