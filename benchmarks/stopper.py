@@ -7,7 +7,10 @@ every run of the benchmark), the students stopped and the epochs of training sav
 means over seeds and the ratios (stopper / none). With `--validate E`, also `autokd validate
 --top-k 5 --epochs E` on each run: Kendall tau between the search's ranking and E-epoch training.
 `--data` passes data flags to every search (e.g. "--data fashion-mnist --subset 10000
---teacher-epochs 10"). Writes benchmarks/results/<--result>.json. Run it alone.
+--teacher-epochs 10"). Also the run without the stopper at the wall time the stopper's run took
+(`at_stopper_time`: its front from the trials complete by then, as a fraction of its final
+hypervolume). A run already in --work is read, not searched again (so seeds can be added to a
+finished benchmark). Writes benchmarks/results/<--result>.json. Run it alone.
 Usage: python benchmarks/stopper.py [--budget 50] [--seeds 3] [--data FLAGS] [--workers 1]
                                     [--validate 0] [--result stopper] [--work DIR]
 """
@@ -45,10 +48,7 @@ def main() -> None:
     for seed in range(args.seeds):
         for pruner in PRUNERS:
             name = f"{pruner}-s{seed}"
-            stdout, seconds = autokd("search", "--budget", str(args.budget), "--target", "cpu",
-                                "--seed", str(seed), "--pruner", pruner, "--name", name,
-                                "--workers", args.workers, "--quiet", *shlex.split(args.data),
-                                cwd=work)  # fmt: skip
+            stdout, seconds = search(work, name, seed, pruner, args)
             summary = json.loads((work / "runs" / name / "summary.json").read_text())
             runs[name] = complete(work / "runs" / name)
             result["runs"][name] = {
@@ -62,13 +62,25 @@ def main() -> None:
                 "best_accuracy": summary["best_accuracy"],
                 "said": stdout.strip().splitlines()[:3],  # what the user saw at the end
             }
+            validation = work / "runs" / name / "validation.json"
+            if args.validate and not validation.is_file():
+                autokd("validate", f"runs/{name}", "--top-k", "5", "--epochs", str(args.validate),
+                       "--workers", args.workers, "--quiet", cwd=work)  # fmt: skip
             if args.validate:
-                autokd("validate", f"runs/{name}", "--top-k", "5", "--epochs",
-                       str(args.validate), "--quiet", cwd=work)  # fmt: skip
-                validation = json.loads((work / "runs" / name / "validation.json").read_text())
-                result["runs"][name]["kendall_tau"] = validation["kendall_tau"]
-    for name, volumes in hypervolumes(runs).items():
-        result["runs"][name]["hypervolume"] = volumes
+                tau = json.loads(validation.read_text())["kendall_tau"]
+                result["runs"][name]["kendall_tau"] = tau
+    early = {  # the run without the stopper as it stood when the stopper's run ended
+        f"none-s{seed}@stopper": finished_by(work / "runs" / f"none-s{seed}", runs[f"none-s{seed}"],
+                                             result["runs"][f"mo-asha-s{seed}"]["wall_s"])
+        for seed in range(args.seeds)
+    }  # fmt: skip
+    volumes = hypervolumes({**runs, **early})  # subsets: the shared reference does not move
+    for name in runs:
+        result["runs"][name]["hypervolume"] = volumes[name]
+    for seed in range(args.seeds):
+        final, then = volumes[f"none-s{seed}"], volumes[f"none-s{seed}@stopper"]
+        result["runs"][f"none-s{seed}"]["at_stopper_time"] = {
+            cost: round(then[cost] / final[cost], 3) for cost in final}  # fmt: skip
     result["mean"] = {pruner: _means([r for r in result["runs"].values() if r["pruner"] == pruner])
                       for pruner in PRUNERS}  # fmt: skip
     on, off = result["mean"]["mo-asha"], result["mean"]["none"]
@@ -84,6 +96,37 @@ def main() -> None:
               f"{m['stopped']:.1f} | {m['epochs_saved']:.0f} | {m['best_accuracy']:.4f} | "
               f"{m.get('kendall_tau', '-')} |")  # fmt: skip
     print(f"stopper / none: {result['ratio']}")
+    for seed in range(args.seeds):
+        print(f"seed {seed}: without the stopper, at the stopper's wall time: "
+              f"{result['runs'][f'none-s{seed}']['at_stopper_time']} of its final hypervolume")
+
+
+def search(work: Path, name: str, seed: int, pruner: str, args: argparse.Namespace) -> tuple:
+    """One search as a user types it (or the one already in `work`): what it said, its wall time."""
+    run, said = work / "runs" / name, work / "runs" / f"{name}.said.json"
+    if not (run / "summary.json").is_file():
+        stdout, seconds = autokd("search", "--budget", str(args.budget), "--target", "cpu",
+                                 "--seed", str(seed), "--pruner", pruner, "--name", name,
+                                 "--workers", args.workers, "--quiet", *shlex.split(args.data),
+                                 cwd=work)  # fmt: skip
+        said.write_text(json.dumps([stdout, seconds]))
+    stdout, seconds = json.loads(said.read_text())
+    return stdout, seconds
+
+
+def finished_by(run: Path, rows: list[dict[str, str]], seconds: float) -> list[dict[str, str]]:
+    """The complete trials of `run` finished within `seconds` of its first trial's start (the
+    other run's `seconds` include its start-up: a little generous to this one)."""
+    import optuna
+
+    study = optuna.load_study(study_name="autokd", storage=f"sqlite:///{run / 'study.db'}")
+    start = min(t.datetime_start for t in study.trials if t.datetime_start)
+    done = {
+        str(t.number)
+        for t in study.trials
+        if t.datetime_complete and (t.datetime_complete - start).total_seconds() <= seconds
+    }
+    return [r for r in rows if r["number"] in done]
 
 
 def _means(rows: list[dict]) -> dict[str, float]:
