@@ -87,27 +87,24 @@ def autokd(
 
 def wait_for_complete_trials(process: subprocess.Popen, db: Path, count: int) -> None:
     """Wait (at most 5 minutes) until the search `process` has `count` complete trials in the
-    study `db`, reading it only once the search made it (reading must not create the file, and
-    a read while the search makes the tables can race it to create one)."""
+    study `db`. Read with SQLite alone, read-only: Optuna's own reader creates the tables that
+    are missing, and racing the search that is creating them fails one or the other."""
+    import sqlite3
     import time
-
-    import optuna
-    from sqlalchemy.exc import OperationalError
 
     deadline = time.time() + 300
     while True:
         assert process.poll() is None and time.time() < deadline
-        try:
-            study = db.is_file() and optuna.load_study(
-                study_name="autokd", storage=f"sqlite:///{db}"
-            )
-            complete = study and study.get_trials(states=(optuna.trial.TrialState.COMPLETE,))
-            if complete and len(complete) >= count:
-                return
-        except KeyError:  # the file is there, the study not yet
-            pass
-        except OperationalError:  # the search is making the tables as we read
-            pass
+        if db.is_file():
+            try:
+                with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as connection:
+                    (complete,) = connection.execute(
+                        "SELECT COUNT(*) FROM trials WHERE state = 'COMPLETE'"
+                    ).fetchone()
+                if complete >= count:
+                    return
+            except sqlite3.OperationalError:  # the search is still making its tables
+                pass
         time.sleep(0.3)
 
 
