@@ -18,11 +18,10 @@ from __future__ import annotations
 import argparse
 import csv
 import shlex
-import tempfile
 from pathlib import Path
 
 import numpy as np
-from common import autokd, save_result
+from common import autokd, save_result, work_folder
 from loss_menu import hypervolumes
 
 from autokd.pareto import pareto_mask
@@ -84,8 +83,7 @@ def main() -> None:
     parser.add_argument("--result", default="families", help="name of the results file")
     parser.add_argument("--work", type=Path, help="folder to work in (default: a new temp one)")
     args = parser.parse_args()
-    work = args.work or Path(tempfile.mkdtemp(prefix="autokd-families-"))
-    work.mkdir(parents=True, exist_ok=True)
+    work = work_folder(args.work, "autokd-families-")
     result: dict[str, dict] = {"budget": args.budget, "data": args.data or "digits",
                                "workers": args.workers, "good": args.good}  # fmt: skip
     result["remeasured"] = args.remeasure

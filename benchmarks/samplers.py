@@ -18,10 +18,9 @@ import argparse
 import json
 import shlex
 import statistics
-import tempfile
 from pathlib import Path
 
-from common import autokd, save_result
+from common import save_result, search_once, work_folder
 from families import complete
 from loss_menu import hypervolumes
 
@@ -38,8 +37,7 @@ def main() -> None:
     parser.add_argument("--result", default="samplers", help="name of the results file")
     parser.add_argument("--work", type=Path, help="folder to work in (default: a new temp one)")
     args = parser.parse_args()
-    work = args.work or Path(tempfile.mkdtemp(prefix="autokd-samplers-"))
-    work.mkdir(parents=True, exist_ok=True)
+    work = work_folder(args.work, "autokd-samplers-")
     rows, result = {}, {"budget": args.budget, "pruner": args.pruner, "seeds": args.seeds,
                         "data": args.data or "digits", "runs": {}}  # fmt: skip
     for seed in range(args.seeds):
@@ -63,19 +61,15 @@ def main() -> None:
 def search(work: Path, name: str, sampler: str, seed: int, args: argparse.Namespace) -> tuple:
     """One search (or the one already in `work`): its complete trials and its figures."""
     run = work / "runs" / name
-    timing = run / "wall_s.txt"  # the search's own wall time, kept for reruns of the benchmark
-    if not (run / "summary.json").is_file():
-        _, seconds = autokd("search", "--budget", str(args.budget), "--target", "cpu",
-                            "--sampler", sampler, "--seed", str(seed), "--pruner", args.pruner,
-                            "--name", name, "--workers", "1", "--quiet", *shlex.split(args.data),
-                            cwd=work)  # fmt: skip
-        timing.write_text(f"{seconds:.1f}")
+    _, seconds = search_once(work, name, "--budget", str(args.budget), "--target", "cpu",
+                             "--sampler", sampler, "--seed", str(seed), "--pruner", args.pruner,
+                             "--workers", "1", "--quiet", *shlex.split(args.data))  # fmt: skip
     summary = json.loads((run / "summary.json").read_text())
     rows = complete(run)
     return rows, {
         "sampler": sampler,
         "seed": seed,
-        "wall_s": float(timing.read_text()) if timing.is_file() else None,
+        "wall_s": round(seconds, 1),
         "complete": len(rows),
         "best_accuracy": summary["best_accuracy"],
         "pareto_size": summary["pareto_size"],
@@ -83,9 +77,8 @@ def search(work: Path, name: str, sampler: str, seed: int, args: argparse.Namesp
 
 
 def _means(runs: list[dict]) -> dict[str, float]:
-    timed = [r["wall_s"] for r in runs if r["wall_s"] is not None]
     return {
-        "wall_s": statistics.mean(timed) if timed else float("nan"),
+        "wall_s": statistics.mean(r["wall_s"] for r in runs),
         "complete": statistics.mean(r["complete"] for r in runs),
         "hv_latency": statistics.mean(r["hypervolume"]["latency_ms"] for r in runs),
         "hv_flops": statistics.mean(r["hypervolume"]["flops"] for r in runs),

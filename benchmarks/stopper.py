@@ -21,10 +21,9 @@ import argparse
 import json
 import shlex
 import statistics
-import tempfile
 from pathlib import Path
 
-from common import autokd, save_result
+from common import autokd, save_result, search_once, work_folder
 from families import complete
 from loss_menu import hypervolumes
 
@@ -41,14 +40,16 @@ def main() -> None:
     parser.add_argument("--result", default="stopper", help="name of the results file")
     parser.add_argument("--work", type=Path, help="folder to work in (default: a new temp one)")
     args = parser.parse_args()
-    work = args.work or Path(tempfile.mkdtemp(prefix="autokd-stopper-"))
-    work.mkdir(parents=True, exist_ok=True)
+    work = work_folder(args.work, "autokd-stopper-")
     runs, result = {}, {"budget": args.budget, "data": args.data or "digits",
                         "workers": args.workers, "runs": {}}  # fmt: skip
     for seed in range(args.seeds):
         for pruner in PRUNERS:
             name = f"{pruner}-s{seed}"
-            stdout, seconds = search(work, name, seed, pruner, args)
+            stdout, seconds = search_once(work, name, "--budget", str(args.budget), "--target",
+                                          "cpu", "--seed", str(seed), "--pruner", pruner,
+                                          "--workers", args.workers, "--quiet",
+                                          *shlex.split(args.data))  # fmt: skip
             summary = json.loads((work / "runs" / name / "summary.json").read_text())
             runs[name] = complete(work / "runs" / name)
             result["runs"][name] = {
@@ -99,19 +100,6 @@ def main() -> None:
     for seed in range(args.seeds):
         print(f"seed {seed}: without the stopper, at the stopper's wall time: "
               f"{result['runs'][f'none-s{seed}']['at_stopper_time']} of its final hypervolume")
-
-
-def search(work: Path, name: str, seed: int, pruner: str, args: argparse.Namespace) -> tuple:
-    """One search as a user types it (or the one already in `work`): what it said, its wall time."""
-    run, said = work / "runs" / name, work / "runs" / f"{name}.said.json"
-    if not (run / "summary.json").is_file():
-        stdout, seconds = autokd("search", "--budget", str(args.budget), "--target", "cpu",
-                                 "--seed", str(seed), "--pruner", pruner, "--name", name,
-                                 "--workers", args.workers, "--quiet", *shlex.split(args.data),
-                                 cwd=work)  # fmt: skip
-        said.write_text(json.dumps([stdout, seconds]))
-    stdout, seconds = json.loads(said.read_text())
-    return stdout, seconds
 
 
 def finished_by(run: Path, rows: list[dict[str, str]], seconds: float) -> list[dict[str, str]]:
