@@ -21,10 +21,10 @@ from autokd.config import (
     DEFAULT_TEACHER,
     DEFAULT_TEACHER_EPOCHS,
     PICKS,
+    PRUNER_NAMES,
 )
 from autokd.errors import AutoKDError, Terminated
 from autokd.samplers import check_sampler, list_samplers
-from autokd.stopping import PRUNERS
 from autokd.yamlfiles import shipped_names
 
 DEFAULT_BUDGET = 50
@@ -245,7 +245,7 @@ def _add_search(commands: argparse._SubParsersAction) -> None:
     )
     p.add_argument(
         "--pruner",
-        choices=list(PRUNERS),
+        choices=PRUNER_NAMES,
         default="mo-asha",
         help="mo-asha (default): stop students that cannot reach the front (judged at "
         "rungs --epochs/9, --epochs/3, --epochs: 1, 2, 5 for 5); none: every trial trains "
@@ -341,7 +341,7 @@ def _search(args: argparse.Namespace) -> int:
     if s.stopped:
         print(
             f"  {s.stopped} students stopped early by {s.pruner} ({s.epochs_saved} epochs of "
-            f"training saved); the others trained {s.trial_epochs} epochs"
+            f"training saved); the others trained {s.epochs} epochs"
         )
     if s.rejected:
         print(

@@ -251,6 +251,8 @@ class Constraints:
         return [(metrics[metric] - limit) / limit for metric, _, limit in self.active]
 
 
+PRUNER_NAMES = ("mo-asha", "none")  # stopping.PRUNERS: what may stop a trial early
+PRUNER_OF_EARLIER_RUNS = "none"  # runs recorded before --pruner trained every trial `epochs`
 PICKS = ("knee", "best-accuracy", "fastest")  # how `autokd export` chooses among the front
 DEFAULT_TEACHER = "resnet18"  # trains to about 0.99 on digits in well under a minute on 2 cores
 DEFAULT_TEACHER_EPOCHS = 20
@@ -269,7 +271,7 @@ class TrialSettings:
     batch_size: int
     seed: int
     constraints: Constraints
-    pruner: str = "none"  # stopping.PRUNERS: how long a trial trains, what may stop it
+    pruner: str  # PRUNER_NAMES: what may stop a trial before `epochs`
 
 
 @dataclass(frozen=True)
@@ -290,7 +292,7 @@ class RunConfig:
     seed: int
     sampler: str
     constraints: Constraints = field(default_factory=lambda: Constraints())
-    pruner: str = "mo-asha"  # stopping.PRUNERS; `none` trains every trial `epochs`
+    pruner: str = "mo-asha"  # PRUNER_NAMES; `none` trains every trial `epochs`
     data_options: DataOptions = field(default_factory=lambda: DataOptions())
     # How the trials run; none of it changes what a trial computes, so none is in `identity`.
     workers: int | None = None  # None: auto (one per physical core, or per GPU)

@@ -162,7 +162,7 @@ def export_run(
             latency_iqr_ms=float(row["latency_iqr_ms"]),
             flops=int(row["flops"]),
             params=int(row["params"]),
-            search_epochs=summary.complete_epochs,
+            search_epochs=summary.epochs,
             latency_protocol=summary.latency_protocol,
             flops_convention=summary.flops_convention,
         ),

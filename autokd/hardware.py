@@ -63,7 +63,9 @@ class ArchitectureMetrics:
     seconds: float  # spent measuring now (0 when cached)
 
     def as_attrs(self) -> dict[str, Any]:
-        return {  # FLOPs and the median latency are objective values, recorded there
+        return {  # a trial's costs before it trains: other workers' stoppers compare with them
+            "latency_ms": self.latency.median_ms,
+            "flops": self.flops,
             "params": self.params,
             "latency_iqr_ms": self.latency.iqr_ms,
             "latency_noisy": self.latency.noisy,

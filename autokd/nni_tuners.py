@@ -16,7 +16,9 @@ format. autokd's spaces are define-by-run and its trials have three objectives, 
    (Knowles 2006): objectives normalised over the trials so far (1 - accuracy, log latency,
    log FLOPs), weights drawn uniformly from the simplex for each trial (seeded by the trial's
    number), value max_i(w_i f_i) + 0.05 sum_i(w_i f_i), minimised. A different weighting per
-   trial spreads the trials along the front rather than towards one trade-off.
+   trial spreads the trials along the front rather than towards one trade-off. Unlike ParEGO,
+   which rescores all past results under each new weighting, a trial's value is fixed when it
+   finishes (normalised over the trials finished by then): NNI's tuners take each result once.
 4. Trials finished by other workers or by an earlier invocation of the run are fed to this
    process's tuner before each of its own trials (TPE: `import_data`; evolution: added to its
    population; random: nothing to learn), from the full proposal each trial stores.

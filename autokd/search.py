@@ -27,7 +27,16 @@ import torch
 
 from autokd.cache import atomic_write, cache_dir, write_json
 from autokd.codec import from_mapping
-from autokd.config import Constraints, RunConfig, TrainConfig, TrialSettings, load_space
+from autokd.config import (
+    PRUNER_NAMES,
+    PRUNER_OF_EARLIER_RUNS,
+    Constraints,
+    RunConfig,
+    TrainConfig,
+    TrialSettings,
+    check_choice,
+    load_space,
+)
 from autokd.cores import core_lock, set_training_threads, threads_for
 from autokd.data import DataBundle, get_dataset, load_data
 from autokd.device import Execution, resolve_execution
@@ -103,7 +112,7 @@ from autokd.workers import (
 from autokd.yamlfiles import stable_hash
 
 # Identity keys a run records since they were added, and what a run before them did.
-IDENTITY_BEFORE_KEYS = {"pruner": "none"}
+IDENTITY_BEFORE_KEYS = {"pruner": PRUNER_OF_EARLIER_RUNS}
 LATENCY_PROTOCOL = (
     "median and IQR over timed blocks of torch.utils.benchmark blocked_autorange "
     "(min_run_time {min_run_time} s) after {warmup} warm-up calls; batch {batch_size}, "
@@ -169,6 +178,7 @@ def check_run_inputs(config: RunConfig) -> None:
     get_dataset(config.data)
     check_target_usable(config.target)
     check_teacher_name(config.teacher)
+    check_choice("pruner", config.pruner, PRUNER_NAMES)
     if config.teacher_weights is not None and not config.teacher_weights.is_file():
         raise AutoKDError(f"teacher weights file '{config.teacher_weights}' does not exist")
 
@@ -205,18 +215,14 @@ class _Trials:
         if config.constraints.active:
             self._reject_if_over_limits(trial, metrics)
         # 2) distil briefly from the cached teacher outputs, judged after every epoch
-        pruner = PRUNERS[config.pruner]
         schedule = TrainConfig(
-            epochs=pruner.epochs(config.epochs),
+            epochs=config.epochs,
             lr=candidate.lr,
             batch_size=config.batch_size,
             seed=config.seed + trial.number,
         )
         latency, flops = metrics.latency.median_ms, float(metrics.flops)
-        # the costs as attributes now: other workers' judges compare with this trial's rungs
-        trial.set_user_attr("latency_ms", latency)
-        trial.set_user_attr("flops", flops)
-        judge = pruner.judge(trial, config.epochs, latency, flops)
+        judge = PRUNERS[config.pruner](trial, config.epochs, latency, flops)
         try:
             student, result = train_student(
                 candidate.student,
@@ -280,8 +286,6 @@ class _Trials:
             if violation > 0:
                 broken.append(f"{metric} {values[metric]:.4g} > {limit:.4g}")
         if broken:
-            trial.set_user_attr("latency_ms", values["latency_ms"])  # not objective values:
-            trial.set_user_attr("flops", values["flops"])  # the trial has none
             trial.set_user_attr("rejected_by", "; ".join(broken))
             raise optuna.TrialPruned(f"over the limits: {'; '.join(broken)}")
 
@@ -584,7 +588,7 @@ def run_worker(
         batch_size=record["batch_size"],
         seed=record["seed"],
         constraints=Constraints(**record["constraints"]),
-        pruner=record.get("pruner", "none"),
+        pruner=record.get("pruner", PRUNER_OF_EARLIER_RUNS),
     )
     study.sampler = make_sampler(
         record["sampler"],
@@ -702,7 +706,6 @@ def build_summary(
     timings = dict(timings)
     rejected = frame[frame["rejected_by"].notna()]
     stopped = frame[frame["stopped_by"].notna()]
-    top = PRUNERS[config.pruner].epochs(config.epochs)
     if len(complete):
         timings["measure_s_total"] = round(float(complete["measure_seconds"].sum()), 2)
         timings["train_s_total"] = round(float(complete["train_seconds"].sum()), 2)
@@ -725,9 +728,8 @@ def build_summary(
         rejected=int(len(rejected)),
         epochs=config.epochs,
         pruner=config.pruner,
-        trial_epochs=top,
         stopped=int(len(stopped)),
-        epochs_saved=int((top - stopped["epochs_trained"].astype(int)).sum()),
+        epochs_saved=int((config.epochs - stopped["epochs_trained"].astype(int)).sum()),
         batch_size=config.batch_size,
         space=SpaceRecord(
             config.space.name, config.space.source, config.space.digest, config.space.description

@@ -12,7 +12,7 @@ first batch; only accuracy needs training. With the stopper on, a trial is judge
    the student cannot reach the front at its own cost: it stops. Used once `MIN_FINISHED`
    students have finished (before that there is no curve to bound by).
 2. **Dominated at birth**, at the first rung: a student whose latency and FLOPs a finished
-   student matches or beats, and whose that student is within `BIRTH_MARGIN` of the best accuracy
+   student matches or beats, where that student is within `BIRTH_MARGIN` of the best accuracy
    of the run, could only enter the front by beating the best accuracy so far. It trains the
    first rung only, and goes on only if it is then ahead of that student at the same epoch.
 3. **MO-ASHA promotion** (Schmucker et al. 2021), at each rung below the top: the students that
@@ -35,7 +35,8 @@ at 0.97x.
 A stopped trial is recorded PRUNED with `stopped_by` (the rule and its numbers), the epochs it
 trained and its last accuracy; it counts towards `--budget` (it was sampled and judged) and its
 weights are not kept. Only students that trained to the top rung are COMPLETE, so every student
-on the front trained longest, and the front is ranked on equal training.
+on the front trained longest, and the front is ranked on equal training. An epoch whose loss
+diverged is not judged: the trial fails as diverged, as it would without the stopper.
 """
 
 from __future__ import annotations
@@ -209,15 +210,16 @@ class TrialJudge:
         self.peers = read_peers or (lambda: peers_of(trial.study, exclude=trial.number))
         self.curve: list[float] = []
         self.seconds = 0.0
-        self.rival = dominated_at_birth(latency_ms, flops, self.peers())
+        # the finished students when this one was sampled (no rung to judge at: no need)
+        self.rival = dominated_at_birth(latency_ms, flops, self.peers()) if rungs[:-1] else None
 
     def __call__(self, report: Any) -> None:
         epoch, accuracy = report.epoch, report.val_accuracy
         self.curve.append(accuracy)
         self.seconds += report.seconds
         self.trial.set_user_attr(CURVE_ATTR, list(self.curve))
-        if epoch >= self.rungs[-1]:
-            return  # the top rung: the trial completes
+        if epoch >= self.rungs[-1] or report.diverged:
+            return  # the top rung: the trial completes; diverged: it fails after the epoch
         reason = self.reason(epoch, accuracy, self.peers())
         if reason is not None:
             raise Stopped(reason, epoch, accuracy)
@@ -250,31 +252,23 @@ class CurveRecorder:
     """The epoch callback of a trial with the stopper off: its curve recorded, nothing judged."""
 
     def __init__(self, trial: Any) -> None:
-        self.trial, self.curve, self.seconds = trial, [], 0.0
+        self.trial, self.curve = trial, []
 
     def __call__(self, report: Any) -> None:
         self.curve.append(report.val_accuracy)
-        self.seconds += report.seconds
         self.trial.set_user_attr(CURVE_ATTR, list(self.curve))
 
 
-@dataclass(frozen=True)
-class Pruner:
-    """How long a trial's schedule runs for `--epochs` base, and the callback that judges it."""
-
-    epochs: Callable[[int], int]  # base epochs -> the epochs a trial's schedule spans
-    judge: Callable[[Any, int, float, float], Any]  # (trial, base, latency, FLOPs) -> callback
+def _mo_asha_judge(trial: Any, epochs: int, latency_ms: float, flops: float) -> TrialJudge:
+    return TrialJudge(trial, rungs_for(epochs), latency_ms, flops)
 
 
-def _mo_asha_judge(trial: Any, base: int, latency_ms: float, flops: float) -> TrialJudge:
-    return TrialJudge(trial, rungs_for(base), latency_ms, flops)
-
-
-def _recorder(trial: Any, base: int, latency_ms: float, flops: float) -> CurveRecorder:
+def _recorder(trial: Any, epochs: int, latency_ms: float, flops: float) -> CurveRecorder:
     return CurveRecorder(trial)
 
 
-PRUNERS: dict[str, Pruner] = {
-    "mo-asha": Pruner(epochs=lambda base: base, judge=_mo_asha_judge),
-    "none": Pruner(epochs=lambda base: base, judge=_recorder),
+# config.PRUNER_NAMES: (trial, --epochs, latency, FLOPs) -> the trial's epoch callback
+PRUNERS: dict[str, Callable[[Any, int, float, float], Any]] = {
+    "mo-asha": _mo_asha_judge,
+    "none": _recorder,
 }

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from autokd.codec import Codable, to_mapping
+from autokd.config import PRUNER_OF_EARLIER_RUNS
 
 
 @dataclass(frozen=True)
@@ -104,8 +105,7 @@ class RunSummary(Codable):
     objectives: list[Any] = field(default_factory=list)
     constraints: dict[str, Any] = field(default_factory=dict)
     rejected: int = 0  # students over a limit, rejected untrained
-    pruner: str = "none"  # runs before the stopper trained every trial `epochs`
-    trial_epochs: int | None = None  # what a trial that is not stopped trains
+    pruner: str = PRUNER_OF_EARLIER_RUNS
     stopped: int = 0  # students the stopper ended early
     epochs_saved: int = 0  # of training, by stopping them
     latency_fingerprint: dict[str, Any] | None = None  # compare checks runs agree on it
@@ -118,11 +118,6 @@ class RunSummary(Codable):
     training: TrainingRecord | None = None  # runs before --device record none
     report: str | None = None  # where the search wrote the HTML report
     extra: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def complete_epochs(self) -> int:
-        """The epochs every complete trial trained (with the stopper, its top rung)."""
-        return self.trial_epochs or self.epochs
 
 
 @dataclass(frozen=True)

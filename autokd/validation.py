@@ -190,7 +190,7 @@ def validate_run(
         "top_k": top_k,
         "students_validated": len(students),
         "epochs": epochs,
-        "search_epochs": run.read_summary().complete_epochs,
+        "search_epochs": run.read_summary().epochs,
         "seed": seed,
         "augment": augment,
         "kendall_tau": kendall_tau(search, longer),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import json
 import subprocess
 import sys
@@ -41,8 +42,37 @@ def work_folder(given: Path | None, prefix: str) -> Path:
 def search_once(work: Path, name: str, *flags: str) -> tuple[str, float]:
     """`autokd search --name NAME FLAGS` in `work`, or the run already there: what it said and
     its wall time (kept beside the run, so that a rerun of the benchmark only reads)."""
-    said = work / "runs" / f"{name}.said.json"
-    if not (work / "runs" / name / "summary.json").is_file():
+    run, said = work / "runs" / name, work / "runs" / f"{name}.said.json"
+    if not run.exists():
         said.write_text(json.dumps(autokd("search", "--name", name, *flags, cwd=work)))
+    elif not said.is_file() or not (run / "summary.json").is_file():
+        # a continued run's wall time would be the continuation's alone
+        sys.exit(f"{run} is there without its finished search's wall time: remove it and rerun")
     stdout, seconds = json.loads(said.read_text())
     return stdout, seconds
+
+
+def complete(run: Path) -> list[dict[str, str]]:
+    """The COMPLETE rows of a run's trials.csv."""
+    with (run / "trials.csv").open() as f:
+        return [r for r in csv.DictReader(f) if r["state"] == "COMPLETE"]
+
+
+def hypervolumes(runs: dict[str, list[dict[str, str]]]) -> dict[str, dict[str, float]]:
+    """Accuracy-FLOPs and accuracy-latency hypervolume of each run, one reference for all: a
+    tenth of each range worse than the worst value over every run (as `autokd compare`)."""
+    import numpy as np
+
+    from autokd.pareto import hypervolume_2d, pareto_mask
+
+    result: dict[str, dict[str, float]] = {name: {} for name in runs}
+    for cost in ("flops", "latency_ms"):
+        points = {n: np.array([[float(r["accuracy"]), float(r[cost])] for r in rows])
+                  for n, rows in runs.items()}  # fmt: skip
+        everything = np.vstack(list(points.values()))
+        span = everything.max(axis=0) - everything.min(axis=0)
+        reference = (everything[:, 0].min() - 0.1 * span[0], everything[:, 1].max() + 0.1 * span[1])
+        for name, p in points.items():
+            front = p[pareto_mask(p, ["maximize", "minimize"])]
+            result[name][cost] = hypervolume_2d(front, ["maximize", "minimize"], reference)
+    return result

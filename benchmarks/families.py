@@ -16,13 +16,11 @@ Usage: python benchmarks/families.py [--budget 30] [--data FLAGS] [--good 0.95] 
 from __future__ import annotations
 
 import argparse
-import csv
 import shlex
 from pathlib import Path
 
 import numpy as np
-from common import autokd, save_result, work_folder
-from loss_menu import hypervolumes
+from common import autokd, complete, hypervolumes, save_result, work_folder
 
 from autokd.pareto import pareto_mask
 
@@ -46,11 +44,6 @@ def front_rows(rows: list[dict[str, str]]) -> list[dict[str, str]]:
     values = np.array([[float(r[k]) for k in ("accuracy", "latency_ms", "flops")] for r in rows])
     mask = pareto_mask(values, ["maximize", "minimize", "minimize"])
     return [r for r, keep in zip(rows, mask, strict=True) if keep]
-
-
-def complete(run: Path) -> list[dict[str, str]]:
-    with (run / "trials.csv").open() as f:
-        return [r for r in csv.DictReader(f) if r["state"] == "COMPLETE"]
 
 
 def remeasured(run: Path, target: str) -> list[dict[str, str]]:

@@ -12,12 +12,11 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
-import tempfile
 import time
 from pathlib import Path
 
 import yaml
-from common import autokd, save_result
+from common import autokd, save_result, work_folder
 
 
 def run(*args: str, cwd: Path) -> float:
@@ -35,8 +34,7 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--work", type=Path, help="folder to work in (default: a new temp one)")
     args = parser.parse_args()
-    work = args.work or Path(tempfile.mkdtemp(prefix="autokd-kd-gain-"))
-    work.mkdir(parents=True, exist_ok=True)
+    work = work_folder(args.work, "autokd-kd-gain-")
     timings = {
         "search_s": run(
             "search", "--budget", str(args.budget), "--target", "cpu", "--name", "kd-gain", cwd=work

@@ -22,17 +22,11 @@ import json
 import os
 import shutil
 import statistics
-import sys
-import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-import numpy as np
 import yaml
-from common import ROOT, autokd, save_result
-
-sys.path.insert(0, str(ROOT))
-from autokd.pareto import hypervolume_2d, pareto_mask  # noqa: E402
+from common import ROOT, autokd, complete, hypervolumes, save_result, work_folder
 
 KD_ALONE = {"logit_loss": "kd", "feature_loss": "none", "standardize": False}
 
@@ -47,27 +41,6 @@ def kd_alone_space(work: Path) -> Path:
     path = work / "kd-alone.yaml"
     path.write_text(yaml.safe_dump(space, sort_keys=False))
     return path
-
-
-def complete_rows(run: Path) -> list[dict[str, str]]:
-    with (run / "trials.csv").open() as f:
-        return [r for r in csv.DictReader(f) if r["state"] == "COMPLETE"]
-
-
-def hypervolumes(runs: dict[str, list[dict[str, str]]]) -> dict[str, dict[str, float]]:
-    """Accuracy-FLOPs and accuracy-latency hypervolume of each run, one reference for all: a
-    tenth of each range worse than the worst value over every run (as `autokd compare`)."""
-    result: dict[str, dict[str, float]] = {name: {} for name in runs}
-    for cost in ("flops", "latency_ms"):
-        points = {n: np.array([[float(r["accuracy"]), float(r[cost])] for r in rows])
-                  for n, rows in runs.items()}  # fmt: skip
-        everything = np.vstack(list(points.values()))
-        span = everything.max(axis=0) - everything.min(axis=0)
-        reference = (everything[:, 0].min() - 0.1 * span[0], everything[:, 1].max() + 0.1 * span[1])
-        for name, p in points.items():
-            front = p[pareto_mask(p, ["maximize", "minimize"])]
-            result[name][cost] = hypervolume_2d(front, ["maximize", "minimize"], reference)
-    return result
 
 
 def front_terms(run: Path) -> list[dict[str, str]]:
@@ -97,8 +70,7 @@ def main() -> None:
     parser.add_argument("--teacher-epochs", type=int, default=10)
     parser.add_argument("--work", type=Path, help="folder to work in (default: a new temp one)")
     args = parser.parse_args()
-    work = args.work or Path(tempfile.mkdtemp(prefix="autokd-loss-menu-"))
-    work.mkdir(parents=True, exist_ok=True)
+    work = work_folder(args.work, "autokd-loss-menu-")
     common = ["--data", "fashion-mnist", "--subset", "10000", "--budget", str(args.budget),
               "--target", "cpu", "--teacher-epochs", str(args.teacher_epochs),
               "--quiet"]  # fmt: skip
@@ -106,7 +78,7 @@ def main() -> None:
     for name, space in (("menu", "cnn-menu"), ("kd-alone", str(kd_alone_space(work)))):
         _, seconds[name] = autokd("search", "--space", space, "--name", name, *common, cwd=work)
         print(f"search {name}: {seconds[name]:.0f} s", flush=True)
-    runs = {name: complete_rows(work / "runs" / name) for name in ("menu", "kd-alone")}
+    runs = {name: complete(work / "runs" / name) for name in ("menu", "kd-alone")}
 
     autokd("export", "runs/menu", "--pick", "knee", "-o", "students/menu", "--force", cwd=work)
     description = yaml.safe_load((work / "students/menu/student.yaml").read_text())

@@ -20,9 +20,7 @@ import shlex
 import statistics
 from pathlib import Path
 
-from common import save_result, search_once, work_folder
-from families import complete
-from loss_menu import hypervolumes
+from common import complete, hypervolumes, save_result, search_once, work_folder
 
 SAMPLERS = ("tpe", "nsga2", "random", "nni-tpe", "nni-evolution")
 

@@ -23,9 +23,7 @@ import shlex
 import statistics
 from pathlib import Path
 
-from common import autokd, save_result, search_once, work_folder
-from families import complete
-from loss_menu import hypervolumes
+from common import autokd, complete, hypervolumes, save_result, search_once, work_folder
 
 PRUNERS = ("mo-asha", "none")
 
@@ -59,7 +57,6 @@ def main() -> None:
                 "complete": len(runs[name]),
                 "stopped": summary["stopped"],
                 "epochs_saved": summary["epochs_saved"],
-                "trial_epochs": summary["trial_epochs"],
                 "best_accuracy": summary["best_accuracy"],
                 "said": stdout.strip().splitlines()[:3],  # what the user saw at the end
             }
@@ -103,18 +100,15 @@ def main() -> None:
 
 
 def finished_by(run: Path, rows: list[dict[str, str]], seconds: float) -> list[dict[str, str]]:
-    """The complete trials of `run` finished within `seconds` of its first trial's start (the
+    """The complete trials of `run` finished within `seconds` of its trials' working time (the
     other run's `seconds` include its start-up: a little generous to this one)."""
-    import optuna
+    from autokd.records import RunFolder, load_study
+    from autokd.report.data import working_minutes
 
-    study = optuna.load_study(study_name="autokd", storage=f"sqlite:///{run / 'study.db'}")
-    start = min(t.datetime_start for t in study.trials if t.datetime_start)
-    done = {
-        str(t.number)
-        for t in study.trials
-        if t.datetime_complete and (t.datetime_complete - start).total_seconds() <= seconds
-    }
-    return [r for r in rows if r["number"] in done]
+    trials = {t.number: t for t in load_study(RunFolder(run)).get_trials(deepcopy=False)}
+    numbers = [int(r["number"]) for r in rows]
+    minutes = working_minutes(trials, numbers)
+    return [r for r, m in zip(rows, minutes, strict=True) if m is not None and m * 60 <= seconds]
 
 
 def _means(rows: list[dict]) -> dict[str, float]:

@@ -17,12 +17,9 @@ from __future__ import annotations
 import argparse
 import json
 import shlex
-import tempfile
 from pathlib import Path
 
-from common import autokd, save_result
-from families import complete
-from loss_menu import hypervolumes
+from common import autokd, complete, hypervolumes, save_result, work_folder
 
 TEACHERS = ("resnet18", "vit_tiny_patch16_224")
 
@@ -36,8 +33,7 @@ def main() -> None:
     parser.add_argument("--result", default="vit_teacher", help="name of the results file")
     parser.add_argument("--work", type=Path, help="folder to work in (default: a new temp one)")
     args = parser.parse_args()
-    work = args.work or Path(tempfile.mkdtemp(prefix="autokd-vit-"))
-    work.mkdir(parents=True, exist_ok=True)
+    work = work_folder(args.work, "autokd-vit-")
     rows = {}
     result = {"budget": args.budget, "data": args.data or "digits", "workers": args.workers}
     for teacher in TEACHERS:

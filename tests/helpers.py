@@ -21,7 +21,7 @@ TINY_SEARCH = [
     "1",
     "--workers",
     "1",
-    "--pruner",  # every trial trains --epochs: tests count complete trials (test_stopping: on)
+    "--pruner",  # tests that raise --epochs count complete trials (test_stopping turns it on)
     "none",
     "--quiet",
 ]

@@ -1,9 +1,12 @@
 """The report's numbers, checked as plain objects (no HTML parsing)."""
 
+from datetime import datetime, timedelta
+from types import SimpleNamespace
+
 import pandas as pd
 import pytest
 
-from autokd.report.data import front_of, hypervolume_history
+from autokd.report.data import front_of, hypervolume_history, working_minutes
 
 TRIALS = pd.DataFrame(
     {
@@ -38,3 +41,18 @@ def test_hypervolume_follows_the_order_trials_completed_in():
     first = 0.9 * (3.0 - 1.0)
     assert history[0].volume == pytest.approx(first)
     assert history[-1].volume == pytest.approx(0.7 * 2.5 + 0.2 * 2.0 + 0.05 * 0.5)  # all four
+
+
+def test_the_time_axis_counts_only_time_when_some_trial_ran():
+    day = datetime(2026, 11, 30, 9, 0)
+    spans = {  # two overlapping trials, then the run continued a day later
+        0: (day, day + timedelta(minutes=2)),
+        1: (day + timedelta(minutes=1), day + timedelta(minutes=3)),
+        2: (day + timedelta(days=1), day + timedelta(days=1, minutes=4)),
+        3: (day + timedelta(days=1, minutes=1), None),  # still running: no span yet
+    }
+    trials = {
+        n: SimpleNamespace(datetime_start=start, datetime_complete=end)
+        for n, (start, end) in spans.items()
+    }
+    assert working_minutes(trials, [0, 1, 2, 3]) == pytest.approx([2.0, 3.0, 7.0, None])

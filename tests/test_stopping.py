@@ -10,9 +10,11 @@ import pandas as pd
 import pytest
 
 from autokd.cli import main
+from autokd.config import PRUNER_NAMES
 from autokd.records import RunFolder
 from autokd.stopping import (
     CURVE_ATTR,
+    PRUNERS,
     Peer,
     Stopped,
     TrialJudge,
@@ -116,8 +118,9 @@ class FakeTrial:
 
 
 class Report:
-    def __init__(self, epoch, accuracy):
+    def __init__(self, epoch, accuracy, diverged=False):
         self.epoch, self.val_accuracy, self.seconds = epoch, accuracy, 1.5
+        self.diverged = diverged
 
 
 def test_the_judge_records_the_curve_and_stops_at_a_rung():
@@ -128,6 +131,18 @@ def test_the_judge_records_the_curve_and_stops_at_a_rung():
         judge(Report(1, 0.5))
     assert trial.user_attrs[CURVE_ATTR] == [0.5] and judge.seconds == 1.5
     assert stop.value.epoch == 1 and "rung 1: dominated, ranked 6 of 6" in stop.value.reason
+
+
+def test_an_epoch_that_diverged_is_not_judged():
+    peers = [Peer(n, 1.0, 100, (0.9,), finished=False) for n in range(5)]  # all cheaper, better
+    trial = FakeTrial()
+    judge = TrialJudge(trial, (1, 3, 9), 2.0, 200, read_peers=lambda: peers)
+    judge(Report(1, 0.1, diverged=True))  # fails as diverged after the epoch, not stopped
+    assert trial.user_attrs[CURVE_ATTR] == [0.1]
+
+
+def test_every_pruner_the_command_line_offers_has_a_judge():
+    assert set(PRUNERS) == set(PRUNER_NAMES)
 
 
 def test_the_judge_lets_the_top_rung_complete():
@@ -161,12 +176,14 @@ def test_a_search_with_the_stopper_records_stopped_students(tmp_path, workers):
     assert len(trials) == 8  # stopped students count towards the budget
     stopped = trials[trials["stopped_by"].notna()]
     complete = trials[trials["state"] == "COMPLETE"]
-    assert len(stopped) >= 1 and (stopped["state"] == "PRUNED").all()
+    if workers == "1":  # two workers' trials interleave: which get judged depends on timing
+        assert len(stopped) >= 1
+    assert (stopped["state"] == "PRUNED").all()
     assert (stopped["epochs_trained"] < 3).all() and stopped["accuracy"].notna().all()
     assert (complete["epochs_trained"] == 3).all()
     assert trials.loc[trials["is_pareto"], "state"].eq("COMPLETE").all()
     summary = run.read_summary()
-    assert summary.pruner == "mo-asha" and summary.trial_epochs == 3
+    assert summary.pruner == "mo-asha" and summary.epochs == 3
     assert summary.stopped == len(stopped)
     assert summary.epochs_saved == int((3 - stopped["epochs_trained"]).sum())
     study = optuna.load_study(study_name="autokd", storage=run.storage_url)

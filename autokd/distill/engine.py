@@ -46,6 +46,7 @@ class EpochReport:
     val_accuracy: float
     lr: float
     seconds: float
+    diverged: bool = False  # the loss became NaN or infinite: the epoch ended there, training too
 
 
 @dataclass(frozen=True)
@@ -220,8 +221,9 @@ def fit(
                 accuracy,
                 lr,
                 time.perf_counter() - epoch_start,
+                diverged,
             )
-            run.record(report, diverged=diverged)
+            run.record(report)
             if checkpoint is not None:
                 run.save(checkpoint, modules, generators)
             for callback in callbacks:
@@ -314,9 +316,9 @@ class _RunState:
     def epochs_done(self) -> int:
         return len(self.history)
 
-    def record(self, report: EpochReport, *, diverged: bool) -> None:
+    def record(self, report: EpochReport) -> None:
         self.history.append(report)
-        self.diverged = self.diverged or diverged
+        self.diverged = self.diverged or report.diverged
 
     def save(
         self, path: Path, modules: dict[str, Any], generators: dict[str, torch.Generator]

@@ -70,7 +70,7 @@ SETTINGS: list[tuple[str, Any]] = [
     ("sampler", lambda s: s.sampler),
     ("budget", lambda s: s.budget),
     ("complete trials", lambda s: s.trials.get("complete", 0)),
-    ("epochs per complete trial", lambda s: s.complete_epochs),
+    ("epochs per complete trial", lambda s: s.epochs),
     ("early stopping", lambda s: s.pruner),
     ("seed", lambda s: s.seed),
     (

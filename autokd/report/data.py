@@ -77,7 +77,7 @@ def hover_text(row: pd.Series, kd: KDConfig) -> str:
 @dataclass(frozen=True)
 class HypervolumeStep:
     number: int  # the trial that completed
-    minutes: float | None  # since the run's first trial started (None: not recorded)
+    minutes: float | None  # of working time when it completed (None: not recorded)
     volume: float  # of the accuracy-latency front of the trials complete so far
 
 
@@ -103,14 +103,23 @@ def hypervolume_history(
     return history
 
 
-def minutes_since_start(trials: dict[int, Any], numbers: Any) -> list[float | None]:
-    """When each of `numbers` completed, in minutes after the run's first trial started."""
-    starts = [t.datetime_start for t in trials.values() if t.datetime_start is not None]
-    if not starts:
-        return [None for _ in numbers]
-    first = min(starts)
+def working_minutes(trials: dict[int, Any], numbers: Any) -> list[float | None]:
+    """When each of `numbers` completed, in minutes of the run's working time: the time some
+    trial was running, so that the hours between a run and its continuation do not count."""
+    busy: list[list[Any]] = []  # the spans when some trial ran, merged, in order
+    spans = [(t.datetime_start, t.datetime_complete) for t in trials.values()]
+    for start, end in sorted(s for s in spans if s[0] is not None and s[1] is not None):
+        if busy and start <= busy[-1][1]:
+            busy[-1][1] = max(busy[-1][1], end)
+        else:
+            busy.append([start, end])
+
+    def busy_until(moment: Any) -> float:
+        seconds = (min(end, moment) - start for start, end in busy if start < moment)
+        return sum(s.total_seconds() for s in seconds) / 60
+
     ends = (trials[int(n)].datetime_complete for n in numbers)
-    return [None if end is None else (end - first).total_seconds() / 60 for end in ends]
+    return [None if end is None else busy_until(end) for end in ends]
 
 
 def build_run_report(
@@ -129,7 +138,7 @@ def build_run_report(
     complete["alpha"] = [k.alpha for k in kd]
     complete["lr"] = [record.train.lr for record in records]
     complete["distillation"] = [k.describe() for k in kd]
-    complete["minutes"] = minutes_since_start(trials, complete["number"])
+    complete["minutes"] = working_minutes(trials, complete["number"])
     complete["hover"] = [
         hover_text(row, k) for (_, row), k in zip(complete.iterrows(), kd, strict=True)
     ]

@@ -19,6 +19,7 @@ from autokd.report.page import (
     page,
     table,
 )
+from autokd.stopping import rungs_for
 from autokd.summary import RunSummary, TargetRecord, TrainingRecord
 
 
@@ -123,7 +124,7 @@ def hypervolume_figure(data: RunReportData) -> Any:
     return layout(
         fig,
         "hypervolume of the accuracy-latency front",
-        x="minutes since the first trial started" if timed else "trial number",
+        x="minutes of search (time some trial was running)" if timed else "trial number",
         y=f"accuracy x ms ({where})",
     )
 
@@ -251,10 +252,11 @@ def _training_text(training: TrainingRecord | None, target: TargetRecord) -> str
 def _stopping_text(summary: RunSummary) -> str:
     if summary.pruner == "none":
         return f"off: every trial trained {summary.epochs} epochs"
+    rungs = ", ".join(str(epoch) for epoch in rungs_for(summary.epochs))
     return (
-        f"{summary.pruner}: rungs up to {summary.trial_epochs} epochs; {summary.stopped} "
-        f"students stopped early, {summary.epochs_saved} epochs of training saved; the front "
-        f"holds students that trained {summary.trial_epochs} epochs"
+        f"{summary.pruner}: rungs at epochs {rungs}; {summary.stopped} students stopped early, "
+        f"{summary.epochs_saved} epochs of training saved; the front holds students that "
+        f"trained {summary.epochs} epochs"
     )
 
 
@@ -301,7 +303,7 @@ def render_run_report(data: RunReportData) -> str:
             ("sampler, seed, budget", f"{s.sampler}, {s.seed}, {s.budget}"),
             (
                 "training per trial",
-                f"{s.complete_epochs} epochs, batch {s.batch_size}, distilled from cached "
+                f"{s.epochs} epochs, batch {s.batch_size}, distilled from cached "
                 "teacher outputs",
             ),
             ("training device", _training_text(s.training, target)),
