@@ -7,14 +7,16 @@ which the first run of a seed trains and the second finds cached; ratios use it)
 accuracy-latency and accuracy-FLOPs hypervolumes (one reference point over every run of the
 benchmark), the students stopped and the epochs of training saved; then the means over seeds
 and the ratios (stopper / none). With `--validate E`, also `autokd validate
---top-k 5 --epochs E` on each run: Kendall tau between the search's ranking and E-epoch training.
+--top-k 5 --epochs E` on the runs of the `--validate-pruners` (default both): Kendall tau between
+the search's ranking and E-epoch training (a validation already done is read, whatever the flags).
 `--data` passes data flags to every search (e.g. "--data fashion-mnist --subset 10000
 --teacher-epochs 10"). Also the run without the stopper at the search time the stopper's run took
 (`at_stopper_time`: its front from the trials complete by then, as a fraction of its final
 hypervolume). A run already in --work is read, not searched again (so seeds can be added to a
 finished benchmark). Writes benchmarks/results/<--result>.json. Run it alone.
 Usage: python benchmarks/stopper.py [--budget 50] [--seeds 3] [--data FLAGS] [--workers 1]
-                                    [--validate 0] [--result stopper] [--work DIR]
+                                    [--validate 0] [--validate-pruners mo-asha none]
+                                    [--result stopper] [--work DIR]
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ def main() -> None:
     parser.add_argument("--data", default="", help="data flags for every search")
     parser.add_argument("--workers", default="1")
     parser.add_argument("--validate", type=int, default=0, help="epochs of validate (0: skip)")
+    parser.add_argument("--validate-pruners", nargs="+", choices=PRUNERS, default=list(PRUNERS))
     parser.add_argument("--result", default="stopper", help="name of the results file")
     parser.add_argument("--work", type=Path, help="folder to work in (default: a new temp one)")
     args = parser.parse_args()
@@ -64,10 +67,10 @@ def main() -> None:
                 "said": stdout.strip().splitlines()[:3],  # what the user saw at the end
             }
             validation = work / "runs" / name / "validation.json"
-            if args.validate and not validation.is_file():
+            if args.validate and pruner in args.validate_pruners and not validation.is_file():
                 autokd("validate", f"runs/{name}", "--top-k", "5", "--epochs", str(args.validate),
                        "--workers", args.workers, "--quiet", cwd=work)  # fmt: skip
-            if args.validate:
+            if validation.is_file():
                 tau = json.loads(validation.read_text())["kendall_tau"]
                 result["runs"][name]["kendall_tau"] = tau
     early = {  # the run without the stopper as it stood when the stopper's run ended
