@@ -29,8 +29,8 @@ stopper makes that affordable). Measured on the digits, 3 seeds of 50 trials aga
 (benchmarks/stopper.py; the README's table): rungs 1, 3, 9 with the undominated going on took
 1.33x the time at 0.995x the accuracy-latency hypervolume; rungs 1, 2, 5 with ASHA's top third
 alone 0.78x the time at 0.875x (6 to 15 complete students of 50, too few for a front); these
-rules, 0.76x at 0.94x. On Fashion-MNIST, where training is nearly all of a trial, 0.52x the time
-at 0.97x.
+rules, 0.76x at 0.94x. On Fashion-MNIST (3 seeds), where training is nearly all of a trial,
+0.525x the search time at 1.008x (latency) and 0.993x (FLOPs).
 
 A stopped trial is recorded PRUNED with `stopped_by` (the rule and its numbers), the epochs it
 trained and its last accuracy; it counts towards `--budget` (it was sampled and judged) and its
