@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import os
 import subprocess
@@ -263,3 +264,11 @@ def screenshot(page: Path, output: Path, profile: Path, *, size: str = "1400,180
         check=True,
     )
     return output
+
+
+def quick_target(name: str, **changes):
+    """A shipped target timed briefly (0.02 s of blocks, 2 warm-up calls): tests check that a
+    backend measures, not how well."""
+    from autokd.targets import load_target
+
+    return dataclasses.replace(load_target(name), min_run_time=0.02, warmup=2, **changes)

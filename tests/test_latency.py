@@ -1,6 +1,5 @@
 """The latency protocol on every backend, its re-measurement of noisy results, target checks."""
 
-import dataclasses
 import time
 
 import pytest
@@ -17,14 +16,11 @@ from autokd.latency import (
     target_usable,
 )
 from autokd.targets import load_target
+from tests.helpers import quick_target as quick
 
 TINY = nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool2d(1),
                      nn.Flatten(), nn.Linear(4, 10))  # fmt: skip
 GPU = torch.cuda.is_available()
-
-
-def quick(name, **changes):
-    return dataclasses.replace(load_target(name), min_run_time=0.02, warmup=2, **changes)
 
 
 @pytest.mark.parametrize(

@@ -1,5 +1,3 @@
-import dataclasses
-
 import optuna
 import pytest
 import torch
@@ -13,6 +11,7 @@ from autokd.students import build_student, count_params, list_families, student_
 from autokd.students.cnn import StudentConfig
 from autokd.targets import load_target
 from autokd.yamlfiles import shipped_names
+from tests.helpers import quick_target
 
 
 def sampled_configs(space_name, data, n, seed=0):
@@ -42,18 +41,14 @@ def test_every_sampled_student_runs_counts_and_rebuilds(space_name, digits):
         assert student_from_dict(config.to_dict()).arch_hash() == config.arch_hash()
 
 
-def _target(name):
-    if load_target(name).device == "cuda" and not torch.cuda.is_available():
-        pytest.skip("no CUDA GPU on this machine")
-    return dataclasses.replace(load_target(name), min_run_time=0.02, warmup=2)
-
-
 @pytest.mark.parametrize("space_name", ["cnn", "mobile"])
 @pytest.mark.parametrize("target_name", shipped_names("hardware"))
 def test_every_family_is_timed_on_every_target(space_name, target_name, digits):
     """Each family's sampled students are timed on every shipped target (ONNX Runtime through
     the family's ONNX export; `cuda` only where there is a GPU)."""
-    target = _target(target_name)
+    if load_target(target_name).device == "cuda" and not torch.cuda.is_available():
+        pytest.skip("no CUDA GPU on this machine")
+    target = quick_target(target_name)
     for config in sampled_configs(space_name, digits, 2, seed=5):
         measurement = measure_latency(build_student(config).eval(), target, digits.input_shape)
         assert measurement.median_ms > 0 and measurement.backend == target.backend
