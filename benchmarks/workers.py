@@ -122,7 +122,7 @@ def latency_agreement(run: dict) -> tuple[dict, dict]:
     students = {json.dumps(t["student"], sort_keys=True): t for t in run["trials"]}
     script = (
         "import json, sys\n"
-        "from autokd.config import load_target\n"
+        "from autokd.targets import load_target\n"
         "from autokd.hardware import latency_input_shape\n"
         "from autokd.latency import measure_latency\n"
         "from autokd.students import build_student, student_from_dict\n"

@@ -271,4 +271,4 @@ def quick_target(name: str, **changes):
     backend measures, not how well."""
     from autokd.targets import load_target
 
-    return dataclasses.replace(load_target(name), min_run_time=0.02, warmup=2, **changes)
+    return dataclasses.replace(load_target(name), **{"min_run_time": 0.02, "warmup": 2, **changes})

@@ -1,0 +1,103 @@
+"""What timing a latency costs beside a busy program, with and without the judged warm-up.
+
+The first `--students` distinct architectures of the 2-worker default search in
+benchmarks/results/workers.json are timed on the `cpu` target (both cores' threads):
+  quiet            the machine otherwise idle (the reference medians)
+  busy, blocked    beside one busy process (`python -c "while True: pass"`), the warm-up not
+                   judged: a blocked attempt first, then call by call (autokd before the change)
+  busy, judged     beside the same process, as autokd times now: a starved warm-up stops early
+                   and the call-by-call attempt is the first and only one
+For each: seconds per measurement (warm-up included), attempts, how many were flagged contended,
+and the medians against the quiet ones (share within +-25%, median ratio).
+
+Run it alone: nothing else may run on the machine meanwhile (README "Performance").
+Usage: python benchmarks/contended_latency.py [--students 12]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+from common import RESULTS, save_result
+
+BUSY = [sys.executable, "-c", "while True: pass"]
+
+
+def time_all(students: list[dict], *, judged: bool) -> list[dict]:
+    from autokd import latency
+    from autokd.hardware import latency_input_shape
+    from autokd.students import build_student, student_from_dict
+    from autokd.targets import load_target
+
+    judged_from = latency.WARM_CALLS_NOT_JUDGED
+    if not judged:  # never reached: the warm-up is not judged, as before the change
+        latency.WARM_CALLS_NOT_JUDGED = 10**9
+    target = load_target("cpu")
+    rows = []
+    try:
+        for raw in students:
+            config = student_from_dict(raw)
+            model = build_student(config)
+            started = time.perf_counter()
+            measured = latency.measure_latency(model, target, latency_input_shape(config, target))
+            rows.append({"seconds": round(time.perf_counter() - started, 3),
+                         "median_ms": measured.median_ms, "attempts": measured.attempts,
+                         "contended": measured.contended})  # fmt: skip
+    finally:
+        latency.WARM_CALLS_NOT_JUDGED = judged_from
+    return rows
+
+
+def summary(rows: list[dict], quiet: list[dict]) -> dict:
+    ratios = [r["median_ms"] / q["median_ms"] for r, q in zip(rows, quiet, strict=True)]
+    return {
+        "seconds_total": round(sum(r["seconds"] for r in rows), 2),
+        "seconds_per_student": round(statistics.mean(r["seconds"] for r in rows), 3),
+        "attempts_mean": round(statistics.mean(r["attempts"] for r in rows), 2),
+        "contended": sum(r["contended"] for r in rows),
+        "within_25_percent_of_quiet": round(sum(abs(x - 1) <= 0.25 for x in ratios) / len(rows), 3),
+        "median_ratio_to_quiet": round(statistics.median(ratios), 3),
+        "rows": rows,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--students", type=int, default=12)
+    args = parser.parse_args()
+    os.environ.setdefault("AUTOKD_CACHE_DIR", tempfile.mkdtemp(prefix="autokd-contended-"))
+    searched = json.loads((RESULTS / "workers.json").read_text())["runs"]
+    trials = next(run for run in searched if run["name"] == "workers-2")["trials"]
+    distinct = {json.dumps(t["student"], sort_keys=True): t["student"] for t in trials}
+    students = list(distinct.values())[: args.students]
+
+    quiet = time_all(students, judged=True)
+    result = {"target": "cpu", "students": len(students), "cpus": os.cpu_count(),
+              "quiet": summary(quiet, quiet)}  # fmt: skip
+    for name, judged in (("busy_blocked", False), ("busy_judged", True)):
+        hog = subprocess.Popen(BUSY)
+        try:
+            time.sleep(1.0)  # the busy process is running before the first timing
+            result[name] = summary(time_all(students, judged=judged), quiet)
+        finally:
+            hog.kill()
+            hog.wait()
+    save_result("contended_latency", result)
+    print("| run | s per student | attempts | contended | within +-25% of quiet | median ratio |")
+    print("| --- | --- | --- | --- | --- | --- |")
+    for name in ("quiet", "busy_blocked", "busy_judged"):
+        r = result[name]
+        print(f"| {name} | {r['seconds_per_student']:.2f} | {r['attempts_mean']:.1f} | "
+              f"{r['contended']}/{len(students)} | {r['within_25_percent_of_quiet']:.0%} | "
+              f"{r['median_ratio_to_quiet']:.2f} |")  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()
