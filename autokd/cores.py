@@ -44,6 +44,8 @@ THREADS_VARIABLE = "AUTOKD_THREADS"  # set by the search for the worker processe
 
 
 WAIT_LIMIT_SECONDS = 600.0  # the longest any autokd process waits for the cores or the gate
+WATCH_SECONDS = 2.0  # training judged at a time by `ThreadWatch`
+CONTENDED_SHARE = 0.8  # CPU time under this share of threads x wall time: other programs run
 
 
 class CoresBusy(TrialFailed, AutoKDError):
@@ -107,18 +109,20 @@ class CoreLock:
             if self._depth == 0:
                 self._let_go()
 
-    def yield_point(self) -> None:
-        """Let a waiting measurement have the cores: a no-op unless one is waiting."""
+    def yield_point(self) -> bool:
+        """Let a waiting measurement have the cores: a no-op unless one is waiting. Whether this
+        process stepped aside (and so spent a while not working)."""
         if self._depth == 0:
-            return
+            return False
         gate = self._fd("gate")
         try:
             fcntl.flock(gate, fcntl.LOCK_SH | fcntl.LOCK_NB)
         except BlockingIOError:  # a measurement holds the gate: step aside until it is done
             self._let_go()
             self._take()
-        else:
-            fcntl.flock(gate, fcntl.LOCK_UN)
+            return True
+        fcntl.flock(gate, fcntl.LOCK_UN)
+        return False
 
     @contextlib.contextmanager
     def released(self) -> Iterator[None]:
@@ -183,3 +187,35 @@ def set_training_threads(threads: int) -> int:
     with contextlib.suppress(RuntimeError):  # settable once, before any parallel work
         torch.set_num_interop_threads(1)
     return threads
+
+
+class ThreadWatch:
+    """Gives up training threads that other programs keep waiting. A process that trains alone
+    starts on every physical core; when another program then runs, each parallel region waits
+    for a descheduled thread (measured here: a teacher's 20 s of training took 718 s beside one
+    busy process). Every `WATCH_SECONDS` of training, the CPU time the process got is compared
+    with its threads' share of the wall time; under `CONTENDED_SHARE` one thread is dropped (down
+    to one), for the rest of this training. A window in which the process stepped aside for a
+    latency measurement (not working, by design) is not judged."""
+
+    def __init__(self) -> None:
+        self.restart()
+
+    def restart(self) -> None:
+        """Judge from now on (after a pause: a lock wait, an evaluation)."""
+        self._wall, self._cpu = time.perf_counter(), time.process_time()
+
+    def check(self, paused: bool = False) -> None:
+        """At a yield point: `paused` when the process just stepped aside."""
+        import torch
+
+        wall = time.perf_counter() - self._wall
+        if paused:
+            self.restart()
+            return
+        threads = torch.get_num_threads()
+        if threads == 1 or wall < WATCH_SECONDS:
+            return
+        if time.process_time() - self._cpu < CONTENDED_SHARE * threads * wall:
+            torch.set_num_threads(threads - 1)
+        self.restart()

@@ -16,8 +16,7 @@ another program held cores it needed. A block of 100 calls then absorbs every st
 that waits for a core, and its median comes out 1.1x to 20x too slow with a small IQR (measured
 here beside one busy process). One more attempt times the calls one at a time
 (`CallByCallTimer`), so that a stall spoils one call rather than a block, and ends the
-measurement (when the warm-up calls were already starved, it is the first and only attempt:
-`_warm_up`): repeating does not make the other program leave, and a busy machine must not make
+measurement: repeating does not make the other program leave, and a busy machine must not make
 every trial pay for attempts that cannot succeed. The result is flagged `contended` and noisy
 and is not cached, so a later run on a quiet machine times it again.
 
@@ -54,8 +53,6 @@ MIN_JUDGED_SECONDS = 0.02
 MAX_WARMUP_SECONDS = 10.0  # `warmup` calls, but never longer than this
 MIN_TRUSTED_BLOCKS = 3  # fewer timed blocks: no IQR worth the name, flagged noisy, not cached
 CALLS_PER_SINGLE_BLOCK = 10  # calls timed one by one that a call-by-call block's median spans
-WARM_CALLS_NOT_JUDGED = 2  # warm-up calls that may run on one thread (kernel and cache set-up)
-MIN_WARMUP_JUDGED_SECONDS = 0.05  # starved warm-up calls that send the first attempt call by call
 
 
 @dataclass(frozen=True)
@@ -269,13 +266,17 @@ def measure_latency(
         # No autokd process on this machine trains while the cores are timed (autokd.cores).
         with core_lock().timing(), torch.inference_mode():
             call = BACKEND_CALLS[target.backend](model, x, target)
-            starved = _warm_up(call, target, threads)
+            warm_until = time.perf_counter() + MAX_WARMUP_SECONDS
+            for _ in range(target.warmup):
+                call()
+                if time.perf_counter() > warm_until:  # a slow student is warm by now
+                    break
             if target.device == "cuda":
                 torch.cuda.synchronize()
             # (contended, blocks spoiled by contention, IQR / median, result): best first
             attempts: list[tuple[bool, bool, float, Any]] = []
             while len(attempts) < MAX_ATTEMPTS:
-                call_by_call = starved or any(contended for contended, *_ in attempts)
+                call_by_call = any(contended for contended, *_ in attempts)
                 make = (contended_timer or CallByCallTimer) if call_by_call else make_timer
                 names = {"call": call, "synchronize": synchronize}
                 timed = make(stmt="call()", globals=names, num_threads=threads)
@@ -303,30 +304,6 @@ def measure_latency(
         noisy=contended or spread > NOISE_THRESHOLD or len(result.times) < MIN_TRUSTED_BLOCKS,
         contended=contended,
     )
-
-
-def _warm_up(call: Callable[[], Any], target: Target, threads: int) -> bool:
-    """Run the `warmup` calls (for at most `MAX_WARMUP_SECONDS`) and say whether they were starved
-    of CPU: then the first attempt is timed call by call at once, since a blocked attempt beside a
-    busy program only confirms the contention, at a cost of seconds per student (measured here:
-    blocks of 10 calls of 150 ms each). The calls from the `WARM_CALLS_NOT_JUDGED`-th on are
-    judged (the first ones build kernels and caches on one thread, which would read as
-    starvation); the warm-up ends as soon as `MIN_WARMUP_JUDGED_SECONDS` of them were starved. On a
-    quiet machine a fast student's warm-up is too short to judge and nothing changes."""
-    warm_until = time.perf_counter() + MAX_WARMUP_SECONDS
-    judged_from: tuple[float, float] | None = None
-    for number in range(target.warmup):
-        if number == WARM_CALLS_NOT_JUDGED:
-            judged_from = time.perf_counter(), time.process_time()
-        call()
-        now = time.perf_counter()
-        if judged_from is not None and target.device == "cpu":
-            wall, cpu = now - judged_from[0], time.process_time() - judged_from[1]
-            if wall >= MIN_WARMUP_JUDGED_SECONDS and _contended(cpu, wall, threads):
-                return True
-        if now > warm_until:  # a slow student is warm by now
-            break
-    return False
 
 
 def _contended(cpu_seconds: float, wall_seconds: float, threads: int) -> bool:

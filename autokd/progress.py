@@ -20,6 +20,10 @@ def epoch_bar(
 
         def show(report: EpochReport) -> None:
             bar.n = report.epoch
-            bar.set_postfix(loss=f"{report.train_loss:.3f}", val_acc=f"{report.val_accuracy:.3f}")
+            bar.set_postfix(
+                loss=f"{report.train_loss:.3f}",
+                val_acc=f"{report.val_accuracy:.3f}",
+                threads=report.threads,
+            )  # fewer than at the start: other programs ran
 
         yield show

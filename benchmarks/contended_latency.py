@@ -1,12 +1,10 @@
-"""What timing a latency costs beside a busy program, with and without the judged warm-up.
+"""What timing a latency costs beside a busy program, and how far its medians move.
 
 The first `--students` distinct architectures of the 2-worker default search in
-benchmarks/results/workers.json are timed on the `cpu` target (both cores' threads):
-  quiet            the machine otherwise idle (the reference medians)
-  busy, blocked    beside one busy process (`python -c "while True: pass"`), the warm-up not
-                   judged: a blocked attempt first, then call by call (autokd before the change)
-  busy, judged     beside the same process, as autokd times now: a starved warm-up stops early
-                   and the call-by-call attempt is the first and only one
+benchmarks/results/workers.json are timed on the `cpu` target (both cores' threads), in one
+process with no search running:
+  quiet   the machine otherwise idle (the reference medians)
+  busy    beside one busy process (`python -c "while True: pass"`)
 For each: seconds per measurement (warm-up included), attempts, how many were flagged contended,
 and the medians against the quiet ones (share within +-25%, median ratio).
 
@@ -30,28 +28,22 @@ from common import RESULTS, save_result
 BUSY = [sys.executable, "-c", "while True: pass"]
 
 
-def time_all(students: list[dict], *, judged: bool) -> list[dict]:
-    from autokd import latency
+def time_all(students: list[dict]) -> list[dict]:
     from autokd.hardware import latency_input_shape
+    from autokd.latency import measure_latency
     from autokd.students import build_student, student_from_dict
     from autokd.targets import load_target
 
-    judged_from = latency.WARM_CALLS_NOT_JUDGED
-    if not judged:  # never reached: the warm-up is not judged, as before the change
-        latency.WARM_CALLS_NOT_JUDGED = 10**9
     target = load_target("cpu")
     rows = []
-    try:
-        for raw in students:
-            config = student_from_dict(raw)
-            model = build_student(config)
-            started = time.perf_counter()
-            measured = latency.measure_latency(model, target, latency_input_shape(config, target))
-            rows.append({"seconds": round(time.perf_counter() - started, 3),
-                         "median_ms": measured.median_ms, "attempts": measured.attempts,
-                         "contended": measured.contended})  # fmt: skip
-    finally:
-        latency.WARM_CALLS_NOT_JUDGED = judged_from
+    for raw in students:
+        config = student_from_dict(raw)
+        model = build_student(config)
+        started = time.perf_counter()
+        measured = measure_latency(model, target, latency_input_shape(config, target))
+        rows.append({"seconds": round(time.perf_counter() - started, 3),
+                     "median_ms": measured.median_ms, "attempts": measured.attempts,
+                     "contended": measured.contended})  # fmt: skip
     return rows
 
 
@@ -78,21 +70,20 @@ def main() -> None:
     distinct = {json.dumps(t["student"], sort_keys=True): t["student"] for t in trials}
     students = list(distinct.values())[: args.students]
 
-    quiet = time_all(students, judged=True)
+    quiet = time_all(students)
     result = {"target": "cpu", "students": len(students), "cpus": os.cpu_count(),
               "quiet": summary(quiet, quiet)}  # fmt: skip
-    for name, judged in (("busy_blocked", False), ("busy_judged", True)):
-        hog = subprocess.Popen(BUSY)
-        try:
-            time.sleep(1.0)  # the busy process is running before the first timing
-            result[name] = summary(time_all(students, judged=judged), quiet)
-        finally:
-            hog.kill()
-            hog.wait()
+    hog = subprocess.Popen(BUSY)
+    try:
+        time.sleep(1.0)  # the busy process is running before the first timing
+        result["busy"] = summary(time_all(students), quiet)
+    finally:
+        hog.kill()
+        hog.wait()
     save_result("contended_latency", result)
     print("| run | s per student | attempts | contended | within +-25% of quiet | median ratio |")
     print("| --- | --- | --- | --- | --- | --- |")
-    for name in ("quiet", "busy_blocked", "busy_judged"):
+    for name in ("quiet", "busy"):
         r = result[name]
         print(f"| {name} | {r['seconds_per_student']:.2f} | {r['attempts_mean']:.1f} | "
               f"{r['contended']}/{len(students)} | {r['within_25_percent_of_quiet']:.0%} | "

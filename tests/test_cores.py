@@ -125,3 +125,52 @@ def test_no_wait_for_the_cores_is_unbounded(tmp_path, monkeypatch):
         assert time.monotonic() - started < 2
     with measurer.timing():  # the gate was let go: the next measurement goes through
         pass
+
+
+@pytest.fixture
+def two_threads(monkeypatch):
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    monkeypatch.setattr(cores, "WATCH_SECONDS", 0.05)
+    yield torch
+    torch.set_num_threads(before)
+
+
+def test_training_starved_of_cpu_gives_up_a_thread(two_threads):
+    """A window in which the process got no CPU (its threads waited for cores another program
+    held) drops one thread; one thread is the floor."""
+    watch = cores.ThreadWatch()
+    time.sleep(0.06)
+    watch.check()
+    assert two_threads.get_num_threads() == 1
+    time.sleep(0.06)
+    watch.check()
+    assert two_threads.get_num_threads() == 1
+
+
+def test_a_short_window_or_a_pause_for_a_latency_is_not_judged(two_threads):
+    watch = cores.ThreadWatch()
+    watch.check()  # too short to judge
+    time.sleep(0.06)
+    watch.check(paused=True)  # stepped aside for a measurement: idle by design
+    watch.check()
+    assert two_threads.get_num_threads() == 2
+
+
+def test_training_that_gets_its_cpu_keeps_its_threads(two_threads, monkeypatch):
+    """1.9 cores' worth of CPU time in a second of two threads: nothing changes (a stand-in
+    clock, since a real one depends on what else this machine runs)."""
+    from types import SimpleNamespace
+
+    clock = SimpleNamespace(wall=0.0, cpu=0.0)
+    monkeypatch.setattr(cores, "time", SimpleNamespace(perf_counter=lambda: clock.wall,
+                                                       process_time=lambda: clock.cpu))  # fmt: skip
+    watch = cores.ThreadWatch()
+    clock.wall, clock.cpu = 1.0, 1.9
+    watch.check()
+    assert two_threads.get_num_threads() == 2
+    clock.wall, clock.cpu = 2.0, 2.5  # then 0.6 cores' worth: another program came
+    watch.check()
+    assert two_threads.get_num_threads() == 1

@@ -114,40 +114,6 @@ def test_after_a_starved_attempt_the_calls_are_timed_one_by_one():
     assert measurement.blocks >= 3
 
 
-class Sleeper(nn.Module):
-    """A student whose every call waits 30 ms off the CPU: what a call whose threads wait for
-    cores a busy program holds looks like to the process's CPU clock."""
-
-    def forward(self, x):
-        time.sleep(0.03)
-        return x
-
-
-class UnusedTimer:
-    def __init__(self, *args, **kwargs):
-        raise AssertionError("a blocked attempt was timed after a starved warm-up")
-
-
-def test_a_starved_warm_up_sends_the_first_attempt_call_by_call():
-    measurement = measure_latency(Sleeper(), quick("cpu-1t", warmup=10), (1, 8, 8),
-                                  timer=UnusedTimer)  # fmt: skip
-    assert measurement.attempts == 1 and measurement.contended and measurement.noisy
-    assert not measurement.trusted  # never cached
-
-
-def test_a_starved_warm_up_ends_early():
-    calls = []
-
-    class Counter(Sleeper):
-        def forward(self, x):
-            calls.append(1)
-            return super().forward(x)
-
-    target = quick("cpu-1t", warmup=50, min_run_time=0.01)
-    measure_latency(Counter(), target, (1, 8, 8), timer=UnusedTimer)
-    assert len(calls) <= 2 + 2 + 1  # unjudged calls, 0.05 s of judged ones, one timed
-
-
 def test_call_by_call_timing_is_not_spoiled_by_stalls():
     """Every 5th call stalls 20 ms (a thread waiting for a core a busy program holds): a block's
     average would be ~5 ms, the median of single calls stays at the ~1 ms a call takes."""

@@ -19,7 +19,7 @@ from torch import nn
 
 from autokd.cache import atomic_write
 from autokd.config import KDConfig, TrainConfig
-from autokd.cores import core_lock
+from autokd.cores import ThreadWatch, core_lock
 from autokd.data import DataBundle, iterate_batches
 from autokd.data.batches import TrainingBatches
 from autokd.device import Execution
@@ -47,6 +47,8 @@ class EpochReport:
     lr: float
     seconds: float
     diverged: bool = False  # the loss became NaN or infinite: the epoch ended there, training too
+    threads: int = 0  # intra-op threads at the epoch's end (fewer than at the start: other
+    # programs ran, `ThreadWatch`); 0 in a checkpoint of an older autokd
 
 
 @dataclass(frozen=True)
@@ -173,6 +175,7 @@ def fit(
         data.train_x, data.train_y, data.augment if train.augment else None
     )
     started, waiting, lock = time.perf_counter(), _Waiting(), core_lock()
+    thread_watch = ThreadWatch()  # gives up threads that other programs keep waiting
     first_loss = math.nan
     first_epoch = train.epochs + 1 if run.diverged else run.epochs_done + 1  # a diverged run ended
     with lock.holding():  # shared with other workers; paused while a latency is timed
@@ -185,10 +188,12 @@ def fit(
             order = iterate_batches(
                 len(data.train_y), train.batch_size, generator=generators["shuffle"]
             )
+            thread_watch.restart()  # the evaluation before is not training
             for index, x, y in waiting.over(batch_source.epoch(order, generators["augment"])):
                 x = x.to(device, non_blocking=True, memory_format=torch.channels_last)
                 y = y.to(device, non_blocking=True)
-                lock.yield_point()  # a latency measurement waiting for the cores gets them now
+                # a latency measurement waiting for the cores gets them now
+                thread_watch.check(paused=lock.yield_point())
                 # the temperature schedule follows the steps taken (the LR scheduler counts them)
                 progress = scheduler.last_epoch / max(1, total_steps - 1)
                 loss = _distillation_loss(
@@ -222,6 +227,7 @@ def fit(
                 lr,
                 time.perf_counter() - epoch_start,
                 diverged,
+                torch.get_num_threads(),
             )
             run.record(report)
             if checkpoint is not None:
