@@ -13,6 +13,7 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results"
+BUSY = [sys.executable, "-c", "while True: pass"]  # the program busy-machine runs sit beside
 
 
 def autokd(*args: str, cwd: Path, env: dict[str, str] | None = None) -> tuple[str, float]:

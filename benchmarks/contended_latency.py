@@ -19,13 +19,10 @@ import json
 import os
 import statistics
 import subprocess
-import sys
 import tempfile
 import time
 
-from common import RESULTS, save_result
-
-BUSY = [sys.executable, "-c", "while True: pass"]
+from common import BUSY, RESULTS, save_result
 
 
 def time_all(students: list[dict]) -> list[dict]:

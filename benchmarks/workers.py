@@ -34,10 +34,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from common import ROOT, save_result
+from common import BUSY, ROOT, save_result
 from reference_loop import REFERENCE, hypervolume_acc_flops
-
-BUSY = [sys.executable, "-c", "while True: pass"]
 
 
 def autokd_command(revision_tree: Path | None) -> tuple[list[str], dict[str, str]]:
