@@ -207,3 +207,23 @@ def test_the_teacher_trains_on_augmented_views(digits, monkeypatch, tmp_path):
     data = dc.replace(digits, augment=counting_shift)
     prepare_teacher("test_resnet", data, epochs=1, progress=False)
     assert sum(calls) == len(digits.train_y)  # every training image, once per epoch
+
+
+def test_a_training_gives_back_the_threads_the_watch_dropped(digits, monkeypatch):
+    """A thread dropped because other programs kept it waiting lasts as long as the training it
+    happened in: the next trial, measurement or retraining in the process starts afresh."""
+    from autokd.cores import ThreadWatch
+
+    class Dropping(ThreadWatch):
+        def check(self):
+            torch.set_num_threads(1)
+
+    monkeypatch.setattr("autokd.distill.engine.ThreadWatch", Dropping)
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        result = fit(small_student(digits), digits, TrainConfig(epochs=1, lr=0.01))
+        assert result.history[-1].threads == 1  # what the epoch ran on, for the progress bar
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)

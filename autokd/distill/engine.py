@@ -19,7 +19,7 @@ from torch import nn
 
 from autokd.cache import atomic_write
 from autokd.config import KDConfig, TrainConfig
-from autokd.cores import ThreadWatch, core_lock
+from autokd.cores import ThreadWatch, core_lock, threads_kept
 from autokd.data import DataBundle, iterate_batches
 from autokd.data.batches import TrainingBatches
 from autokd.device import Execution
@@ -175,10 +175,12 @@ def fit(
         data.train_x, data.train_y, data.augment if train.augment else None
     )
     started, waiting, lock = time.perf_counter(), _Waiting(), core_lock()
-    thread_watch = ThreadWatch()  # gives up threads that other programs keep waiting
+    thread_watch = ThreadWatch(enabled=device.type == "cpu")  # threads others keep waiting
     first_loss = math.nan
     first_epoch = train.epochs + 1 if run.diverged else run.epochs_done + 1  # a diverged run ended
-    with lock.holding():  # shared with other workers; paused while a latency is timed
+    # the lock: shared with other workers, paused while a latency is timed; a thread the watch
+    # drops is given back when this training ends (the next one judges afresh)
+    with lock.holding(), threads_kept():
         for epoch in range(first_epoch, train.epochs + 1):
             epoch_start, loss_sum, batches, diverged = time.perf_counter(), 0.0, 0, False
             model.train()
@@ -188,12 +190,11 @@ def fit(
             order = iterate_batches(
                 len(data.train_y), train.batch_size, generator=generators["shuffle"]
             )
-            thread_watch.restart()  # the evaluation before is not training
             for index, x, y in waiting.over(batch_source.epoch(order, generators["augment"])):
                 x = x.to(device, non_blocking=True, memory_format=torch.channels_last)
                 y = y.to(device, non_blocking=True)
-                # a latency measurement waiting for the cores gets them now
-                thread_watch.check(paused=lock.yield_point())
+                lock.yield_point()  # a latency measurement waiting for the cores gets them now
+                thread_watch.check()
                 # the temperature schedule follows the steps taken (the LR scheduler counts them)
                 progress = scheduler.last_epoch / max(1, total_steps - 1)
                 loss = _distillation_loss(
