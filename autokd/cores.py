@@ -32,6 +32,7 @@ import contextlib
 import fcntl
 import os
 import socket
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -46,6 +47,7 @@ THREADS_VARIABLE = "AUTOKD_THREADS"  # set by the search for the worker processe
 WAIT_LIMIT_SECONDS = 600.0  # the longest any autokd process waits for the cores or the gate
 WATCH_SECONDS = 2.0  # training judged at a time by `ThreadWatch`
 WAITING_SHARE = 0.2  # time runnable without a core over threads x wall: other programs run
+PARALLEL_GRAIN = 32768  # elements per thread below which PyTorch keeps an element-wise op serial
 
 
 class CoresBusy(TrialFailed, AutoKDError):
@@ -197,6 +199,50 @@ def threads_kept() -> Iterator[None]:
         yield
     finally:
         torch.set_num_threads(threads)
+
+
+@contextlib.contextmanager
+def helpers_sleep_at_once() -> Iterator[None]:
+    """Within the block, this process's OpenMP helper threads sleep as soon as they wait.
+
+    GNU OpenMP (PyTorch's on Linux) lets a helper that reaches a barrier spin up to 300,000
+    times before it sleeps, and only 100 times while the process runs more OpenMP threads than
+    it has CPUs (`GOMP_SPINCOUNT` in its manual: "throttled"). Beside another busy program that
+    spinning is what ruins a multi-thread call: a helper spins on a core the other program
+    wants while the thread it waits for has none, and a 2-thread student took 25-300 ms a call
+    instead of 0.4-1.6 ms (8 students, 3 runs, beside one busy loop; worse when the loop ran
+    in another terminal session). With helpers that sleep at once the same students took
+    1.3-1.5x their quiet-machine times in every run. On a quiet machine sleeping costs a
+    wake-up per parallel region (4x here), so only a contended measurement asks for it.
+
+    How: a thread of its own opens one OpenMP team of more threads than the machine has CPUs
+    and parks (its helpers asleep, costing nothing) until the block ends; libgomp then counts
+    the process as oversubscribed. Other OpenMP runtimes ignore the parked team. The calling
+    thread's PyTorch thread count is set again once the team is parked (MKL's is global).
+    """
+    import torch
+
+    threads = torch.get_num_threads()
+    parked, release = threading.Event(), threading.Event()
+
+    def park() -> None:
+        try:
+            team = (os.cpu_count() or 1) + 1
+            torch.set_num_threads(team)
+            torch.ones(team * PARALLEL_GRAIN).add_(1)  # one chunk per thread: a team of `team`
+        finally:
+            parked.set()
+        release.wait()
+
+    parker = threading.Thread(target=park, name="autokd-omp-park", daemon=True)
+    parker.start()
+    parked.wait()
+    torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        release.set()
+        parker.join()
 
 
 def run_queue_seconds() -> float | None:

@@ -11,14 +11,16 @@ attempt is kept (uncontended first, then the steadiest); one still above the thr
 as noisy, and so is one timed in fewer than `MIN_TRUSTED_BLOCKS` blocks (a slow student: its
 IQR of 0 would mean nothing). Only a `trusted` measurement is cached.
 
-Contention: when the process got less than 80% of its threads' CPU time while it was timed,
-another program held cores it needed. A block of 100 calls then absorbs every stall of a thread
-that waits for a core, and its median comes out 1.1x to 20x too slow with a small IQR (measured
-here beside one busy process). One more attempt times the calls one at a time
-(`CallByCallTimer`), so that a stall spoils one call rather than a block, and ends the
-measurement: repeating does not make the other program leave, and a busy machine must not make
-every trial pay for attempts that cannot succeed. The result is flagged `contended` and noisy
-and is not cached, so a later run on a quiet machine times it again.
+Contention: when the process got less than 80% of its threads' CPU time (judged over a warm-up
+longer than `JUDGE_WARMUP_SECONDS`, and over every timed attempt), another program held cores it
+needed. Blocks of calls then absorb every stall of a thread that waits for a core (medians 1.1x
+to 20x too slow with a small IQR, measured here beside one busy process), and OpenMP helpers
+that spin at barriers keep the waited-for thread off its core (25-300 ms a call for 0.5 ms
+students). One attempt then times the calls one at a time (`CallByCallTimer`) with the helpers
+sleeping at once (`autokd.cores.helpers_sleep_at_once`: 1.3-1.5x the quiet times here) and ends
+the measurement: repeating does not make the other program leave, and a busy machine must not
+make every trial pay for attempts that cannot succeed. The result is flagged `contended` and
+noisy and is not cached, so a later run on a quiet machine times it again.
 
 Backends turn a model into a zero-argument call that runs one batch:
     torch        PyTorch eager, on the CPU or (device cuda) on the GPU
@@ -27,6 +29,7 @@ Backends turn a model into a zero-argument call that runs one batch:
 
 from __future__ import annotations
 
+import contextlib
 import io
 import logging
 import math
@@ -41,7 +44,7 @@ from typing import Any, BinaryIO
 import torch
 from torch import nn
 
-from autokd.cores import core_lock
+from autokd.cores import core_lock, helpers_sleep_at_once
 from autokd.environment import physical_cores
 from autokd.errors import AutoKDError
 from autokd.targets import Target
@@ -51,6 +54,7 @@ MAX_ATTEMPTS = 3
 CONTENTION_SHARE = 0.8  # CPU time below this share of threads x wall time: cores were taken
 MIN_JUDGED_SECONDS = 0.02
 MAX_WARMUP_SECONDS = 10.0  # `warmup` calls, but never longer than this
+JUDGE_WARMUP_SECONDS = 0.1  # a warm-up this long is judged for contention
 MIN_TRUSTED_BLOCKS = 3  # fewer timed blocks: no IQR worth the name, flagged noisy, not cached
 CALLS_PER_SINGLE_BLOCK = 10  # calls timed one by one that a call-by-call block's median spans
 
@@ -261,29 +265,28 @@ def measure_latency(
     x = torch.randn(target.batch_size, *input_shape)
     make_timer = timer or benchmark.Timer
     synchronize = torch.cuda.synchronize if target.device == "cuda" else (lambda: None)
+    on_cpu = target.device == "cpu"
     try:
         torch.set_num_threads(threads)
         # No autokd process on this machine trains while the cores are timed (autokd.cores).
         with core_lock().timing(), torch.inference_mode():
             call = BACKEND_CALLS[target.backend](model, x, target)
-            warm_until = time.perf_counter() + MAX_WARMUP_SECONDS
-            for _ in range(target.warmup):
-                call()
-                if time.perf_counter() > warm_until:  # a slow student is warm by now
-                    break
-            if target.device == "cuda":
-                torch.cuda.synchronize()
+            starved = _warm_up(call, target, threads)
+            synchronize()
             # (contended, blocks spoiled by contention, IQR / median, result): best first
             attempts: list[tuple[bool, bool, float, Any]] = []
             while len(attempts) < MAX_ATTEMPTS:
-                call_by_call = any(contended for contended, *_ in attempts)
+                call_by_call = starved or any(contended for contended, *_ in attempts)
                 make = (contended_timer or CallByCallTimer) if call_by_call else make_timer
                 names = {"call": call, "synchronize": synchronize}
                 timed = make(stmt="call()", globals=names, num_threads=threads)
-                wall, cpu = time.perf_counter(), time.process_time()
-                result = timed.blocked_autorange(min_run_time=target.min_run_time)
-                wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
-                contended = target.device == "cpu" and _contended(cpu, wall, threads)
+                helpers = helpers_sleep_at_once() if call_by_call else contextlib.nullcontext()
+                with helpers:
+                    wall, cpu = time.perf_counter(), time.process_time()
+                    result = timed.blocked_autorange(min_run_time=target.min_run_time)
+                    wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+                # A call-by-call attempt is one for a contended machine, whatever it got.
+                contended = call_by_call or (on_cpu and _contended(cpu, wall, threads))
                 spread = result.iqr / result.median if result.median > 0 else math.inf
                 attempts.append((contended, contended and not call_by_call, spread, result))
                 if call_by_call or (spread <= NOISE_THRESHOLD and not contended):
@@ -304,6 +307,23 @@ def measure_latency(
         noisy=contended or spread > NOISE_THRESHOLD or len(result.times) < MIN_TRUSTED_BLOCKS,
         contended=contended,
     )
+
+
+def _warm_up(call: Callable[[], Any], target: Target, threads: int) -> bool:
+    """`target.warmup` untimed calls (at most `MAX_WARMUP_SECONDS`); whether they were starved
+    of cores. Judged once `JUDGE_WARMUP_SECONDS` have passed, and then ended: a warm-up that
+    slow is a contended one (beside a busy program a 0.5 ms student took 100 ms a call), and
+    timing it as if the machine were quiet would cost seconds to learn the same."""
+    started, cpu = time.perf_counter(), time.process_time()
+    for _ in range(target.warmup):
+        call()
+        wall = time.perf_counter() - started
+        judged = target.device == "cpu" and wall > JUDGE_WARMUP_SECONDS
+        if judged and _contended(time.process_time() - cpu, wall, threads):
+            return True
+        if wall > MAX_WARMUP_SECONDS:  # a slow student is warm by now
+            break
+    return False
 
 
 def _contended(cpu_seconds: float, wall_seconds: float, threads: int) -> bool:

@@ -6,7 +6,13 @@ import time
 import pytest
 
 from autokd import cores
-from autokd.cores import CoreLock, CoresBusy, set_training_threads, threads_for
+from autokd.cores import (
+    CoreLock,
+    CoresBusy,
+    helpers_sleep_at_once,
+    set_training_threads,
+    threads_for,
+)
 
 
 def test_a_measurement_waits_for_a_working_process_to_reach_a_yield_point(tmp_path):
@@ -175,3 +181,16 @@ def test_the_run_queue_clock_reads_this_process():
     waited = cores.run_queue_seconds()
     assert waited is None or waited >= 0.0
 
+
+
+def test_sleeping_helpers_leave_threads_and_results_as_they_were():
+    import torch
+
+    before_threads, before_alive = torch.get_num_threads(), threading.active_count()
+    x = torch.randn(64, 64)
+    with helpers_sleep_at_once():
+        assert torch.get_num_threads() == before_threads  # set again once the team is parked
+        inside = x @ x
+    assert torch.equal(inside, x @ x)
+    assert torch.get_num_threads() == before_threads
+    assert threading.active_count() == before_alive  # the parking thread has ended

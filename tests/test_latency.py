@@ -109,9 +109,56 @@ def test_a_measurement_starved_of_cpu_is_repeated_call_by_call_and_flagged():
 
 def test_after_a_starved_attempt_the_calls_are_timed_one_by_one():
     measurement = measure_latency(TINY, quick("cpu-1t"), (1, 8, 8), timer=StarvedTimer)
-    assert measurement.attempts == 2 and not measurement.contended  # this core is quiet
+    assert measurement.attempts == 2
     assert measurement.calls_per_block == CALLS_PER_SINGLE_BLOCK
     assert measurement.blocks >= 3
+    # timed the contended machine's way: flagged, never cached, even if the core was free by then
+    assert measurement.contended and not measurement.trusted
+
+
+class Sleeper(nn.Module):
+    """A student whose calls hold no core (sleeping): a warm-up starved of CPU time."""
+
+    def forward(self, x):
+        time.sleep(0.03)
+        return x
+
+
+@pytest.fixture
+def helper_regimes(monkeypatch):
+    """Records each timed attempt's OpenMP regime: True when its helpers slept at once."""
+    import contextlib
+
+    from autokd import latency
+
+    entered = []
+
+    @contextlib.contextmanager
+    def recorded():
+        entered.append(True)
+        yield
+
+    monkeypatch.setattr(latency, "helpers_sleep_at_once", recorded)
+    return entered
+
+
+def test_a_starved_warm_up_goes_straight_to_call_by_call_timing_with_sleeping_helpers(
+    helper_regimes,
+):
+    NoisyTimer.spreads, NoisyTimer.made = [0.05] * 5, 0
+    target = quick("cpu-1t", warmup=50, min_run_time=0.05)
+    started = time.perf_counter()
+    measurement = measure_latency(Sleeper(), target, (1, 8, 8), timer=NoisyTimer)
+    assert NoisyTimer.made == 0  # the blocked timer was never used
+    assert measurement.attempts == 1 and measurement.contended
+    assert measurement.calls_per_block <= CALLS_PER_SINGLE_BLOCK
+    assert helper_regimes == [True]
+    assert time.perf_counter() - started < 50 * 0.03  # the warm-up ended once judged
+
+
+def test_a_quiet_measurement_keeps_the_spinning_helpers(helper_regimes):
+    measurement = measure_latency(TINY, quick("cpu-1t", warmup=50), (1, 8, 8))
+    assert not measurement.contended and helper_regimes == []
 
 
 def test_call_by_call_timing_is_not_spoiled_by_stalls():
