@@ -20,6 +20,7 @@ rank correlation are reported for each.
 
 Run it alone: nothing else may run on the machine meanwhile (README "Performance").
 Usage: python benchmarks/workers.py [--budget 50] [--baseline-rev 082f85c] [--with-busy-before]
+       [--pruner none]  (the --workers runs without the stopper, as the revision before trained)
 """
 
 from __future__ import annotations
@@ -148,11 +149,13 @@ def latency_agreement(run: dict) -> tuple[dict, dict]:
 
 def replay_agreement(work: Path, base_cache: Path, run: dict) -> dict:
     """The acceptance's comparison: the architectures a 2-worker search timed, timed again by a
-    1-worker search (their parameters enqueued in a fresh run, empty metrics cache)."""
+    1-worker search (their parameters enqueued in a fresh run, empty metrics cache, no stopper:
+    every architecture completes with its latency)."""
     import optuna
 
     name = "replay"
-    search(work, base_cache, name, 1, ["--workers", "1"])
+    every = ["--workers", "1", "--pruner", "none"]  # each enqueued student completes
+    search(work, base_cache, name, 1, every)
     storage = f"sqlite:///{work / 'runs' / name / 'study.db'}"
     study = optuna.load_study(study_name="autokd", storage=storage)
     for trial in run["trials"]:
@@ -160,7 +163,7 @@ def replay_agreement(work: Path, base_cache: Path, run: dict) -> dict:
     command, env = autokd_command(None)
     env["AUTOKD_CACHE_DIR"] = str(work / f"cache-{name}")
     budget = 1 + len(run["trials"])
-    args = ["search", "--budget", str(budget), "--name", name, "--workers", "1", "--quiet"]
+    args = ["search", "--budget", str(budget), "--name", name, *every, "--quiet"]
     subprocess.run([*command, *args], cwd=work, env=env, check=True, capture_output=True)
     replayed = {
         json.dumps(t["student"], sort_keys=True): t["latency_ms"]
@@ -209,7 +212,13 @@ def main() -> None:
     parser.add_argument("--baseline-rev", default="082f85c")
     parser.add_argument("--with-busy-before", action="store_true")
     parser.add_argument("--skip-reference", action="store_true")
+    parser.add_argument(
+        "--pruner",
+        help="passed to the --workers runs (the revision before had no stopper: `none` trains "
+        "every student as it did); results go to workers_pruner-<name>.json",
+    )
     args = parser.parse_args()
+    pruner = ["--pruner", args.pruner] if args.pruner else []
     work = Path(tempfile.mkdtemp(prefix="autokd-workers-"))
     base_cache = work / "cache-base"
     tree = work / "before"
@@ -232,9 +241,16 @@ def main() -> None:
         )
         runs = [
             search(work, base_cache, "before", args.budget, [], tree=tree),
-            search(work, base_cache, "workers-1", args.budget, ["--workers", "1"]),
-            search(work, base_cache, "workers-2", args.budget, ["--workers", "2"]),
-            search(work, base_cache, "workers-2-busy", args.budget, ["--workers", "2"], busy=True),
+            search(work, base_cache, "workers-1", args.budget, ["--workers", "1", *pruner]),
+            search(work, base_cache, "workers-2", args.budget, ["--workers", "2", *pruner]),
+            search(
+                work,
+                base_cache,
+                "workers-2-busy",
+                args.budget,
+                ["--workers", "2", *pruner],
+                busy=True,
+            ),
         ]
         if args.with_busy_before:
             runs.append(
@@ -264,7 +280,7 @@ def main() -> None:
         },
         "hypervolume_reference": REFERENCE,
     }
-    save_result("workers", result)
+    save_result(f"workers_pruner-{args.pruner}" if args.pruner else "workers", result)
     print("| run | wall | complete | front | best acc | HV acc-FLOPs (x1e7) |")
     print("| --- | --- | --- | --- | --- | --- |")
     for run in runs:
