@@ -3,8 +3,12 @@
 The first `--students` distinct architectures of the 2-worker default search in
 benchmarks/results/workers.json are timed on the `cpu` target (both cores' threads), in one
 process with no search running:
-  quiet   the machine otherwise idle (the reference medians)
-  busy    beside one busy process (`python -c "while True: pass"`)
+  quiet                 the machine otherwise idle (the reference medians)
+  busy                  beside one busy process (`python -c "while True: pass"`)
+  busy-trained          the same, each student first trained 20 steps at one thread, as a
+                        search worker does before its next architecture is timed
+  busy-trained-session  the same with the busy process in a session of its own (another
+                        terminal's program)
 For each: seconds per measurement (warm-up included), attempts, how many were flagged contended,
 and the medians against the quiet ones (share within +-25%, median ratio).
 
@@ -19,13 +23,16 @@ import json
 import os
 import statistics
 import subprocess
+import sys
 import tempfile
 import time
 
 from common import BUSY, RESULTS, save_result
 
 
-def time_all(students: list[dict]) -> list[dict]:
+def time_all(students: list[dict], *, train_first: bool = False) -> list[dict]:
+    import torch
+
     from autokd.hardware import latency_input_shape
     from autokd.latency import measure_latency
     from autokd.students import build_student, student_from_dict
@@ -36,12 +43,30 @@ def time_all(students: list[dict]) -> list[dict]:
     for raw in students:
         config = student_from_dict(raw)
         model = build_student(config)
+        if train_first:  # a worker's state: one training thread, then a 2-thread timing
+            torch.set_num_threads(1)
+            batch = torch.randn(64, *latency_input_shape(config, target))
+            for _ in range(20):
+                model(batch).sum().backward()
         started = time.perf_counter()
         measured = measure_latency(model, target, latency_input_shape(config, target))
         rows.append({"seconds": round(time.perf_counter() - started, 3),
                      "median_ms": measured.median_ms, "attempts": measured.attempts,
                      "contended": measured.contended})  # fmt: skip
     return rows
+
+
+def time_in_fresh_process(students: list[dict], *, train_first: bool = False) -> list[dict]:
+    """`time_all` in a new process: no OpenMP pool or thread count left from an earlier pass."""
+    flags = ["--train-first"] if train_first else []
+    done = subprocess.run(
+        [sys.executable, __file__, "--time-stdin", *flags],
+        input=json.dumps(students),
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return json.loads(done.stdout)
 
 
 def summary(rows: list[dict], quiet: list[dict]) -> dict:
@@ -60,27 +85,38 @@ def summary(rows: list[dict], quiet: list[dict]) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--students", type=int, default=12)
+    parser.add_argument("--time-stdin", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--train-first", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.time_stdin:  # one pass, in the process time_in_fresh_process started
+        print(json.dumps(time_all(json.load(sys.stdin), train_first=args.train_first)))
+        return
     os.environ.setdefault("AUTOKD_CACHE_DIR", tempfile.mkdtemp(prefix="autokd-contended-"))
     searched = json.loads((RESULTS / "workers.json").read_text())["runs"]
     trials = next(run for run in searched if run["name"] == "workers-2")["trials"]
     distinct = {json.dumps(t["student"], sort_keys=True): t["student"] for t in trials}
     students = list(distinct.values())[: args.students]
 
-    quiet = time_all(students)
+    quiet = time_in_fresh_process(students)
     result = {"target": "cpu", "students": len(students), "cpus": os.cpu_count(),
               "quiet": summary(quiet, quiet)}  # fmt: skip
-    hog = subprocess.Popen(BUSY)
-    try:
-        time.sleep(1.0)  # the busy process is running before the first timing
-        result["busy"] = summary(time_all(students), quiet)
-    finally:
-        hog.kill()
-        hog.wait()
+    for name, train_first, own_session in (
+        ("busy", False, False),
+        ("busy-trained", True, False),
+        ("busy-trained-session", True, True),
+    ):
+        hog = subprocess.Popen(BUSY, start_new_session=own_session)
+        try:
+            time.sleep(1.0)  # the busy process is running before the first timing
+            rows = time_in_fresh_process(students, train_first=train_first)
+            result[name] = summary(rows, quiet)
+        finally:
+            hog.kill()
+            hog.wait()
     save_result("contended_latency", result)
     print("| run | s per student | attempts | contended | within +-25% of quiet | median ratio |")
     print("| --- | --- | --- | --- | --- | --- |")
-    for name in ("quiet", "busy"):
+    for name in ("quiet", "busy", "busy-trained", "busy-trained-session"):
         r = result[name]
         print(f"| {name} | {r['seconds_per_student']:.2f} | {r['attempts_mean']:.1f} | "
               f"{r['contended']}/{len(students)} | {r['within_25_percent_of_quiet']:.0%} | "
