@@ -11,6 +11,7 @@ Training: AdamW with a per-step cosine schedule, batch 64, loss alpha * KL(T) * 
 * CE. The whole loop runs on one thread (torch.set_num_threads(1)).
 
 Usage: python benchmarks/reference_loop.py [--trials 50] [--epochs 5] [--seed 0]
+(seeds other than 0 write reference_loop_seed<N>.json)
 """
 
 from __future__ import annotations
@@ -164,7 +165,7 @@ def main() -> None:
         "flops_convention": "fvcore: one fused multiply-add = one flop",
         "all_trials": trials,
     }
-    save_result("reference_loop", result)
+    save_result("reference_loop" if args.seed == 0 else f"reference_loop_seed{args.seed}", result)
     print(
         f"reference loop: {len(trials)} trials x {args.epochs} epochs, search {search_s:.1f} s "
         f"(wall {result['wall_s']:.1f} s), best accuracy {max(accuracies):.4f}, "
