@@ -182,7 +182,6 @@ def test_the_run_queue_clock_reads_this_process():
     assert waited is None or waited >= 0.0
 
 
-
 def test_sleeping_helpers_leave_threads_and_results_as_they_were():
     import torch
 
