@@ -14,26 +14,13 @@ Usage: python benchmarks/loop_seeds.py [--seeds 3] [--budget 50]
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
-import subprocess
-import sys
 import tempfile
-import time
 from pathlib import Path
 
-from common import RESULTS, ROOT, save_result
-from workers import autokd_command, search
-
-
-def loop(cache: Path, seed: int, budget: int) -> dict:
-    env = {**os.environ, "AUTOKD_CACHE_DIR": str(cache)}
-    script = ROOT / "benchmarks" / "reference_loop.py"
-    args = ["--trials", str(budget), "--seed", str(seed)]
-    subprocess.run([sys.executable, str(script), *args], env=env, check=True, capture_output=True)
-    name = "reference_loop" if seed == 0 else f"reference_loop_seed{seed}"
-    return json.loads((RESULTS / f"{name}.json").read_text())
+from common import save_result
+from workers import reference, search, warm_base_cache
 
 
 def main() -> None:
@@ -42,16 +29,11 @@ def main() -> None:
     parser.add_argument("--budget", type=int, default=50)
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="autokd-loop-seeds-"))
-    base_cache = work / "cache-base"
-    command, env = autokd_command(None)
-    env["AUTOKD_CACHE_DIR"] = str(base_cache)
-    warm = ["search", "--budget", "1", "--workers", "1", "--name", "warm", "--quiet"]
-    subprocess.run([*command, *warm], cwd=work, env=env, check=True, capture_output=True)
+    base_cache = warm_base_cache(work)
     seeds = []
     for seed in range(args.seeds):
         ours = search(work, base_cache, f"seed{seed}", args.budget, ["--seed", str(seed)])
-        started = time.perf_counter()
-        theirs = loop(base_cache, seed, args.budget)
+        theirs = reference(base_cache, args.budget, seed)
         seeds.append({
             "seed": seed,
             "autokd_wall_s": ours["wall_s"],
@@ -59,7 +41,7 @@ def main() -> None:
             "autokd_complete": ours["complete"],
             "autokd_best_accuracy": ours["best_accuracy"],
             "loop_search_s": theirs["search_s"],
-            "loop_wall_s": round(time.perf_counter() - started, 1),
+            "loop_wall_s": theirs["wall_s_measured_here"],
             "loop_hypervolume": theirs["hypervolume_acc_flops"],
             "loop_best_accuracy": theirs["best_accuracy"],
         })  # fmt: skip

@@ -192,18 +192,36 @@ def _agreement(pairs: list[tuple[float, float]]) -> dict:
     }
 
 
-def reference(cache: Path, budget: int) -> dict:
+def reference(cache: Path, budget: int, seed: int = 0) -> dict:
+    """benchmarks/reference_loop.py on the cached teacher; its result, with the wall time here."""
     env = {**os.environ, "AUTOKD_CACHE_DIR": str(cache)}
+    script = ROOT / "benchmarks" / "reference_loop.py"
     started = time.perf_counter()
     subprocess.run(
-        [sys.executable, str(ROOT / "benchmarks" / "reference_loop.py"), "--trials", str(budget)],
+        [sys.executable, str(script), "--trials", str(budget), "--seed", str(seed)],
         env=env,
         check=True,
         capture_output=True,
     )
-    result = json.loads((ROOT / "benchmarks" / "results" / "reference_loop.json").read_text())
+    name = "reference_loop" if seed == 0 else f"reference_loop_seed{seed}"
+    result = json.loads((ROOT / "benchmarks" / "results" / f"{name}.json").read_text())
     result["wall_s_measured_here"] = round(time.perf_counter() - started, 1)
     return result
+
+
+def warm_base_cache(work: Path) -> Path:
+    """The teacher, trained once into `work`/cache-base (not timed): every run loads it."""
+    base_cache = work / "cache-base"
+    command, env = autokd_command(None)
+    env["AUTOKD_CACHE_DIR"] = str(base_cache)
+    subprocess.run(
+        [*command, "search", "--budget", "1", "--workers", "1", "--name", "warm", "--quiet"],
+        cwd=work,
+        env=env,
+        check=True,
+        capture_output=True,
+    )
+    return base_cache
 
 
 def main() -> None:
@@ -220,7 +238,6 @@ def main() -> None:
     args = parser.parse_args()
     pruner = ["--pruner", args.pruner] if args.pruner else []
     work = Path(tempfile.mkdtemp(prefix="autokd-workers-"))
-    base_cache = work / "cache-base"
     tree = work / "before"
     subprocess.run(
         ["git", "worktree", "add", "--detach", str(tree), args.baseline_rev],
@@ -229,16 +246,7 @@ def main() -> None:
         capture_output=True,
     )
     try:
-        # the teacher, trained once into the base cache (not timed): every run loads it
-        command, env = autokd_command(None)
-        env["AUTOKD_CACHE_DIR"] = str(base_cache)
-        subprocess.run(
-            [*command, "search", "--budget", "1", "--workers", "1", "--name", "warm", "--quiet"],
-            cwd=work,
-            env=env,
-            check=True,
-            capture_output=True,
-        )
+        base_cache = warm_base_cache(work)
         runs = [
             search(work, base_cache, "before", args.budget, [], tree=tree),
             search(work, base_cache, "workers-1", args.budget, ["--workers", "1", *pruner]),
