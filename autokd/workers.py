@@ -249,10 +249,12 @@ def run_trials(
                 with lock.released():
                     time.sleep(POLL_SECONDS)
                 continue
-            with _quiet():  # Optuna warns that heartbeats are meant for optimize(): we beat
-                trial = study.ask()
-            try:  # from here on, whatever stops this worker closes the trial
-                trial.set_user_attr(WORKER_ATTR, _worker_id())
+            trial = None
+            try:  # whatever stops this worker once it holds a trial closes that trial
+                with _interrupts_deferred():  # a trial is asked for and owned in one step
+                    with _quiet():  # Optuna warns that heartbeats are meant for optimize()
+                        trial = study.ask()
+                    trial.set_user_attr(WORKER_ATTR, _worker_id())
                 if not _slot_free(study, trial.number, budget):  # another took the last slot
                     trial.set_user_attr(SURPLUS_ATTR, True)
                     study.tell(trial, state=optuna.trial.TrialState.FAIL)
@@ -261,14 +263,17 @@ def run_trials(
                     values = _recordable(objective(trial), len(study.directions))
             except optuna.TrialPruned:
                 frozen = study.tell(trial, state=optuna.trial.TrialState.PRUNED)
-            except Exception as error:  # this trial failed, not the search: record it, go on
-                frozen = _fail_trial(study, trial, error, budget)
-            except BaseException:
-                with contextlib.suppress(Exception):  # already told, or the storage is gone
-                    study.tell(trial, state=optuna.trial.TrialState.FAIL)
-                raise
+            except BaseException as error:
+                if trial is None:  # the storage refused a new trial: nothing to close
+                    raise
+                if isinstance(error, Exception):  # this trial failed, not the search: go on
+                    frozen = _fail_trial(study, trial, error, budget)
+                else:
+                    _close_interrupted(study, trial)
+                    raise
             else:
-                frozen = study.tell(trial, values)
+                with _interrupts_deferred():  # told whole, or not at all
+                    frozen = study.tell(trial, values)
             ran += 1
             on_trial(study, frozen)
 
@@ -309,7 +314,40 @@ class SearchFailing(AutoKDError):
     """Trials keep failing: the search stops rather than retrying without end."""
 
 
+def _close_interrupted(study: Any, trial: Any) -> None:
+    """Record an interrupted trial FAIL, so that no RUNNING trial outlives its worker. A second
+    Ctrl-C waits until it is recorded; a storage that is gone leaves the trial to
+    `fail_abandoned`."""
+    import optuna
+
+    with _interrupts_deferred(), contextlib.suppress(Exception):  # or it was already told
+        study.tell(trial, state=optuna.trial.TrialState.FAIL)
+
+
 _INTERRUPTED = threading.Event()
+_DEFERRED_SIGNALS = ("SIGINT", "SIGTERM")
+
+
+@contextlib.contextmanager
+def _interrupts_deferred() -> Iterator[None]:
+    """Ctrl-C and SIGTERM wait until the block has run, then act as usual: a storage call
+    that they would cut in half (a trial created but not yet owned, values sent but not
+    recorded) completes first. Signal handlers belong to the main thread only."""
+    import signal
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    pending: list[int] = []
+    numbers = [getattr(signal, name) for name in _DEFERRED_SIGNALS]
+    previous = {n: signal.signal(n, lambda signum, frame: pending.append(signum)) for n in numbers}
+    try:
+        yield
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
+        if pending:
+            signal.raise_signal(pending[0])  # its own handler runs now, raising as it would have
 
 
 @contextlib.contextmanager

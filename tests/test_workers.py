@@ -1,6 +1,7 @@
 """Trials from one study run by several workers: exact budget, no trial twice, dead workers."""
 
 import os
+import signal
 import subprocess
 import sys
 import threading
@@ -139,6 +140,31 @@ def test_an_interrupt_fails_its_trial_and_stops_the_worker(tmp_path):
     with pytest.raises(KeyboardInterrupt):
         run_trials(study, objective, budget=3)
     assert [t.state for t in study.trials] == [optuna.trial.TrialState.FAIL]
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+@pytest.mark.parametrize("moment", ["ask", "tell"])
+def test_a_signal_inside_a_storage_call_leaves_no_running_trial(
+    tmp_path, monkeypatch, signum, moment
+):
+    """Ctrl-C or SIGTERM that lands while a trial is being created, or while its values are being
+    recorded, waits for that call: the trial ends FAIL or COMPLETE, never RUNNING for good."""
+    previous = signal.signal(signal.SIGTERM, signal.default_int_handler)  # the CLI's, in short
+    study = _study(tmp_path)
+    storage_call = getattr(study, moment)
+
+    def interrupted(*args, **kwargs):
+        os.kill(os.getpid(), signum)  # Python runs the handler before this call returns
+        return storage_call(*args, **kwargs)
+
+    monkeypatch.setattr(study, moment, interrupted)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            run_trials(study, lambda trial: 0.5, budget=3)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    expected = "FAIL" if moment == "ask" else "COMPLETE"
+    assert [t.state.name for t in study.trials] == [expected]
 
 
 def test_plan_on_the_cpu_is_one_thread_per_worker(monkeypatch):
