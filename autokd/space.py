@@ -89,7 +89,7 @@ def legacy_declarations() -> dict[str, dict[str, str]]:
 
     one = (Fixed(1),) * MAX_STAGES
     per_stage = tuple((key, one) for key in RULES)
-    student = StagedSpace(Fixed(MAX_STAGES), (1,) * MAX_STAGES, Fixed(8), per_stage)
+    student = StagedSpace(Fixed(MAX_STAGES), (Fixed(1),) * MAX_STAGES, Fixed(8), per_stage)
     distill = DistillSpace(temperature=Fixed(1.0), alpha=Fixed(0.0), feature_weight=one)
     return _declarations("cnn", student, distill, MAX_STAGES)
 

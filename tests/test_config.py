@@ -1,11 +1,13 @@
 import re
 from pathlib import Path
 
+import optuna
 import pytest
 
 from autokd.config import load_space
 from autokd.errors import ConfigError, UnknownNameError
-from autokd.params import Choices, FloatRange, IntRange
+from autokd.params import Choices, Fixed, FloatRange, IntRange
+from autokd.space import param_declarations, sample_candidate
 from autokd.targets import load_target
 from autokd.yamlfiles import shipped_names
 
@@ -48,8 +50,39 @@ def test_a_space_file_parses_into_ranges_choices_and_per_stage_values(tmp_path):
     assert space.student.stage("width") == (Choices((8, 16)),) * 3
     assert space.lr == FloatRange(0.001, 0.01, log=True)
     assert [type(p).__name__ for p in space.distill.feature_weight] == ["Fixed", "Choices", "Fixed"]
-    assert space.student.strides == (1, 2, 2)
+    assert space.student.strides == (Fixed(1), Fixed(2), Fixed(2))
     assert space.name == "space" and space.digest
+
+
+def test_a_stride_is_fixed_or_sampled_per_stage(tmp_path, digits):
+    sampled = "  dilation: 1\n  strides: [{choices: [1, 2]}, 2, 2]\n"
+    text = GOOD_SPACE.replace("  dilation: 1\n", sampled)
+    space = load_space(write(tmp_path, text))
+    assert space.student.strides == (Choices((1, 2)), Fixed(2), Fixed(2))
+    declared = param_declarations(space)
+    assert "s1_stride" in declared and "s2_stride" not in declared  # a fixed stride: no column
+    firsts = set()
+    for first in (1, 2):
+        params = {"stages": 2, "s1_stride": first, "s1_depth": 1, "s2_depth": 1, "s1_width": 8,
+                  "s2_width": 8, "s1_kernel": 3, "s2_kernel": 3, "s2_feature_weight": 0.0,
+                  "temperature": 2.0, "alpha": 0.5, "lr": 0.005}  # fmt: skip
+        student = sample_candidate(optuna.trial.FixedTrial(params), space, digits).student
+        firsts.add(tuple(stage.stride for stage in student.stages))
+    assert firsts == {(1, 2), (2, 2)}
+
+
+@pytest.mark.parametrize(
+    ("strides", "message"),
+    [
+        ("[1, 2]", "key 'student.strides' must list, for each of the 3 possible stages, 1, 2 or"),
+        ("[1, 3, 2]", "key 'student.strides[1]' must be an integer in [1, 2], got 3"),
+        ("[1, {choices: [1, 4]}, 2]", "key 'student.strides[1].choices' must be an integer in"),
+    ],
+)
+def test_a_bad_stride_is_named(tmp_path, strides, message):
+    text = GOOD_SPACE.replace("  dilation: 1\n", f"  dilation: 1\n  strides: {strides}\n")
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        load_space(write(tmp_path, text))
 
 
 def test_a_path_works_where_a_name_does(tmp_path):

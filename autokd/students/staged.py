@@ -3,7 +3,8 @@ values of the family's per-stage keys, and a stride per stage. A family gives it
 this module parses its `student:` section, samples it and checks a config read back from a file.
 
 Parameter names are `stages`, `stem_width`, then per stage (1-based) `s1_<key>`, `s2_<key>`, ...
-in the order of the family's rules; fixed values are not Optuna parameters.
+in the order of the family's rules, then `s1_stride` ... where a stride is sampled; fixed values
+are not Optuna parameters.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from autokd.params import (
     MAX_CLASSES,
     MAX_INPUT_SIZE,
     MAX_STAGES,
+    Fixed,
     Param,
     Rule,
     parse_param,
@@ -31,13 +33,14 @@ from autokd.yamlfiles import check_keys, stable_hash
 
 STAGE_COUNT_RULE = Rule(int, 1, MAX_STAGES)
 STEM_RULE = Rule(int, 1, 1024)
+STRIDE_RULE = Rule(int, 1, 2, per_stage=True)
 DEFAULT_STRIDES = [1, 2, 2, 2, 2, 2]
 
 
 @dataclass(frozen=True)
 class StagedSpace:
     stages: Param
-    strides: tuple[int, ...]  # of every possible stage
+    strides: tuple[Param, ...]  # of every possible stage: fixed, or sampled from choices
     stem_width: Param
     per_stage: tuple[tuple[str, tuple[Param, ...]], ...]  # key -> one parameter per stage
 
@@ -95,18 +98,14 @@ def parse_staged(path: Path, body: Any, rules: Mapping[str, Rule]) -> StagedSpac
     stages = parse_param(path, "student.stages", body["stages"], STAGE_COUNT_RULE)
     n = int(stages.largest)
     strides = body.get("strides", DEFAULT_STRIDES[:n])
-    if (
-        not isinstance(strides, list)
-        or len(strides) != n
-        or any(isinstance(s, bool) or s not in (1, 2) for s in strides)
-    ):
+    if not isinstance(strides, list) or len(strides) != n:
         raise ConfigError(
-            f"{path}: key 'student.strides' must list 1 or 2 for each of the {n} possible stages, "
-            f"got {strides!r}"
+            f"{path}: key 'student.strides' must list, for each of the {n} possible stages, 1, 2 "
+            f"or {{choices: [1, 2]}}, got {strides!r}"
         )
     return StagedSpace(
         stages=stages,
-        strides=tuple(int(s) for s in strides),
+        strides=parse_per_stage(path, "student.strides", strides, STRIDE_RULE, n),
         stem_width=parse_param(path, "student.stem_width", body["stem_width"], STEM_RULE),
         per_stage=tuple(
             (key, parse_per_stage(path, f"student.{key}", body[key], rule, n))
@@ -124,7 +123,7 @@ def sample_staged(trial: Any, space: StagedSpace) -> tuple[int, list[dict[str, A
         values = {
             key: params[i].suggest(trial, f"s{i + 1}_{key}") for key, params in space.per_stage
         }
-        stages.append({**values, "stride": space.strides[i]})
+        stages.append({**values, "stride": space.strides[i].suggest(trial, f"s{i + 1}_stride")})
     return stem_width, stages
 
 
@@ -137,6 +136,8 @@ def staged_declarations(space: StagedSpace, rules: Mapping[str, Rule]) -> dict[s
     declared = {"stages": "int", "stem_width": "int"}
     for i in range(space.max_stages):
         declared.update({f"s{i + 1}_{key}": kind(rule) for key, rule in rules.items()})
+    sampled_strides = [i for i, s in enumerate(space.strides) if not isinstance(s, Fixed)]
+    declared.update({f"s{i + 1}_stride": "int" for i in sampled_strides})  # fixed: no column
     return declared
 
 
