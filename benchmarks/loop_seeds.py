@@ -2,7 +2,8 @@
 
 For each seed: `autokd search --budget 50 --target cpu --seed S` (the default command: auto
 workers, the stopper; the teacher cached, per-architecture metrics not) and
-`benchmarks/reference_loop.py --seed S` on the same teacher. Reports each one's time (autokd's
+`benchmarks/reference_loop.py --seed S` on the same data split and teacher (both follow the seed;
+every seed's teacher is trained before anything is timed). Reports each one's time (autokd's
 from command to report, the loop's search time) and the hypervolume of its accuracy-FLOPs front
 against the loop's reference point, and the means: whether the issue's "within 2x of the loop's
 search time at >= its hypervolume" holds beyond one seed's luck.
@@ -29,7 +30,7 @@ def main() -> None:
     parser.add_argument("--budget", type=int, default=50)
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="autokd-loop-seeds-"))
-    base_cache = warm_base_cache(work)
+    base_cache = warm_base_cache(work, tuple(range(args.seeds)))  # every seed's teacher cached
     seeds = []
     for seed in range(args.seeds):
         ours = search(work, base_cache, f"seed{seed}", args.budget, ["--seed", str(seed)])

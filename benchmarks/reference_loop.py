@@ -1,8 +1,9 @@
 """The hand-written Optuna loop that autokd's search is compared with; no autokd search code.
 
-Same data split and teacher as the default `autokd search` (digits at 16x16, resnet18 trained for
-20 epochs, seed 0, from autokd's loaders and cache); the teacher's logits on every training image
-are computed once, before the timed loop. Each trial samples a plain CNN (1-3 stages of
+Same data split and teacher as the default `autokd search --seed S` (digits at 16x16, resnet18
+trained for 20 epochs; the seed picks the split and the teacher's initial weights, as autokd's
+does; from autokd's loaders and cache); the teacher's logits on every training image are
+computed once, before the timed loop. Each trial samples a plain CNN (1-3 stages of
 conv-BN-ReLU, strides 1, 2, 2, a width, depth and kernel per stage) with temperature, alpha and lr
 from TPE (multivariate, seeded) in an in-memory study that maximises validation accuracy and
 minimises latency and FLOPs. FLOPs are fvcore's count on one 1x1x16x16 input: one fused
@@ -128,9 +129,9 @@ def main() -> None:
     torch.set_num_threads(1)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
 
-    data = load_data("digits", seed=0, input_size=None, subset=None, data_dir=None)
+    data = load_data("digits", seed=args.seed, input_size=None, subset=None, data_dir=None)
     teacher = prepare_teacher(
-        "resnet18", data, weights=None, epochs=20, seed=0, pretrained=False, progress=False
+        "resnet18", data, weights=None, epochs=20, seed=args.seed, pretrained=False, progress=False
     )
     teacher.model.eval()
     with torch.no_grad():

@@ -209,18 +209,21 @@ def reference(cache: Path, budget: int, seed: int = 0) -> dict:
     return result
 
 
-def warm_base_cache(work: Path) -> Path:
-    """The teacher, trained once into `work`/cache-base (not timed): every run loads it."""
+def warm_base_cache(work: Path, seeds: tuple[int, ...] = (0,)) -> Path:
+    """The teachers of `seeds` (`--seed` picks the data split and the teacher's initial weights),
+    trained once into `work`/cache-base, not timed: every run loads them."""
     base_cache = work / "cache-base"
     command, env = autokd_command(None)
     env["AUTOKD_CACHE_DIR"] = str(base_cache)
-    subprocess.run(
-        [*command, "search", "--budget", "1", "--workers", "1", "--name", "warm", "--quiet"],
-        cwd=work,
-        env=env,
-        check=True,
-        capture_output=True,
-    )
+    for seed in seeds:
+        subprocess.run(
+            [*command, "search", "--budget", "1", "--workers", "1", "--name", f"warm{seed}",
+             "--seed", str(seed), "--quiet"],
+            cwd=work,
+            env=env,
+            check=True,
+            capture_output=True,
+        )  # fmt: skip
     return base_cache
 
 

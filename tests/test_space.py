@@ -11,7 +11,8 @@ from tests.helpers import write_space
 
 def test_a_fixed_trial_becomes_exactly_that_candidate(digits):
     space = load_space("cnn")
-    params = {"stages": 2, "stem_width": 16, "temperature": 4.0, "alpha": 0.7, "lr": 0.01}
+    params = {"stages": 2, "stem_width": 16, "s1_stride": 2, "temperature": 4.0, "alpha": 0.7,
+              "lr": 0.01}  # fmt: skip
     for stage, width in ((1, 24), (2, 48)):
         params.update(
             {
@@ -25,7 +26,7 @@ def test_a_fixed_trial_becomes_exactly_that_candidate(digits):
     candidate = sample_candidate(optuna.trial.FixedTrial(params), space, digits)
     student = candidate.student
     assert student.stem_width == 16 and len(student.stages) == 2
-    assert [(s.depth, s.width, s.stride) for s in student.stages] == [(1, 24, 1), (2, 48, 2)]
+    assert [(s.depth, s.width, s.stride) for s in student.stages] == [(1, 24, 2), (2, 48, 2)]
     assert (student.in_channels, student.num_classes, student.input_size) == (1, 10, 16)
     assert candidate.kd.temperature == 4.0 and candidate.kd.alpha == 0.7
     assert candidate.kd.feature_weights == (0.5, 0.5)
@@ -48,7 +49,8 @@ def test_sampled_parameters_are_declared_with_their_kind(digits, name):
 
 
 def _menu_trial(params):
-    base = {"stages": 2, "stem_width": 8, "lr": 0.01, "temperature": 4.0, "alpha": 0.9}
+    base = {"stages": 2, "stem_width": 8, "s1_stride": 1, "lr": 0.01, "temperature": 4.0,
+            "alpha": 0.9}  # fmt: skip
     for stage in (1, 2):
         base.update({f"s{stage}_depth": 1, f"s{stage}_width": 16, f"s{stage}_kernel": 3,
                      f"s{stage}_dilation": 1})  # fmt: skip
