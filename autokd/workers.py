@@ -335,11 +335,12 @@ def _interrupts_deferred() -> Iterator[None]:
     recorded) completes first. Signal handlers belong to the main thread only."""
     import signal
 
-    if threading.current_thread() is not threading.main_thread():
-        yield
+    numbers = [getattr(signal, name) for name in _DEFERRED_SIGNALS]
+    on_main_thread = threading.current_thread() is threading.main_thread()
+    if not on_main_thread or any(signal.getsignal(n) is None for n in numbers):
+        yield  # None: a handler set outside Python, which could not be put back
         return
     pending: list[int] = []
-    numbers = [getattr(signal, name) for name in _DEFERRED_SIGNALS]
     previous = {n: signal.signal(n, lambda signum, frame: pending.append(signum)) for n in numbers}
     try:
         yield
