@@ -27,6 +27,7 @@ from __future__ import annotations
 import contextlib
 import math
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -325,7 +326,7 @@ def _close_interrupted(study: Any, trial: Any) -> None:
 
 
 _INTERRUPTED = threading.Event()
-_DEFERRED_SIGNALS = ("SIGINT", "SIGTERM")
+_DEFERRED_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
 @contextlib.contextmanager
@@ -333,15 +334,16 @@ def _interrupts_deferred() -> Iterator[None]:
     """Ctrl-C and SIGTERM wait until the block has run, then act as usual: a storage call
     that they would cut in half (a trial created but not yet owned, values sent but not
     recorded) completes first. Signal handlers belong to the main thread only."""
-    import signal
-
-    numbers = [getattr(signal, name) for name in _DEFERRED_SIGNALS]
     on_main_thread = threading.current_thread() is threading.main_thread()
-    if not on_main_thread or any(signal.getsignal(n) is None for n in numbers):
+    if not on_main_thread or any(signal.getsignal(n) is None for n in _DEFERRED_SIGNALS):
         yield  # None: a handler set outside Python, which could not be put back
         return
     pending: list[int] = []
-    previous = {n: signal.signal(n, lambda signum, frame: pending.append(signum)) for n in numbers}
+
+    def remember(signum: int, frame: Any) -> None:
+        pending.append(signum)
+
+    previous = {n: signal.signal(n, remember) for n in _DEFERRED_SIGNALS}
     try:
         yield
     finally:
