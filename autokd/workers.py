@@ -16,7 +16,9 @@ end: it stops once `failure_limit(budget)` trials have failed, with the last rea
 
 A trial whose worker died stays RUNNING until it is failed: at once when the worker ran on this
 machine (its process id is recorded and is gone), else after the storage's heartbeat grace
-period (`autokd.storage.GRACE_SECONDS`).
+period (`autokd.storage.GRACE_SECONDS`). A worker killed inside `study.ask()` (SIGKILL, power
+loss) leaves a trial with neither owner nor heartbeat: it is failed once it is older than that
+grace period, so that it cannot hold a budget slot for ever.
 
 `plan_workers` decides how many workers and threads a search uses; `start_local_workers` starts
 the extra ones as `autokd worker` processes on this machine.
@@ -36,6 +38,7 @@ import time
 import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from autokd.cores import threads_override
@@ -110,7 +113,8 @@ def _worker_id() -> str:
 
 def fail_abandoned(study: Any) -> int:
     """Fail RUNNING trials whose worker is gone: a process of this machine that no longer
-    exists, or (any machine) no heartbeat for the grace period. Returns how many."""
+    exists, or (any machine) no heartbeat for the grace period, or no owner for the grace period
+    (a worker killed inside `study.ask()`, before it could record itself). Returns how many."""
     import optuna
 
     with _quiet():
@@ -119,7 +123,8 @@ def fail_abandoned(study: Any) -> int:
     for trial in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
         owner = str(trial.user_attrs.get(WORKER_ATTR, ""))
         owner_host, _, pid = owner.rpartition(":")
-        if owner_host == host and pid.isdigit() and not _alive(int(pid)):
+        dead_here = owner_host == host and pid.isdigit() and not _alive(int(pid))
+        if dead_here or (not owner and _older_than_grace(trial)):
             try:
                 study.tell(trial.number, state=optuna.trial.TrialState.FAIL)
                 failed += 1
@@ -137,6 +142,15 @@ def _quiet() -> Iterator[None]:
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         warnings.filterwarnings("ignore", message="Heartbeat of storage")
         yield
+
+
+def _older_than_grace(trial: Any) -> bool:
+    """Whether `trial` started longer ago than the heartbeat grace period. Optuna stamps the
+    start with the asking machine's clock: across machines only clock skew beyond it misleads."""
+    from autokd.storage import GRACE_SECONDS
+
+    started = trial.datetime_start
+    return started is not None and (datetime.now() - started).total_seconds() > GRACE_SECONDS
 
 
 def _alive(pid: int) -> bool:

@@ -118,6 +118,12 @@ def _moment(cache: Path, run: Path, budget: int) -> str:
     return MOMENTS[3]
 
 
+def _finished(run: Path) -> int:
+    """Trials that count towards the budget (complete or stopped)."""
+    states = Counter(state for state, _ in _study_trials(run / "study.db").values())
+    return states["COMPLETE"] + states["PRUNED"]
+
+
 def _damaged_json(cache: Path) -> int:
     damaged = 0
     for path in cache.rglob("*.json"):
@@ -155,18 +161,22 @@ def kill_search(
     aim: bool = False,
 ) -> KillRecord:
     """Start `python -m autokd *args`, kill it `kills` times at random delays in
-    [0.2, max_delay] s, each time starting the same command again; then let it finish. With
+    [0.2, max_delay] s, each time starting the same command again; then let it finish. A kill
+    that finds no progress since the one before (same moment, no trial finished) doubles the
+    next delay's range, so that a slow machine gets past a moment longer than `max_delay` (the
+    teacher's training). With
     `aim`, the kills take the `MOMENTS` in turn: each waits (up to `max_delay`) for its moment
     to show on disk, so that short moments (the teacher's outputs, the report) are hit too."""
     record, rng = KillRecord(), random.Random(seed)
     command = [sys.executable, "-m", "autokd", *args]
     seen: dict[int, tuple[float, ...]] = {}
+    stretch, last_progress = 1.0, None
     while True:
         process = _start(command, cwd, cache)
         record.runs += 1
         if record.kills < kills:
             wanted = MOMENTS[record.kills % len(MOMENTS)] if aim else None
-            wait = rng.uniform(0.2, max_delay) if not aim else max_delay
+            wait = rng.uniform(0.2, max_delay * stretch) if not aim else max_delay
             if wanted == MOMENTS[-1]:
                 wait = 10 * max_delay  # the whole budget must run first
             deadline = time.monotonic() + wait
@@ -180,6 +190,11 @@ def kill_search(
                 _kill(process)  # the search (its workers follow it: parent-death signal)
                 record.kills += 1
                 record.moments[moment] += 1
+                # no progress since the last kill: a slow machine may never get past this moment
+                # (the teacher's training, a trial: each starts over), so wait longer next time
+                progress = (moment, _finished(run))
+                stretch = stretch * 2 if progress == last_progress else 1.0
+                last_progress = progress
                 _check_kept(run, seen, record)
                 continue
         _, err = process.communicate(timeout=900)

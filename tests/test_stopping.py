@@ -164,9 +164,23 @@ def test_a_student_dominated_at_birth_must_be_ahead_at_the_first_rung():
     ahead(Report(1, 0.75))  # ahead of the rival at epoch 1: it goes on
 
 
+# One architecture (its latency is measured once and cached, so every student costs the same)
+# and learning rates far apart: a student behind an earlier one at rung 1 is dominated, whatever
+# the machine's timings.
+ONE_ARCHITECTURE = """\
+family: cnn
+student: {stages: 2, stem_width: 8, depth: 1, width: 8, kernel: 3, dilation: 1}
+distill: {temperature: 4.0, alpha: 0.5, feature_weight: 0.0}
+train:
+  lr: {choices: [0.0003, 0.003, 0.03]}
+"""
+
+
 @pytest.mark.parametrize("workers", ["1", "2"])
 def test_a_search_with_the_stopper_records_stopped_students(tmp_path, workers):
-    args = tiny_search(tmp_path, "stop", 8)
+    space = tmp_path / "one-architecture.yaml"
+    space.write_text(ONE_ARCHITECTURE)
+    args = [*tiny_search(tmp_path, "stop", 8), "--space", str(space)]
     args[args.index("--pruner") + 1] = "mo-asha"  # the tests' tiny search turns it off
     args[args.index("--workers") + 1] = workers  # judges in two processes read one study
     args[args.index("--epochs") + 1] = "3"  # rungs 1 and 3

@@ -103,6 +103,22 @@ def test_a_trial_of_a_dead_worker_on_this_machine_is_failed(tmp_path):
     assert states[alive.number] == optuna.trial.TrialState.RUNNING
 
 
+def test_a_trial_without_an_owner_is_failed_once_older_than_the_grace_period(tmp_path):
+    from datetime import datetime, timedelta
+
+    from autokd.storage import GRACE_SECONDS
+
+    study = _study(tmp_path)  # a worker SIGKILLed inside ask(): RUNNING, no owner, no heartbeat
+    started = datetime.now() - timedelta(seconds=GRACE_SECONDS + 5)
+    old = optuna.trial.create_trial(state=optuna.trial.TrialState.RUNNING)
+    old.datetime_start = started
+    study.add_trial(old)
+    study.ask()  # just asked: its worker is about to record itself
+    assert fail_abandoned(study) == 1
+    states = [t.state for t in _study(tmp_path).trials]
+    assert states == [optuna.trial.TrialState.FAIL, optuna.trial.TrialState.RUNNING]
+
+
 def test_a_failing_objective_fails_its_trial_and_the_worker_goes_on(tmp_path):
     study = _study(tmp_path)
 
