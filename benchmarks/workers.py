@@ -3,7 +3,9 @@
 The default search (`autokd search --budget 50 --target cpu`, seed 0), teacher cached and
 per-architecture metrics not (every latency is timed in the run), as:
   before          the revision before --workers (`--baseline-rev`, from a git worktree): one
-                  process at PyTorch's default threads (2 here)
+                  process at PyTorch's default threads (2 here), its own default space
+  one-process-2-threads  today's code and default space as one process at 2 training threads
+                  (`--workers 1`, AUTOKD_THREADS=2): the single process on the same space
   workers-1       `--workers 1` (one process, one training thread)
   workers-2       `--workers 2` (two processes, one thread each; what auto picks on 2 cores)
   workers-2-busy  `--workers 2` beside one busy process (`python -c "while True: pass"`)
@@ -56,11 +58,14 @@ def search(
     *,
     tree: Path | None = None,
     busy: bool = False,
+    threads: int | None = None,
 ) -> dict:
     cache = work / f"cache-{name}"
     shutil.copytree(base_cache, cache, ignore=shutil.ignore_patterns("metrics", "locks"))
     command, env = autokd_command(tree)
     env["AUTOKD_CACHE_DIR"] = str(cache)
+    if threads is not None:
+        env["AUTOKD_THREADS"] = str(threads)  # training threads, instead of autokd's choice
     args = ["search", "--budget", str(budget), "--target", "cpu", "--name", name, "--quiet"]
     hog = subprocess.Popen(BUSY) if busy else None
     try:
@@ -83,6 +88,7 @@ def search(
         "busy_process_beside": busy,
         "wall_s": round(wall, 1),
         "complete": summary["trials"].get("complete", 0),
+        "stopped": summary.get("stopped", 0),  # by the early stopper; they count in the budget
         "pareto_size": summary["pareto_size"],
         "best_accuracy": summary["best_accuracy"],
         "hypervolume_acc_flops": hypervolume_acc_flops(
@@ -252,6 +258,10 @@ def main() -> None:
         base_cache = warm_base_cache(work)
         runs = [
             search(work, base_cache, "before", args.budget, [], tree=tree),
+            search(  # today's code and space as one process at 2 threads, as before trained
+                work, base_cache, "one-process-2-threads", args.budget,
+                ["--workers", "1", *pruner], threads=2,
+            ),  # fmt: skip
             search(work, base_cache, "workers-1", args.budget, ["--workers", "1", *pruner]),
             search(work, base_cache, "workers-2", args.budget, ["--workers", "2", *pruner]),
             search(
@@ -267,8 +277,9 @@ def main() -> None:
             runs.append(
                 search(work, base_cache, "before-busy", args.budget, [], tree=tree, busy=True)
             )
-        agreement, repeatability = latency_agreement(runs[2])
-        replay = replay_agreement(work, base_cache, runs[2])
+        two_workers = next(run for run in runs if run["name"] == "workers-2")
+        agreement, repeatability = latency_agreement(two_workers)
+        replay = replay_agreement(work, base_cache, two_workers)
         loop = None if args.skip_reference else reference(base_cache, args.budget)
     finally:
         subprocess.run(["git", "worktree", "remove", "--force", str(tree)], cwd=ROOT)
@@ -292,11 +303,12 @@ def main() -> None:
         "hypervolume_reference": REFERENCE,
     }
     save_result(f"workers_pruner-{args.pruner}" if args.pruner else "workers", result)
-    print("| run | wall | complete | front | best acc | HV acc-FLOPs (x1e7) |")
+    print("| run | wall | complete + stopped | front | best acc | HV acc-FLOPs (x1e7) |")
     print("| --- | --- | --- | --- | --- | --- |")
     for run in runs:
         print(
-            f"| {run['name']} | {run['wall_s']:.0f} s | {run['complete']} | {run['pareto_size']} "
+            f"| {run['name']} | {run['wall_s']:.0f} s | {run['complete']} + {run['stopped']} "
+            f"| {run['pareto_size']} "
             f"| {run['best_accuracy']:.4f} | {run['hypervolume_acc_flops'] / 1e7:.3f} |"
         )
     if loop:
