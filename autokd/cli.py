@@ -397,7 +397,7 @@ def _add_worker(commands: argparse._SubParsersAction) -> None:
         metavar="DIR",
         help="where this machine sees the run's weights folder, if not at the recorded path",
     )
-    p.add_argument("--worker-index", type=int, default=1, help=argparse.SUPPRESS)
+    p.add_argument("--worker-index", type=int, default=None, help=argparse.SUPPRESS)
     _add_quiet(p)
     p.set_defaults(handler=_worker)
 

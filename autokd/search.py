@@ -108,6 +108,7 @@ from autokd.workers import (
     run_trials,
     start_local_workers,
     stop_local_workers,
+    worker_sampler_seed,
 )
 from autokd.yamlfiles import stable_hash
 
@@ -552,7 +553,7 @@ def run_worker(
     study_name: str,
     *,
     device: str = "auto",
-    worker_index: int = 0,
+    worker_index: int | None = None,
     weights_dir: Path | None = None,
     progress: bool = True,
 ) -> int:
@@ -592,7 +593,7 @@ def run_worker(
     )
     study.sampler = make_sampler(
         record["sampler"],
-        seed=record["seed"] + len(study.trials) + 1009 * worker_index,
+        seed=worker_sampler_seed(record["seed"], len(study.trials), worker_index),
         budget=record["first_budget"],
         space=settings.space,
         data=data,

@@ -36,6 +36,7 @@ import sys
 import threading
 import time
 import warnings
+import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
@@ -109,6 +110,15 @@ def count_finished(study: Any) -> int:
 
 def _worker_id() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def worker_sampler_seed(run_seed: int, trials_so_far: int, worker_index: int | None) -> int:
+    """The seed of a worker's sampler. Workers a search starts are numbered, so their offsets
+    are fixed; a worker a user starts has no number, and two started at the same moment would
+    sample the same students from the same seed: its host and process id pick its offset."""
+    numbered = worker_index is not None
+    offset = 1009 * worker_index if numbered else zlib.crc32(_worker_id().encode())
+    return run_seed + trials_so_far + offset
 
 
 def fail_abandoned(study: Any) -> int:

@@ -21,6 +21,7 @@ from autokd.workers import (
     failure_limit,
     plan_workers,
     run_trials,
+    worker_sampler_seed,
 )
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -117,6 +118,18 @@ def test_a_trial_without_an_owner_is_failed_once_older_than_the_grace_period(tmp
     assert fail_abandoned(study) == 1
     states = [t.state for t in _study(tmp_path).trials]
     assert states == [optuna.trial.TrialState.FAIL, optuna.trial.TrialState.RUNNING]
+
+
+def test_workers_a_user_starts_together_sample_from_different_seeds(monkeypatch):
+    import autokd.workers as workers
+
+    seeds = set()
+    for pid in (4101, 4102):  # two `autokd worker`s started at the same moment: same trials
+        monkeypatch.setattr(workers.os, "getpid", lambda pid=pid: pid)
+        seeds.add(worker_sampler_seed(7, 3, None))
+    assert len(seeds) == 2
+    numbered = {worker_sampler_seed(7, 3, index) for index in (1, 2)}  # a search's own workers
+    assert len(numbered) == 2 and numbered == {worker_sampler_seed(7, 3, i) for i in (1, 2)}
 
 
 def test_a_failing_objective_fails_its_trial_and_the_worker_goes_on(tmp_path):
