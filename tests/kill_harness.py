@@ -161,12 +161,13 @@ def kill_search(
     aim: bool = False,
 ) -> KillRecord:
     """Start `python -m autokd *args`, kill it `kills` times at random delays in
-    [0.2, max_delay] s, each time starting the same command again; then let it finish. A kill
-    that finds no progress since the one before (same moment, no trial finished) doubles the
-    next delay's range, so that a slow machine gets past a moment longer than `max_delay` (the
-    teacher's training). With
-    `aim`, the kills take the `MOMENTS` in turn: each waits (up to `max_delay`) for its moment
-    to show on disk, so that short moments (the teacher's outputs, the report) are hit too."""
+    [0.2, max_delay] s, each time starting the same command again; then let it finish.
+
+    A kill that finds no progress since the one before (same moment, no trial finished) doubles
+    the next delay's range, so that a slow machine gets past a moment longer than `max_delay`
+    (the teacher's training). With `aim`, the kills take the `MOMENTS` in turn: each waits (up
+    to `max_delay`) for its moment to show on disk, so that short moments (the teacher's
+    outputs, the report) are hit too."""
     record, rng = KillRecord(), random.Random(seed)
     command = [sys.executable, "-m", "autokd", *args]
     seen: dict[int, tuple[float, ...]] = {}
