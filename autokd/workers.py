@@ -46,6 +46,7 @@ from autokd.cores import threads_override
 from autokd.device import Execution, gpu_count
 from autokd.environment import physical_cores
 from autokd.errors import AutoKDError, TrialFailed
+from autokd.storage import GRACE_SECONDS
 
 WORKER_ATTR = "worker"  # host:pid of the process running a trial
 SURPLUS_ATTR = "surplus"  # a trial closed unrun: the budget was already taken
@@ -157,8 +158,6 @@ def _quiet() -> Iterator[None]:
 def _older_than_grace(trial: Any) -> bool:
     """Whether `trial` started longer ago than the heartbeat grace period. Optuna stamps the
     start with the asking machine's clock: across machines only clock skew beyond it misleads."""
-    from autokd.storage import GRACE_SECONDS
-
     started = trial.datetime_start
     return started is not None and (datetime.now() - started).total_seconds() > GRACE_SECONDS
 
