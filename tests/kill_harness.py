@@ -109,18 +109,21 @@ def _moment(cache: Path, run: Path, budget: int) -> str:
         return MOMENTS[0]
     if not _holds(cache / "teacher_outputs", "*.pt"):
         return MOMENTS[1]
-    trials = _study_trials(run / "study.db")
-    states = Counter(state for state, _ in trials.values())
-    if states["COMPLETE"] + states["PRUNED"] >= budget:
+    states = _states(run)
+    if _counted(states) >= budget:
         return MOMENTS[4]
     if states["RUNNING"] and _running_alive(run / "study.db"):
         return MOMENTS[2]
     return MOMENTS[3]
 
 
-def _finished(run: Path) -> int:
+def _states(run: Path) -> Counter:
+    """How many of the run's trials are in each state."""
+    return Counter(state for state, _ in _study_trials(run / "study.db").values())
+
+
+def _counted(states: Counter) -> int:
     """Trials that count towards the budget (complete or stopped)."""
-    states = Counter(state for state, _ in _study_trials(run / "study.db").values())
     return states["COMPLETE"] + states["PRUNED"]
 
 
@@ -193,7 +196,7 @@ def kill_search(
                 record.moments[moment] += 1
                 # no progress since the last kill: a slow machine may never get past this moment
                 # (the teacher's training, a trial: each starts over), so wait longer next time
-                progress = (moment, _finished(run))
+                progress = (moment, _counted(_states(run)))
                 stretch = stretch * 2 if progress == last_progress else 1.0
                 last_progress = progress
                 _check_kept(run, seen, record)
@@ -227,7 +230,7 @@ def _check_end(run: Path, budget: int, record: KillRecord, cwd: Path) -> None:
     states = Counter(state for state, _ in trials.values())
     record.stuck = states["RUNNING"]
     record.complete_at_end = states["COMPLETE"]
-    if states["COMPLETE"] + states["PRUNED"] != budget:
+    if _counted(states) != budget:
         record.problems.append(f"{dict(states)} counted trials, budget {budget}")
     with open(run / "trials.csv") as handle:
         rows = {int(r["number"]): r["state"] for r in csv.DictReader(handle)}
