@@ -1,7 +1,9 @@
-"""The `autokd` command: a table of sub-commands; each parses, acts, and returns an exit code.
+"""The `autokd` command: a table of sub-commands; each parses its flags, calls the library
+(`autokd.api`), prints what it returned, and returns an exit code.
 
 Bad input raises `AutoKDError` anywhere below; here it becomes one line on stderr and exit code 2.
-Heavy packages (torch, timm, optuna) are imported inside the handlers so `--help` stays fast.
+The defaults shown are the library's (`study.config.RunConfig`, `workflows.config`). Heavy
+packages (torch, timm, optuna) are imported inside the handlers so `--help` stays fast.
 """
 
 from __future__ import annotations
@@ -12,23 +14,17 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
-from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from autokd import __version__
-from autokd.config import (
-    DEFAULT_FULL_EPOCHS,
-    DEFAULT_TEACHER,
-    DEFAULT_TEACHER_EPOCHS,
-    PICKS,
-    PRUNER_NAMES,
-)
 from autokd.errors import AutoKDError, Terminated
-from autokd.samplers import check_sampler, list_samplers
-from autokd.yamlfiles import shipped_names
-
-DEFAULT_BUDGET = 50
-DEFAULT_EPOCHS = 5
+from autokd.records.yamlfiles import SPACES_FOLDER, TARGETS_FOLDER, shipped_names
+from autokd.study.config import DEFAULT_SPACE, DEFAULT_TARGET
+from autokd.study.config import SEARCH_DEFAULTS as SEARCH
+from autokd.study.pruners import list_pruners
+from autokd.study.samplers import list_samplers
+from autokd.workflows.config import DEFAULT_FULL_EPOCHS, DEFAULT_TOP_K, PICKS
 
 
 class _Parser(argparse.ArgumentParser):
@@ -87,20 +83,20 @@ def _add_quiet(p: argparse.ArgumentParser) -> None:
 
 
 def _add_workers(p: argparse.ArgumentParser, help: str) -> None:  # noqa: A002 - argparse's name
-    p.add_argument("--workers", type=_workers, default=None, metavar="N", help=help)
+    p.add_argument("--workers", type=_workers, default=SEARCH.workers, metavar="N", help=help)
 
 
 def _add_execution(p: argparse.ArgumentParser) -> None:
     """--device and --precision: where training runs (independent of the latency target)."""
     p.add_argument(
         "--device",
-        default="auto",
+        default=SEARCH.device,
         help="where students and the teacher train: auto (the GPU where there is one), cpu, "
         "cuda or cuda:N (default auto); the latency target is separate",
     )
     p.add_argument(
         "--precision",
-        default="mixed",
+        default=SEARCH.precision,
         choices=("mixed", "fp32"),
         help="mixed: autocast on CUDA (bfloat16 where supported, else float16 with a gradient "
         "scaler); fp32 turns it off. The CPU always trains in float32 (default mixed)",
@@ -126,15 +122,22 @@ def _add_run_source(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--runs-dir",
         type=Path,
-        default=Path("runs"),
-        help="with --storage: where the run's local folder goes (default runs)",
+        default=SEARCH.runs_dir,
+        help=f"with --storage: where the run's local folder goes (default {SEARCH.runs_dir})",
     )
 
 
-def _run_of(args: argparse.Namespace):  # noqa: ANN202 - RunFolder, imported lazily
-    from autokd.records import open_run
+def _run_of(args: argparse.Namespace) -> Any:
+    """The `autokd.Run` a command names: a run folder, or --storage URL --name NAME."""
+    import autokd
 
-    return open_run(args.run, storage=args.storage, name=args.name, runs_dir=args.runs_dir)
+    if args.storage is None:
+        if args.run is None:
+            raise AutoKDError("give a run folder, or --storage URL and --name NAME")
+        return autokd.open_run(args.run)
+    if args.run is not None or args.name is None:
+        raise AutoKDError("with --storage, name the run with --name NAME instead of a folder")
+    return autokd.open_run(args.storage, name=args.name, runs_dir=args.runs_dir)
 
 
 # --------------------------------------------------------------------------------------------
@@ -151,25 +154,25 @@ def _add_search(commands: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--budget",
         type=_positive_int,
-        default=DEFAULT_BUDGET,
+        default=SEARCH.budget,
         help="trials the study should hold; rerunning a --name continues up to it "
-        f"(default {DEFAULT_BUDGET})",
+        f"(default {SEARCH.budget})",
     )
     p.add_argument(
         "--target",
-        default="cpu",
-        help=f"hardware target: {', '.join(shipped_names('hardware'))}, or a YAML path "
-        "(default cpu)",
+        default=DEFAULT_TARGET,
+        help=f"hardware target: {', '.join(shipped_names(TARGETS_FOLDER))}, or a YAML path "
+        f"(default {DEFAULT_TARGET})",
     )
     p.add_argument(
         "--space",
-        default="cnn",
-        help=f"search space: {', '.join(shipped_names('search_spaces'))}, or a YAML "
-        "path (default cnn)",
+        default=DEFAULT_SPACE,
+        help=f"search space: {', '.join(shipped_names(SPACES_FOLDER))}, or a YAML "
+        f"path (default {DEFAULT_SPACE})",
     )
     p.add_argument(
         "--data",
-        default="digits",
+        default=SEARCH.data,
         help="data set: digits, cifar10, cifar100, mnist, fashion-mnist (read from --data-dir), "
         "folder:PATH (a folder of class folders of images) or npz:PATH (x and y arrays); "
         "default digits. Images past $AUTOKD_IN_MEMORY_GB (default 2) of float32 are stored as "
@@ -191,7 +194,7 @@ def _add_search(commands: argparse._SubParsersAction) -> None:
         "--teacher",
         action="append",
         metavar="NAME[:WEIGHT]",
-        help=f"any timm model name (default {DEFAULT_TEACHER}); give it several times, or a comma "
+        help=f"any timm model name (default {SEARCH.teacher}); give it several times, or a comma "
         "list, for an ensemble: logits averaged with the weights, features from the first",
     )
     source = p.add_mutually_exclusive_group()
@@ -210,18 +213,20 @@ def _add_search(commands: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--teacher-epochs",
         type=_positive_int,
-        default=DEFAULT_TEACHER_EPOCHS,
-        help="epochs to train the teacher when it is not cached "
-        f"(default {DEFAULT_TEACHER_EPOCHS})",
+        default=SEARCH.teacher_epochs,
+        help=f"epochs to train the teacher when it is not cached (default {SEARCH.teacher_epochs})",
     )
     p.add_argument(
         "--epochs",
         type=_positive_int,
-        default=DEFAULT_EPOCHS,
-        help=f"training epochs per trial (default {DEFAULT_EPOCHS})",
+        default=SEARCH.epochs,
+        help=f"training epochs per trial (default {SEARCH.epochs})",
     )
     p.add_argument(
-        "--batch-size", type=_positive_int, default=64, help="training batch size (default 64)"
+        "--batch-size",
+        type=_positive_int,
+        default=SEARCH.batch_size,
+        help=f"training batch size (default {SEARCH.batch_size})",
     )
     p.add_argument(
         "--name",
@@ -229,24 +234,27 @@ def _add_search(commands: argparse._SubParsersAction) -> None:
         "an existing run of this name is continued",
     )
     p.add_argument(
-        "--runs-dir", type=Path, default=Path("runs"), help="folder of run folders (default runs)"
+        "--runs-dir",
+        type=Path,
+        default=SEARCH.runs_dir,
+        help=f"folder of run folders (default {SEARCH.runs_dir})",
     )
-    _add_reports_dir(p, "folder for the HTML report (default reports)")
+    _add_reports_dir(p, f"folder for the HTML report (default {SEARCH.reports_dir})")
     p.add_argument(
         "--seed",
         type=_seed,
-        default=0,
-        help="seed of the data split, teacher, sampler and training (default 0)",
+        default=SEARCH.seed,
+        help=f"seed of the data split, teacher, sampler and training (default {SEARCH.seed})",
     )
     p.add_argument(
         "--sampler",
-        default="tpe",
-        help=f"{', '.join(list_samplers())} (default tpe; nni-* need the nni extra)",
+        default=SEARCH.sampler,
+        help=f"{', '.join(list_samplers())} (default {SEARCH.sampler}; nni-* need the nni extra)",
     )
     p.add_argument(
         "--pruner",
-        choices=PRUNER_NAMES,
-        default="mo-asha",
+        choices=list_pruners(),
+        default=SEARCH.pruner,
         help="mo-asha (default): stop students that cannot reach the front (judged at "
         "rungs --epochs/9, --epochs/3, --epochs: 1, 2, 5 for 5); none: every trial trains "
         "--epochs",
@@ -291,50 +299,57 @@ def _add_data_preparation(p: argparse.ArgumentParser) -> None:
 
 
 def _search(args: argparse.Namespace) -> int:
-    from autokd import search
-    from autokd.config import Constraints, DataOptions, RunConfig, load_space
-    from autokd.data import get_dataset
-    from autokd.records import check_run_name
-    from autokd.targets import load_target
+    import autokd
 
-    space = load_space(args.space)
-    target = load_target(args.target)
-    sampler = check_sampler(args.sampler)
-    get_dataset(args.data)
-    data_label = args.data.split(":")[0]  # folder:PATH runs are named folder-...
-    label = f"{data_label}-{target.name}"
-    name = check_run_name(_new_run_name(args.runs_dir, label) if args.name is None else args.name)
-    config = RunConfig(
-        name=name,
-        runs_dir=args.runs_dir,
-        reports_dir=args.reports_dir,
-        budget=args.budget,
-        space=space,
-        target=target,
-        data=args.data,
-        teacher=",".join(args.teacher or [DEFAULT_TEACHER]),
-        teacher_weights=args.teacher_weights,
-        teacher_pretrained=args.teacher_pretrained,
-        teacher_epochs=args.teacher_epochs,
-        epochs=args.epochs,
-        batch_size=args.batch_size,
-        seed=args.seed,
-        sampler=sampler,
-        pruner=args.pruner,
-        constraints=Constraints(args.max_latency_ms, args.max_flops, args.max_params),
-        data_options=DataOptions(args.data_dir, args.download, args.subset, args.input_size),
-        workers=args.workers,
-        device=args.device,
-        precision=args.precision,
-        storage=args.storage,
-    )
     started = time.perf_counter()
-    outcome = search.run(config, progress=not args.quiet)
-    s = outcome.summary
+    try:
+        run = autokd.search(
+            data=args.data,
+            teacher=args.teacher or SEARCH.teacher,
+            space=args.space,
+            target=args.target,
+            budget=args.budget,
+            epochs=args.epochs,
+            sampler=args.sampler,
+            pruner=args.pruner,
+            workers=args.workers,
+            device=args.device,
+            precision=args.precision,
+            storage=args.storage,
+            name=args.name,
+            runs_dir=args.runs_dir,
+            reports_dir=args.reports_dir,
+            seed=args.seed,
+            batch_size=args.batch_size,
+            teacher_weights=args.teacher_weights,
+            teacher_pretrained=args.teacher_pretrained,
+            teacher_epochs=args.teacher_epochs,
+            data_dir=args.data_dir,
+            download=args.download,
+            subset=args.subset,
+            input_size=args.input_size,
+            max_latency_ms=args.max_latency_ms,
+            max_flops=args.max_flops,
+            max_params=args.max_params,
+            progress=not args.quiet,
+        )
+    except autokd.SearchInterrupted as stop:
+        _say_search(stop.run, started, storage=args.storage)
+        print(
+            f"autokd: interrupted; run the same command with --name {stop.run.name} to continue",
+            file=sys.stderr,
+        )
+        return 143 if stop.terminated else 130
+    _say_search(run, started, storage=args.storage)
+    return 0
+
+
+def _say_search(run: Any, started: float, *, storage: str | None) -> None:
+    s = run.summary
     complete = s.trials.get("complete", 0)
     best = f"{s.best_accuracy:.4f}" if s.best_accuracy is not None else "-"
     print(
-        f"autokd: {complete} complete trials ({outcome.trials_run} run now) in "
+        f"autokd: {complete} complete trials ({run.trials_run} run now) in "
         f"{_duration(time.perf_counter() - started)}; {s.pareto_size} students on the front; "
         f"best accuracy {best} (teacher {s.teacher.name} {s.teacher.accuracy:.4f})"
     )
@@ -352,20 +367,13 @@ def _search(args: argparse.Namespace) -> int:
     print(f"  trained on {training.device} ({training.precision}) by {training.workers_plan}")
     if training.failed_workers:
         print(f"  {training.failed_workers} worker process(es) failed: see their errors above")
-    where = "study.db" if not args.storage else f"study in {_masked(args.storage)}"
-    print(f"  run:    {outcome.folder.path}/ (trials.csv, pareto.csv, summary.json, {where})")
-    print(f"  report: {outcome.report_path}")
-    if outcome.interrupted:
-        print(
-            f"autokd: interrupted; run the same command with --name {name} to continue",
-            file=sys.stderr,
-        )
-        return 143 if outcome.terminated else 130
-    return 0
+    where = "study.db" if not storage else f"study in {_masked(storage)}"
+    print(f"  run:    {run.path}/ (trials.csv, pareto.csv, summary.json, {where})")
+    print(f"  report: {run.report_path}")
 
 
 def _masked(url: str) -> str:
-    from autokd.storage import masked
+    from autokd.records.storage import masked
 
     return masked(url)
 
@@ -397,48 +405,39 @@ def _add_worker(commands: argparse._SubParsersAction) -> None:
         metavar="DIR",
         help="where this machine sees the run's weights folder, if not at the recorded path",
     )
+    # What a search passes to the workers it starts (`study.workers.start_local_workers`)
     p.add_argument("--worker-index", type=int, default=None, help=argparse.SUPPRESS)
+    p.add_argument("--threads", type=_positive_int, default=None, help=argparse.SUPPRESS)
+    p.add_argument("--parent", type=int, default=None, help=argparse.SUPPRESS)
+    p.add_argument("--plugins", default="", help=argparse.SUPPRESS)
     _add_quiet(p)
     p.set_defaults(handler=_worker)
 
 
 def _worker(args: argparse.Namespace) -> int:
-    import os
+    from autokd.runtime.plugins import load_plugins
+    from autokd.runtime.settings import STORAGE_VARIABLE, Settings
+    from autokd.study.workers import stop_with_parent
 
-    from autokd.cores import core_lock
-    from autokd.storage import STORAGE_VARIABLE
-    from autokd.workers import stop_with_parent
-
-    storage = args.storage or os.environ.get(STORAGE_VARIABLE)
+    stop_with_parent(args.parent)  # a worker a search started never outlives it, even a killed one
+    storage = args.storage or Settings.from_environment().storage
     if not storage:
         raise AutoKDError(f"give --storage URL (or set {STORAGE_VARIABLE})")
-    stop_with_parent()  # a worker a search started never outlives it, even a killed one
-    # From the first moment: a worker starting up (imports, data, teacher) is work on the
-    # cores, and no latency may be timed beside it.
-    with core_lock().holding():
-        from autokd.search import run_worker
+    load_plugins(args.plugins.split(","), source="the search that started this worker")
+    import autokd
 
-        ran = run_worker(
-            storage,
-            args.name,
-            device=args.device,
-            worker_index=args.worker_index,
-            weights_dir=args.weights_dir,
-            progress=not args.quiet,
-        )
+    ran = autokd.worker(
+        storage=storage,
+        name=args.name,
+        device=args.device,
+        weights_dir=args.weights_dir,
+        threads=args.threads,
+        index=args.worker_index,
+        progress=not args.quiet,
+    )
     if not args.quiet:
         print(f"autokd: worker ran {ran} trial(s) of run {args.name}; its budget is met")
     return 0
-
-
-def _new_run_name(runs_dir: Path, prefix: str) -> str:
-    """`<prefix>-<date>-<time>`, with `-2`, `-3`, ... when a run started in the same second."""
-    name = f"{prefix}-{datetime.now().strftime('%Y%m%d-%H%M%S')}"
-    candidate, n = name, 1
-    while (runs_dir / candidate).exists():
-        n += 1
-        candidate = f"{name}-{n}"
-    return candidate
 
 
 def _duration(seconds: float) -> str:
@@ -461,14 +460,11 @@ def _add_targets(commands: argparse._SubParsersAction) -> None:
 
 
 def _targets(args: argparse.Namespace) -> int:
-    from autokd.latency import target_usable
-    from autokd.targets import load_target
+    import autokd
 
-    for name in shipped_names("hardware"):
-        target = load_target(name)
-        usable, why = target_usable(target)
-        state = "usable" if usable else "not usable here: " + why.split(";")[0]
-        print(f"{name:<12} {target.description}  [{state}]")
+    for target in autokd.list_targets():
+        state = "usable" if target.usable else "not usable here: " + target.why_not.split(";")[0]
+        print(f"{target.name:<12} {target.description}  [{state}]")
     print("A YAML file of your own works wherever a name does: see hardware/README.md")
     return 0
 
@@ -492,26 +488,27 @@ def _add_measure(commands: argparse._SubParsersAction) -> None:
 
 
 def _measure(args: argparse.Namespace) -> int:
-    from autokd.cache import write_json
-    from autokd.config import load_space
-    from autokd.data import load_data
-    from autokd.latency import check_target_usable
-    from autokd.stability import TOLERANCE, check_stability
-    from autokd.targets import load_target
+    import autokd
+    from autokd.measure.stability import TOLERANCE
+    from autokd.records.cache import write_json
 
-    space, target = load_space(args.space), load_target(args.target)
-    check_target_usable(target)
-    data = load_data(args.data, seed=args.seed, input_size=args.input_size, data_dir=args.data_dir)
-    result = check_stability(
-        space, target, n=args.n, seed=args.seed, data_shape=data.input_shape, classes=data.classes
+    result = autokd.measure_stability(
+        target=args.target,
+        space=args.space,
+        data=args.data,
+        n=args.n,
+        seed=args.seed,
+        data_dir=args.data_dir,
+        input_size=args.input_size,
     )
     print(f"{'architecture':<60} {'first ms':>9} {'second ms':>10} {'change':>8}")
     for arch, a, b in zip(result.architectures, result.first_ms, result.second_ms, strict=True):
         print(f"{arch[:60]:<60} {a:>9.4f} {b:>10.4f} {(b - a) / a:>+8.1%}")
     rho = "n/a" if result.spearman is None else f"{result.spearman:.3f}"
     print(
-        f"autokd: target {target.name}: {result.within_tolerance:.0%} of {len(result.first_ms)} "
-        f"re-measurements within +-{TOLERANCE:.0%}; Spearman rank correlation {rho}"
+        f"autokd: target {result.target}: {result.within_tolerance:.0%} of "
+        f"{len(result.first_ms)} re-measurements within +-{TOLERANCE:.0%}; Spearman rank "
+        f"correlation {rho}"
     )
     if args.output:
         write_json(args.output, result.to_dict())
@@ -534,15 +531,14 @@ def _add_report(commands: argparse._SubParsersAction) -> None:
     p.set_defaults(handler=_report)
 
 
-def _add_reports_dir(p: argparse.ArgumentParser, help: str) -> None:
-    p.add_argument("--reports-dir", type=Path, default=Path("reports"), help=help)
+def _add_reports_dir(p: argparse.ArgumentParser, help: str) -> None:  # noqa: A002
+    p.add_argument("--reports-dir", type=Path, default=SEARCH.reports_dir, help=help)
 
 
 def _report(args: argparse.Namespace) -> int:
-    from autokd.report import write_run_report
+    import autokd
 
-    folder = _run_of(args)
-    path = write_run_report(folder, reports_dir=args.reports_dir, output=args.output)
+    path = autokd.report(_run_of(args), reports_dir=args.reports_dir, output=args.output)
     print(f"autokd: report written to {path}")
     return 0
 
@@ -577,21 +573,19 @@ def _add_compare(commands: argparse._SubParsersAction) -> None:
 
 
 def _compare(args: argparse.Namespace) -> int:
-    from autokd.records import find_run
-    from autokd.report import write_compare_report
+    import autokd
 
-    folders = [find_run(run) for run in args.runs]
-    path, data = write_compare_report(
-        folders, args.output, allow_mixed_targets=args.allow_mixed_targets
+    comparison = autokd.compare(
+        args.runs, output=args.output, allow_mixed_targets=args.allow_mixed_targets
     )
-    for run in data.runs:
+    for run in comparison.data.runs:
         print(
             f"  {run.name}: hypervolume {run.hypervolume:.4f}, "
             f"{len(run.fronts['latency_ms'])} on the accuracy-latency front"
         )
-    if data.mixed_targets:
+    if comparison.data.mixed_targets:
         print("  warning: the runs' latencies come from different targets or machines")
-    print(f"autokd: comparison written to {path}")
+    print(f"autokd: comparison written to {comparison.path}")
     return 0
 
 
@@ -628,24 +622,24 @@ def _add_export(commands: argparse._SubParsersAction) -> None:
 
 
 def _export(args: argparse.Namespace) -> int:
-    from autokd.export import export_run
+    import autokd
 
-    result = export_run(
+    bundle = autokd.export(
         _run_of(args),
-        args.output,
+        output=args.output,
         trial=args.trial,
         pick=args.pick,
         max_latency_ms=args.max_latency_ms,
         force=args.force,
     )
-    metrics = result.description.metrics
+    metrics, parity = bundle.description.metrics, bundle.description.parity
     print(
-        f"autokd: exported trial {result.trial} to {result.path}/ (accuracy "
+        f"autokd: exported trial {bundle.description.source.trial} to {bundle.path}/ (accuracy "
         f"{metrics.accuracy:.4f}, {metrics.latency_ms:.3f} ms, {metrics.flops:,} FLOPs); "
-        f"ONNX and TorchScript match PyTorch within {result.onnx_max_diff:.1e} and "
-        f"{result.torchscript_max_diff:.1e}"
+        f"ONNX and TorchScript match PyTorch within {parity['onnx']:.1e} and "
+        f"{parity['torchscript']:.1e}"
     )
-    print(f"  full training: autokd train {result.path} --epochs {DEFAULT_FULL_EPOCHS}")
+    print(f"  full training: autokd train {bundle.path} --epochs {DEFAULT_FULL_EPOCHS}")
     return 0
 
 
@@ -698,12 +692,6 @@ def _add_train(commands: argparse._SubParsersAction) -> None:
     p.set_defaults(handler=_train)
 
 
-def _execution(args: argparse.Namespace):  # noqa: ANN202 - Execution, imported lazily
-    from autokd.device import resolve_execution
-
-    return resolve_execution(args.device, args.precision)
-
-
 def _add_augment(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--augment",
@@ -724,15 +712,14 @@ def _add_teacher_weights(p: argparse.ArgumentParser) -> None:
 
 
 def _train(args: argparse.Namespace) -> int:
-    from autokd.bundle import load_bundle
-    from autokd.training import train_bundle
+    import autokd
 
     if args.resume and args.force:
         raise AutoKDError("--resume continues a training and --force starts it over: pick one")
-    result = train_bundle(
-        load_bundle(Path(args.bundle)),
+    result = autokd.train(
+        args.bundle,
         epochs=args.epochs,
-        use_kd=not args.no_kd,
+        kd=not args.no_kd,
         augment=args.augment,
         all_images=args.all_images,
         seed=args.seed,
@@ -740,16 +727,17 @@ def _train(args: argparse.Namespace) -> int:
         resume=args.resume,
         force=args.force,
         teacher_weights=args.teacher_weights,
+        device=args.device,
+        precision=args.precision,
         progress=not args.quiet,
-        execution=_execution(args),
     )
     print(
-        f"autokd: trained {'with' if result['kd'] else 'without'} KD for {result['epochs']} "
-        f"epochs in {_duration(result['seconds'])}: final accuracy "
-        f"{result['final_val_accuracy']:.4f} (best {result['best_val_accuracy']:.4f}, search "
-        f"{result['search_accuracy']:.4f}); {result['latency_ms']:.3f} ms on {result['target']}"
+        f"autokd: trained {'with' if result.kd else 'without'} KD for {result.epochs} "
+        f"epochs in {_duration(result.seconds)}: final accuracy "
+        f"{result.final_val_accuracy:.4f} (best {result.best_val_accuracy:.4f}, search "
+        f"{result.search_accuracy:.4f}); {result.latency_ms:.3f} ms on {result.target}"
     )
-    print(f"  result: {result['output']}/result.json")
+    print(f"  result: {result.output}/result.json")
     return 0
 
 
@@ -770,8 +758,8 @@ def _add_validate(commands: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--top-k",
         type=_positive_int,
-        default=5,
-        help="Pareto students to retrain, spread along the front (default 5)",
+        default=DEFAULT_TOP_K,
+        help=f"Pareto students to retrain, spread along the front (default {DEFAULT_TOP_K})",
     )
     p.add_argument(
         "--epochs",
@@ -796,41 +784,40 @@ def _add_validate(commands: argparse._SubParsersAction) -> None:
 
 
 def _validate(args: argparse.Namespace) -> int:
-    from autokd.report import write_run_report
-    from autokd.validation import validate_run
+    import autokd
 
-    folder = _run_of(args)
-    result = validate_run(
-        folder,
+    run = _run_of(args)
+    result = autokd.validate(
+        run,
         top_k=args.top_k,
         epochs=args.epochs,
         seed=args.seed,
         teacher_weights=args.teacher_weights,
         augment=args.augment,
-        progress=not args.quiet,
-        execution=_execution(args),
+        device=args.device,
+        precision=args.precision,
         workers=args.workers,
+        reports_dir=args.reports_dir,
+        progress=not args.quiet,
     )
     print(
-        f"autokd: {result['students_validated']} students, {result['epochs']} epochs "
-        f"(search: {result['search_epochs']})"
+        f"autokd: {result.students_validated} students, {result.epochs} epochs "
+        f"(search: {result.search_epochs})"
     )
     print("  trial  search acc  KD acc  no-KD acc  KD gain")
-    for s in result["students"]:
+    for s in result.students:
         print(
-            f"  {s['trial']:>5}  {s['search_accuracy']:>10.4f}  {s['kd_accuracy']:.4f}  "
-            f"{s['no_kd_accuracy']:>9.4f}  {s['kd_gain']:+.4f}"
+            f"  {s.trial:>5}  {s.search_accuracy:>10.4f}  {s.kd_accuracy:.4f}  "
+            f"{s.no_kd_accuracy:>9.4f}  {s.kd_gain:+.4f}"
         )
-    tau = result["kendall_tau"]
+    tau = result.kendall_tau
     tau_text = "undefined (fewer than two students, or all tied)" if tau is None else f"{tau:.3f}"
     print(
         f"  Kendall tau (search vs longer training): {tau_text}; mean KD gain "
-        f"{result['mean_kd_gain']:+.4f}"
+        f"{result.mean_kd_gain:+.4f}"
     )
-    # where the command line says: a path recorded in a run folder (which may come from
-    # anyone) never decides where autokd writes
-    report = write_run_report(folder, reports_dir=args.reports_dir)
-    print(f"  stored in {folder.path}/validation.json; report: {report}")
+    report = Path(args.reports_dir) / f"{run.name}.html"
+    print(f"  stored in {run.path}/validation.json; report: {report}")
     return 0
 
 
@@ -882,10 +869,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     on_main_thread = threading.current_thread() is threading.main_thread()
     previous = signal.signal(signal.SIGTERM, _terminate) if on_main_thread else None
+    previous_hook = sys.unraisablehook
+    sys.unraisablehook = _quiet_lost_interrupts(previous_hook)
     try:
-        from autokd.plugins import load_plugins
+        from autokd.runtime.plugins import load_plugins
+        from autokd.runtime.settings import Settings
 
-        load_plugins()  # the user's terms and families, in this process and its workers
+        # the user's terms and families, before any command reads a space or a record
+        load_plugins(Settings.from_environment().plugins)
         return args.handler(args)
     except AutoKDError as err:
         _say_error(f"autokd: error: {err}")
@@ -898,8 +889,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("autokd: interrupted", file=sys.stderr)
         return 143 if isinstance(stop, Terminated) else 130
     finally:
+        sys.unraisablehook = previous_hook
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)
+
+
+def _quiet_lost_interrupts(previous: Callable[[Any], None]) -> Callable[[Any], None]:
+    """A Ctrl-C that lands in a finalizer is dropped by Python, which prints its traceback; the
+    worker loop remembers it and stops at the next trial boundary all the same
+    (`study.workers`), so the user sees one line, not a traceback. Anything else: `previous`."""
+
+    def hook(unraisable: Any) -> None:
+        if not isinstance(unraisable.exc_value, KeyboardInterrupt):
+            previous(unraisable)
+
+    return hook
 
 
 if __name__ == "__main__":

@@ -45,3 +45,11 @@ def unknown_name_message(kind: str, name: str, valid: list[str], *, hint: str = 
     else:
         shown = f"{len(valid)} names" + (f", the closest: {', '.join(close)}" if close else "")
     return f"unknown {kind} '{name}'{guess}; valid: {shown}{hint}"
+
+
+def check_choice(kind: str, value: str, valid: Iterable[str]) -> str:
+    """`value` when it is one of `valid`, else `UnknownNameError` listing them."""
+    valid = list(valid)
+    if value not in valid:
+        raise UnknownNameError(kind, value, valid)
+    return value

@@ -64,7 +64,7 @@ def hypervolumes(runs: dict[str, list[dict[str, str]]]) -> dict[str, dict[str, f
     tenth of each range worse than the worst value over every run (as `autokd compare`)."""
     import numpy as np
 
-    from autokd.pareto import hypervolume_2d, pareto_mask
+    from autokd.study.pareto import hypervolume_2d, pareto_mask
 
     result: dict[str, dict[str, float]] = {name: {} for name in runs}
     for cost in ("flops", "latency_ms"):

@@ -10,7 +10,9 @@ process with no search running:
   busy-trained-session  the same with the busy process in a session of its own (another
                         terminal's program)
 For each: seconds per measurement (warm-up included), attempts, how many were flagged contended,
-and the medians against the quiet ones (share within +-25%, median ratio).
+and the medians against the quiet ones (share within +-25%, median ratio). The quiet pass's
+count of contended flags is the check that a quiet core is not judged contended (a timing
+check, so here and not in the tests: on a busy CI runner it would fail for the runner's sake).
 
 Run it alone: nothing else may run on the machine meanwhile (README "Performance").
 Usage: python benchmarks/contended_latency.py [--students 12]
@@ -33,10 +35,10 @@ from common import BUSY, RESULTS, save_result
 def time_all(students: list[dict], *, train_first: bool = False) -> list[dict]:
     import torch
 
-    from autokd.hardware import latency_input_shape
-    from autokd.latency import measure_latency
+    from autokd.measure.latency import measure_latency
+    from autokd.measure.metrics import latency_input_shape
+    from autokd.measure.targets import load_target
     from autokd.students import build_student, student_from_dict
-    from autokd.targets import load_target
 
     target = load_target("cpu")
     rows = []

@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 from common import autokd, complete, hypervolumes, save_result, work_folder
 
-from autokd.pareto import pareto_mask
+from autokd.study.pareto import pareto_mask
 
 FAMILIES, TARGETS = ("cnn", "mobile"), ("cpu", "onnxruntime")
 
@@ -30,7 +30,7 @@ FAMILIES, TARGETS = ("cnn", "mobile"), ("cpu", "onnxruntime")
 def study_seconds(run: Path) -> float:
     """From the first trial's start to the last one's end (a rerun that found the budget met
     does not count)."""
-    from autokd.records import RunFolder, load_study
+    from autokd.records.folder import RunFolder, load_study
 
     trials = [t for t in load_study(RunFolder(run)).trials if t.datetime_complete]
     start = min(t.datetime_start for t in trials)
@@ -51,9 +51,10 @@ def remeasured(run: Path, target: str) -> list[dict[str, str]]:
     the same FLOPs): what a search on `target` would have measured for them."""
     import optuna
 
-    from autokd.hardware import MetricsCache
-    from autokd.records import RunFolder, TrialRecord, load_study
-    from autokd.targets import load_target
+    from autokd.measure.metrics import MetricsCache
+    from autokd.measure.targets import load_target
+    from autokd.records.folder import RunFolder, load_study
+    from autokd.study.trial import TrialRecord
 
     study, timed, cache = load_study(RunFolder(run)), load_target(target), MetricsCache()
     rows = []

@@ -27,9 +27,9 @@ import torch
 from common import autokd, save_result
 from folder_search import write_digit_pngs
 
-from autokd.config import TrainConfig
 from autokd.data import load_data
 from autokd.data.batches import loader_workers
+from autokd.distill.config import TrainConfig
 from autokd.distill.engine import fit
 from autokd.students import build_student
 from autokd.students.cnn import StageConfig, StudentConfig

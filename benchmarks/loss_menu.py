@@ -116,8 +116,11 @@ def main() -> None:
         "complete_trials": {k: len(v) for k, v in runs.items()},
         "hypervolume": hypervolumes(runs),
         "menu_front": front_terms(work / "runs" / "menu"),
-        "knee": {"trial": description["source"]["trial"], "distill": description["distill"],
-                 "architecture": description["student"]},  # fmt: skip
+        "knee": {
+            "trial": description["source"]["trial"],
+            "distill": description["distill"],
+            "architecture": description["student"],
+        },  # fmt: skip
         "trained": accuracies,
         "mean": {k: statistics.mean(v) for k, v in accuracies.items()},
         "spread": {k: max(v) - min(v) for k, v in accuracies.items()},

@@ -34,8 +34,8 @@ from fvcore.nn import FlopCountAnalysis  # noqa: E402
 from torch import nn  # noqa: E402
 
 from autokd.data import DataBundle, load_data  # noqa: E402
-from autokd.pareto import hypervolume_2d  # noqa: E402
-from autokd.teacher import prepare_teacher  # noqa: E402
+from autokd.study.pareto import hypervolume_2d  # noqa: E402
+from autokd.teachers import prepare_teacher  # noqa: E402
 
 WIDTHS = ([8, 16, 24], [16, 24, 32, 48], [24, 32, 48, 64])  # per stage, as in cnn.yaml
 STRIDES = (1, 2, 2)

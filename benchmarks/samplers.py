@@ -91,5 +91,6 @@ def _means(runs: list[dict]) -> dict[str, float]:
         "best_accuracy": statistics.mean(r["best_accuracy"] for r in runs),
     }
 
+
 if __name__ == "__main__":
     main()

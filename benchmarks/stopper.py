@@ -101,15 +101,17 @@ def main() -> None:
               f"{m.get('kendall_tau', '-')} |")  # fmt: skip
     print(f"stopper / none: {result['ratio']}")
     for seed in range(args.seeds):
-        print(f"seed {seed}: without the stopper, at the stopper's search time: "
-              f"{result['runs'][f'none-s{seed}']['at_stopper_time']} of its final hypervolume")
+        print(
+            f"seed {seed}: without the stopper, at the stopper's search time: "
+            f"{result['runs'][f'none-s{seed}']['at_stopper_time']} of its final hypervolume"
+        )
 
 
 def finished_by(run: Path, rows: list[dict[str, str]], seconds: float) -> list[dict[str, str]]:
     """The complete trials of `run` finished within `seconds` of its trials' working time (the
     other run's `seconds` include its start-up: a little generous to this one)."""
-    from autokd.records import RunFolder, load_study
-    from autokd.report.data import working_minutes
+    from autokd.records.folder import RunFolder, load_study
+    from autokd.reporting.data import working_minutes
 
     trials = {t.number: t for t in load_study(RunFolder(run)).get_trials(deepcopy=False)}
     numbers = [int(r["number"]) for r in rows]

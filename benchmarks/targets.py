@@ -24,11 +24,10 @@ from common import autokd, save_result
 
 
 def backend_table(n: int) -> list[dict]:
-    from autokd.config import load_space
-    from autokd.latency import measure_latency
-    from autokd.stability import sample_architectures
+    from autokd.measure.latency import measure_latency
+    from autokd.measure.targets import load_target
     from autokd.students import build_student
-    from autokd.targets import load_target
+    from autokd.study.space import load_space, sample_architectures
 
     configs = sample_architectures(load_space("cnn"), (1, 16, 16), 10, n, seed=0)
     rows = []

@@ -16,17 +16,14 @@ import optuna
 import torch
 from common import save_result
 
-from autokd.config import DEFAULT_TEACHER_EPOCHS, TrainConfig, load_space
 from autokd.data import load_data
+from autokd.distill.config import TrainConfig
 from autokd.distill.engine import fit
-from autokd.space import sample_candidate
 from autokd.students import build_student
-from autokd.teacher import (
-    LiveTeacher,
-    compute_teacher_outputs,
-    prepare_teacher,
-    teacher_outputs,
-)
+from autokd.study.config import SEARCH_DEFAULTS
+from autokd.study.space import load_space, sample_candidate
+from autokd.teachers import prepare_teacher
+from autokd.teachers.outputs import LiveTeacher, compute_teacher_outputs, teacher_outputs
 
 
 def main() -> None:
@@ -38,7 +35,7 @@ def main() -> None:
     optuna.logging.set_verbosity(optuna.logging.WARNING)
 
     data = load_data("digits", seed=0)
-    teacher = prepare_teacher(args.teacher, data, epochs=DEFAULT_TEACHER_EPOCHS, seed=0)
+    teacher = prepare_teacher(args.teacher, data, epochs=SEARCH_DEFAULTS.teacher_epochs, seed=0)
     started = time.perf_counter()
     compute_teacher_outputs(teacher.model, data.train_x)  # what the first run pays, once
     outputs_s = time.perf_counter() - started

@@ -19,13 +19,14 @@ import torch.nn.functional as F
 from common import ROOT, save_result
 
 sys.path.insert(0, str(ROOT))
-from autokd.config import KDConfig, TrainConfig  # noqa: E402
 from autokd.data import load_data  # noqa: E402
+from autokd.distill.config import KDConfig, TrainConfig  # noqa: E402
 from autokd.distill.engine import fit  # noqa: E402
 from autokd.distill.objective import CALIBRATION_BATCHES, DistillationLoss  # noqa: E402
 from autokd.students import build_student  # noqa: E402
 from autokd.students.cnn import StageConfig, StudentConfig  # noqa: E402
-from autokd.teacher import prepare_teacher, teacher_outputs  # noqa: E402
+from autokd.teachers import prepare_teacher  # noqa: E402
+from autokd.teachers.outputs import teacher_outputs  # noqa: E402
 
 TEMPERATURE, BATCH = 4.0, 64
 CONFIGS = {

@@ -127,9 +127,9 @@ def latency_agreement(run: dict) -> tuple[dict, dict]:
     students = {json.dumps(t["student"], sort_keys=True): t for t in run["trials"]}
     script = (
         "import json, sys\n"
-        "from autokd.targets import load_target\n"
-        "from autokd.hardware import latency_input_shape\n"
-        "from autokd.latency import measure_latency\n"
+        "from autokd.measure.targets import load_target\n"
+        "from autokd.measure.metrics import latency_input_shape\n"
+        "from autokd.measure.latency import measure_latency\n"
         "from autokd.students import build_student, student_from_dict\n"
         "target = load_target('cpu')\n"
         "configs = [student_from_dict(s) for s in json.load(sys.stdin)]\n"
@@ -259,8 +259,12 @@ def main() -> None:
         runs = [
             search(work, base_cache, "before", args.budget, [], tree=tree),
             search(  # today's code and space as one process at 2 threads, as before trained
-                work, base_cache, "one-process-2-threads", args.budget,
-                ["--workers", "1", *pruner], threads=2,
+                work,
+                base_cache,
+                "one-process-2-threads",
+                args.budget,
+                ["--workers", "1", *pruner],
+                threads=2,
             ),  # fmt: skip
             search(work, base_cache, "workers-1", args.budget, ["--workers", "1", *pruner]),
             search(work, base_cache, "workers-2", args.budget, ["--workers", "2", *pruner]),

@@ -21,22 +21,32 @@ def _isolated_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def digits():
+def settings(_isolated_cache: Path):
+    """The settings an API call would read here: the session's own cache folder."""
+    from autokd.runtime.settings import Settings
+
+    return Settings.from_environment()
+
+
+@pytest.fixture(scope="session")
+def digits(settings):
     from autokd.data import load_data
 
-    return load_data("digits", seed=0)
+    return load_data("digits", seed=0, settings=settings)
 
 
 @pytest.fixture(scope="session")
-def tiny_teacher(digits):
-    from autokd.teacher import prepare_teacher
+def tiny_teacher(digits, settings):
+    from autokd.teachers import prepare_teacher
 
-    return prepare_teacher(TINY_TEACHER, digits, epochs=1, seed=0, progress=False)
+    return prepare_teacher(
+        TINY_TEACHER, digits, epochs=1, seed=0, progress=False, settings=settings
+    )
 
 
 @pytest.fixture(scope="session")
-def tiny_outputs(tiny_teacher, digits):
-    from autokd.teacher import teacher_outputs
+def tiny_outputs(tiny_teacher, digits, settings):
+    from autokd.teachers.outputs import teacher_outputs
 
-    outputs, _ = teacher_outputs(tiny_teacher, digits)
+    outputs, _ = teacher_outputs(tiny_teacher, digits, settings=settings)
     return outputs

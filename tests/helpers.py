@@ -170,16 +170,25 @@ def fake_run(
     cpu: str = "Test CPU",
     threads: int = 1,
 ) -> Path:
-    """A run folder with the study, run.json and summary.json autokd writes, holding complete
-    trials with the given (accuracy, latency_ms, flops): for report tests with known numbers."""
-    import json
-
+    """A run folder with the study, run.json and summary.json autokd writes, written by autokd's
+    own writers (records and `write_json`), holding complete trials with the given (accuracy,
+    latency_ms, flops): for report tests with known numbers."""
     import optuna
 
-    from autokd.config import KDConfig, TrainConfig
-    from autokd.records import OBJECTIVES, STUDY_NAME, RunFolder, TrialRecord
+    from autokd.distill.config import KDConfig, TrainConfig
+    from autokd.records.attrs import OBJECTIVES, STUDY_NAME
+    from autokd.records.cache import write_json
+    from autokd.records.folder import RunFolder
+    from autokd.records.run import RunRecord
+    from autokd.records.summary import (
+        DataRecord,
+        RunSummary,
+        SpaceRecord,
+        TargetRecord,
+        TeacherRecord,
+    )
     from autokd.students.cnn import StageConfig, StudentConfig
-    from autokd.summary import DataRecord, RunSummary, SpaceRecord, TargetRecord, TeacherRecord
+    from autokd.study.trial import TrialRecord
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     run = RunFolder(folder)
@@ -214,16 +223,14 @@ def fake_run(
             )
         )
     identity = {"space": "cnn", "target": target, "sampler": sampler}
-    run.run_json.write_text(
-        json.dumps(
-            {
-                "name": folder.name,
-                "created": "2026-01-01",
-                "budget": len(points),
-                "identity": identity,
-            }
-        )
+    record = RunRecord(
+        name=folder.name,
+        created="2026-01-01",
+        budget=len(points),
+        first_budget=len(points),
+        identity=identity,
     )
+    write_json(run.run_json, record.to_dict())
     summary = RunSummary(
         name=folder.name,
         budget=len(points),
@@ -242,7 +249,7 @@ def fake_run(
         best_accuracy=max(p[0] for p in points),
         updated="2026-01-01",
     )
-    run.summary_json.write_text(json.dumps(summary.to_dict()))
+    write_json(run.summary_json, summary.to_dict())
     return folder
 
 
@@ -269,6 +276,6 @@ def screenshot(page: Path, output: Path, profile: Path, *, size: str = "1400,180
 def quick_target(name: str, **changes):
     """A shipped target timed briefly (0.02 s of blocks, 2 warm-up calls): tests check that a
     backend measures, not how well."""
-    from autokd.targets import load_target
+    from autokd.measure.targets import load_target
 
     return dataclasses.replace(load_target(name), **{"min_run_time": 0.02, "warmup": 2, **changes})

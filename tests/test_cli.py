@@ -148,7 +148,7 @@ def test_continuing_with_a_changed_target_file_is_refused(tmp_path, capsys):
 
 
 def test_fixed_settings_in_a_space_reach_the_report(tmp_path, capsys):
-    from autokd.yamlfiles import shipped_dir
+    from autokd.records.yamlfiles import shipped_dir
 
     text = (shipped_dir("search_spaces") / "cnn.yaml").read_text()
     for old, new in (

@@ -10,9 +10,9 @@ from typing import Any
 
 import pytest
 
-from autokd.codec import RecordError, from_mapping, plain, to_mapping
-from autokd.records import RunFolder
-from autokd.summary import DataIdentity, RunSummary, TeacherRecord
+from autokd.records.codec import RecordError, from_mapping, plain, to_mapping
+from autokd.records.folder import RunFolder
+from autokd.records.summary import DataIdentity, RunSummary, TeacherRecord
 
 LEGACY_RUN = Path(__file__).parent / "data" / "run-before-plugins"
 
@@ -91,6 +91,7 @@ def test_a_summary_written_before_the_types_reads_and_writes_back_unchanged():
     added = {key: written.pop(key) for key in set(written) - set(raw)}  # fields since: defaults
     assert added == {"pruner": "none", "stopped": 0, "epochs_saved": 0}
     assert written["teacher"].pop("members") == []
+    assert (written["data"].pop("mean"), written["data"].pop("std")) == ([], [])  # not recorded
     assert written == raw  # every key it had, values unchanged
 
 

@@ -4,12 +4,11 @@ from pathlib import Path
 import optuna
 import pytest
 
-from autokd.config import load_space
 from autokd.errors import ConfigError, UnknownNameError
-from autokd.params import Choices, Fixed, FloatRange, IntRange
-from autokd.space import param_declarations, sample_candidate
-from autokd.targets import load_target
-from autokd.yamlfiles import shipped_names
+from autokd.measure.targets import load_target
+from autokd.records.params import Choices, Fixed, FloatRange, IntRange
+from autokd.records.yamlfiles import shipped_names
+from autokd.study.space import load_space, param_declarations, sample_candidate
 
 GOOD_SPACE = """
 family: cnn

@@ -5,10 +5,10 @@ import json
 import pandas as pd
 import pytest
 
-from autokd import search as search_module
 from autokd.cli import main
-from autokd.config import Constraints
-from autokd.records import RunFolder, load_study
+from autokd.records.folder import RunFolder, load_study
+from autokd.records.run import Constraints
+from autokd.study import objective as search_module
 from tests.helpers import autokd, tiny_search
 
 

@@ -5,8 +5,8 @@ import time
 
 import pytest
 
-from autokd import cores
-from autokd.cores import (
+from autokd.runtime import cores
+from autokd.runtime.cores import (
     CoreLock,
     CoresBusy,
     helpers_sleep_at_once,
@@ -92,13 +92,14 @@ def test_yield_point_is_free_without_a_measurement(tmp_path):
 def test_threads_are_shared_out_and_overridable(monkeypatch):
     import torch
 
-    from autokd.environment import physical_cores
+    from autokd.runtime.environment import physical_cores
+    from autokd.runtime.settings import Settings
 
     monkeypatch.delenv("AUTOKD_THREADS", raising=False)
     assert threads_for(1) == physical_cores()
     assert threads_for(physical_cores() * 4) == 1
     monkeypatch.setenv("AUTOKD_THREADS", "3")
-    assert threads_for(1) == 3
+    assert threads_for(1, Settings.from_environment().threads) == 3
     before = torch.get_num_threads()
     try:
         assert set_training_threads(1) == 1 and torch.get_num_threads() == 1

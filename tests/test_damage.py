@@ -18,10 +18,10 @@ import numpy as np
 import pytest
 import yaml
 
-from autokd.cache import cache_dir
 from autokd.cli import main
 from autokd.data.sources import SourceRequest, load_cifar
 from autokd.errors import AutoKDError
+from autokd.runtime.settings import Settings
 from tests.helpers import snapshot, tiny_search
 
 
@@ -56,8 +56,8 @@ def one_line_error(capsys, *args: str) -> str:
 
 def unchanged(work: Path):
     """Snapshot the work folder and the cache now; call the result to compare later."""
-    before = snapshot(work, cache_dir())
-    return lambda: snapshot(work, cache_dir()) == before
+    before = snapshot(work, Settings.from_environment().cache_dir)
+    return lambda: snapshot(work, Settings.from_environment().cache_dir) == before
 
 
 # --------------------------------------------------------------------------------------------

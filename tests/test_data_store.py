@@ -1,5 +1,6 @@
 """Large data sets: 8-bit pixels past the in-memory limit, batches made by DataLoader workers."""
 
+import dataclasses
 import json
 import re
 
@@ -8,21 +9,22 @@ import pytest
 import torch
 
 from autokd.cli import main
-from autokd.config import TrainConfig
 from autokd.data import iterate_batches, load_data
 from autokd.data.augment import random_shift
 from autokd.data.batches import TrainingBatches
+from autokd.distill.config import TrainConfig
 from autokd.distill.engine import fit
 from autokd.errors import AutoKDError
+from autokd.runtime.settings import Settings
 from tests.helpers import tiny_search
 from tests.test_engine import Interrupt, small_student
 
 
 @pytest.fixture(scope="module")
 def compact_digits():
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("AUTOKD_IN_MEMORY_GB", "0.0001")  # 105 kB: digits' float32 images are 1.8 MB
-        return load_data("digits", seed=0)
+    # 105 kB: digits' float32 images are 1.8 MB
+    settings = Settings.from_environment({"AUTOKD_IN_MEMORY_GB": "0.0001"})
+    return load_data("digits", seed=0, settings=settings)
 
 
 def test_past_the_limit_images_are_stored_as_8_bit_pixels(digits, compact_digits):
@@ -48,9 +50,11 @@ def test_8_bit_batches_are_the_in_memory_ones_up_to_rounding(digits, compact_dig
 def test_workers_deliver_every_batch_in_order_with_repeatable_views(
     compact_digits, digits, workers, monkeypatch
 ):
-    monkeypatch.setenv("AUTOKD_LOADER_WORKERS", workers)
+    chosen = Settings.from_environment({"AUTOKD_LOADER_WORKERS": workers}).loader_workers
     order = iterate_batches(len(compact_digits.train_y), 256, generator=torch.Generator())
-    batches = TrainingBatches(compact_digits.train_x, compact_digits.train_y, random_shift)
+    batches = TrainingBatches(
+        compact_digits.train_x, compact_digits.train_y, random_shift, workers=chosen
+    )
     assert batches.workers == int(workers)
 
     def epoch(seed):
@@ -61,14 +65,13 @@ def test_workers_deliver_every_batch_in_order_with_repeatable_views(
     assert all(torch.equal(a[1], b[1]) for a, b in zip(first, again, strict=True))
     assert not all(torch.equal(a[1], b[1]) for a, b in zip(first, other, strict=True))
     assert all(torch.equal(batch[2], compact_digits.train_y[batch[0]]) for batch in first)
-    assert TrainingBatches(digits.train_x, digits.train_y, None).workers == 0  # in memory
+    in_memory = TrainingBatches(digits.train_x, digits.train_y, None, workers=chosen)
+    assert in_memory.workers == 0  # sliced in the training process
 
 
 @pytest.mark.parametrize("workers", ["0", "1"])
-def test_training_on_8_bit_data_learns_and_resumes_exactly(
-    compact_digits, tmp_path, workers, monkeypatch
-):
-    monkeypatch.setenv("AUTOKD_LOADER_WORKERS", workers)
+def test_training_on_8_bit_data_learns_and_resumes_exactly(compact_digits, tmp_path, workers):
+    compact_digits = dataclasses.replace(compact_digits, loader_workers=int(workers))
     recipe = TrainConfig(epochs=2, lr=0.01, seed=3, augment=True)
 
     def fresh():
@@ -107,10 +110,9 @@ def stop_after_first(report):
 def test_a_bad_data_setting_is_one_clear_error(
     variable, value, message, monkeypatch, capsys, tmp_path
 ):
-    monkeypatch.setenv("AUTOKD_IN_MEMORY_GB", "0")
     monkeypatch.setenv(variable, value)
     with pytest.raises(AutoKDError, match=re.escape(message)):
-        load_data("digits")
+        Settings.from_environment()
     assert main(tiny_search(tmp_path, "refused", budget=1)) == 2
     assert message in capsys.readouterr().err
     assert not (tmp_path / "runs" / "refused").exists()
@@ -144,7 +146,7 @@ def test_npz_values_of_any_range_keep_their_detail_in_8_bits(pixels, tmp_path, m
     np.savez(tmp_path / "d.npz", x=pixels(digits.images), y=digits.target)
     in_memory = load_data(f"npz:{tmp_path / 'd.npz'}")
     monkeypatch.setenv("AUTOKD_IN_MEMORY_GB", "0")
-    compact = load_data(f"npz:{tmp_path / 'd.npz'}")
+    compact = load_data(f"npz:{tmp_path / 'd.npz'}", settings=Settings.from_environment())
     assert compact.train_x.compact and len(compact.train_x.pixels.unique()) == 17  # 0..16
     assert torch.allclose(compact.train_x[:50], in_memory.train_x[:50], atol=0.01)
 

@@ -9,11 +9,11 @@ import dataclasses
 import pytest
 import torch
 
-from autokd.config import KDConfig, TrainConfig
-from autokd.device import Execution, resolve_device, resolve_execution
+from autokd.distill.config import KDConfig, TrainConfig
 from autokd.distill.engine import fit
+from autokd.distill.training import place_on_device
 from autokd.errors import AutoKDError
-from autokd.training import place_on_device
+from autokd.runtime.device import Execution, resolve_device, resolve_execution
 from tests.test_engine import small_student
 
 needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA GPU on this machine")

@@ -3,10 +3,11 @@ import dataclasses
 import pytest
 import torch
 
-from autokd.config import KDConfig, TrainConfig
+from autokd.distill.config import KDConfig, TrainConfig
 from autokd.distill.engine import evaluate, fit, warmup_cosine
 from autokd.students import build_student
 from autokd.students.cnn import StageConfig, StudentConfig
+from autokd.teachers.outputs import LiveTeacher
 
 
 def small_student(digits, stages=2):
@@ -45,8 +46,13 @@ class CountingTeacher:
 def test_distillation_uses_cached_outputs_and_never_runs_the_teacher(
     digits, tiny_teacher, tiny_outputs, monkeypatch
 ):
-    forwards = []
-    monkeypatch.setattr(tiny_teacher.model, "forward", lambda *a: forwards.append(1))
+    runs = []  # every pass of the teacher: what a live teacher does on each batch
+    real = tiny_teacher.model.forward_intermediates
+    monkeypatch.setattr(
+        tiny_teacher.model,
+        "forward_intermediates",
+        lambda *a, **k: runs.append(1) or real(*a, **k),
+    )
     signal = CountingTeacher(tiny_outputs)
     kd = KDConfig(temperature=4.0, alpha=0.5, feature_weights=(0.5, 1.0))
     epochs = []
@@ -59,8 +65,13 @@ def test_distillation_uses_cached_outputs_and_never_runs_the_teacher(
         teacher=signal,
         callbacks=[epochs.append],
     )
-    assert forwards == []
-    assert signal.calls == 2 * len(range(0, len(digits.train_y), 64))
+    assert runs == []
+    batches = len(range(0, len(digits.train_y), 64))
+    assert signal.calls == 2 * batches
+    # the same count sees a teacher that does run: the live one, once per batch
+    live = LiveTeacher(tiny_teacher.model, digits.input_shape)
+    fit(small_student(digits), digits, TrainConfig(epochs=1, lr=0.01), kd=kd, teacher=live)
+    assert len(runs) == 1 + batches  # (one pass to learn its feature shapes)
     assert [e.epoch for e in epochs] == [1, 2] and result.epochs_run == 2
     assert result.val_accuracy > 0.25  # well above chance (0.1), even from a 1-epoch teacher
     assert result.best_val_accuracy >= result.val_accuracy and not result.diverged
@@ -181,7 +192,7 @@ def test_a_checkpoint_of_other_settings_is_refused(digits, tiny_outputs, tmp_pat
 
 
 def test_augmented_distillation_needs_a_live_teacher(digits, tiny_teacher, tiny_outputs):
-    from autokd.teacher import LiveTeacher
+    from autokd.teachers.outputs import LiveTeacher
 
     schedule = TrainConfig(epochs=1, lr=0.01, augment=True)
     kd = KDConfig(temperature=2.0, alpha=0.5, feature_weights=(0.0, 1.0))
@@ -195,9 +206,10 @@ def test_augmented_distillation_needs_a_live_teacher(digits, tiny_teacher, tiny_
 def test_the_teacher_trains_on_augmented_views(digits, monkeypatch, tmp_path):
     import dataclasses as dc
 
-    from autokd.teacher import prepare_teacher
+    from autokd.runtime.settings import Settings
+    from autokd.teachers import prepare_teacher
 
-    monkeypatch.setenv("AUTOKD_CACHE_DIR", str(tmp_path))  # a fresh cache: really train
+    fresh = Settings(cache_dir=tmp_path)  # a fresh cache: really train
     calls = []
 
     def counting_shift(x, generator):
@@ -205,14 +217,14 @@ def test_the_teacher_trains_on_augmented_views(digits, monkeypatch, tmp_path):
         return x
 
     data = dc.replace(digits, augment=counting_shift)
-    prepare_teacher("test_resnet", data, epochs=1, progress=False)
+    prepare_teacher("test_resnet", data, epochs=1, progress=False, settings=fresh)
     assert sum(calls) == len(digits.train_y)  # every training image, once per epoch
 
 
 def test_a_training_gives_back_the_threads_the_watch_dropped(digits, monkeypatch):
     """A thread dropped because other programs kept it waiting lasts as long as the training it
     happened in: the next trial, measurement or retraining in the process starts afresh."""
-    from autokd.cores import ThreadWatch
+    from autokd.runtime.cores import ThreadWatch
 
     class Dropping(ThreadWatch):
         def check(self):

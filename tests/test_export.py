@@ -8,13 +8,13 @@ import pytest
 import torch
 import yaml
 
-from autokd.bundle import BundleDescription, load_bundle
 from autokd.cli import main
-from autokd.config import KDConfig
+from autokd.distill.config import KDConfig
 from autokd.errors import AutoKDError
-from autokd.export import choose_trial, knee_position
-from autokd.records import RunFolder
+from autokd.records.folder import RunFolder
 from autokd.students import build_student
+from autokd.workflows.bundle import BundleDescription, load_bundle
+from autokd.workflows.export import choose_trial, knee_position
 from tests.helpers import snapshot, tiny_search
 
 FRAME = pd.DataFrame(
@@ -183,8 +183,8 @@ def test_a_student_searched_on_a_subset_trains_on_every_image_when_asked(tmp_pat
 def test_train_resumes_an_interrupted_run_at_the_next_epoch(run_and_bundle, monkeypatch):
     from contextlib import contextmanager
 
-    from autokd import progress
-    from autokd.training import train_bundle
+    import autokd
+    from autokd.runtime import progress
 
     _, bundle_path = run_and_bundle
     out = bundle_path.parent / "resumed"
@@ -201,12 +201,10 @@ def test_train_resumes_an_interrupted_run_at_the_next_epoch(run_and_bundle, monk
 
     monkeypatch.setattr(progress, "epoch_bar", stop_after_epoch_one)
     with pytest.raises(KeyboardInterrupt):
-        train_bundle(load_bundle(bundle_path), epochs=2, output=out, progress=False)
-    result = train_bundle(
-        load_bundle(bundle_path), epochs=2, output=out, resume=True, progress=False
-    )
+        autokd.train(load_bundle(bundle_path), epochs=2, output=out, progress=False)
+    result = autokd.train(bundle_path, epochs=2, output=out, resume=True, progress=False)
     assert seen == [1, 2]  # the resumed call trained epoch 2 only
-    assert [h["epoch"] for h in result["history"]] == [1, 2]
+    assert [h.epoch for h in result.history] == [1, 2]
 
 
 def test_train_refuses_unclear_output_and_broken_bundles(run_and_bundle, capsys, tmp_path):
@@ -242,7 +240,7 @@ def test_validate_stores_tau_and_gains_and_shows_them(run_and_bundle):
 
 
 def test_kendall_tau_by_hand():
-    from autokd.validation import kendall_tau
+    from autokd.workflows.validate import kendall_tau
 
     assert kendall_tau([1, 2, 3], [10, 20, 30]) == pytest.approx(1.0)
     assert kendall_tau([1, 2, 3], [30, 20, 10]) == pytest.approx(-1.0)
@@ -251,7 +249,7 @@ def test_kendall_tau_by_hand():
 
 
 def test_validation_spreads_its_students_along_the_front():
-    from autokd.validation import spread_along
+    from autokd.workflows.validate import spread_along
 
     front = pd.DataFrame(
         {

@@ -16,13 +16,13 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from autokd import hardware
-from autokd.bundle import Bundle, load_bundle
-from autokd.cache import JsonStore
-from autokd.config import SearchSpace, load_space
 from autokd.data.sources import RawData, _read_idx, load_npz
 from autokd.errors import AutoKDError
-from autokd.targets import Target, load_target
+from autokd.measure import metrics
+from autokd.measure.targets import Target, load_target
+from autokd.records.cache import JsonStore
+from autokd.study.space import SearchSpace, load_space
+from autokd.workflows.bundle import Bundle, load_bundle
 
 FUZZ = settings(
     max_examples=150,
@@ -225,12 +225,12 @@ latency_fields = st.fixed_dictionaries(
 @FUZZ
 @given(stored=latency_fields | st.dictionaries(st.text(max_size=5), values, max_size=4))
 def test_a_cached_latency_of_any_shape(stored):
-    if hardware._valid_latency(stored):
-        latency = hardware._as_latency(stored)
+    if metrics._valid_latency(stored):
+        latency = metrics._as_latency(stored)
         assert latency is None or latency.trusted
 
 
 @FUZZ
 @given(stored=st.dictionaries(st.sampled_from(["flops", "params", "x"]), values, max_size=3))
 def test_cached_counts_of_any_shape(stored):
-    assert hardware._valid_counts(stored) in (True, False)
+    assert metrics._valid_counts(stored) in (True, False)

@@ -4,12 +4,14 @@ import json
 import pytest
 from torch import nn
 
-from autokd import hardware
-from autokd.cache import JsonStore
-from autokd.hardware import MetricsCache, count_flops
-from autokd.latency import LatencyMeasurement
+from autokd.measure import metrics
+from autokd.measure.flops import count_flops
+from autokd.measure.latency import LatencyMeasurement, target_threads
+from autokd.measure.metrics import MetricsCache
+from autokd.measure.targets import load_target
+from autokd.records.cache import JsonStore
+from autokd.runtime.settings import Settings
 from autokd.students.cnn import StageConfig, StudentConfig
-from autokd.targets import load_target
 
 
 def test_flops_count_one_multiply_add_as_one_flop():
@@ -36,14 +38,16 @@ def _steady(median_ms=1.0, iqr_ms=0.01):
 
 def _cache(tmp_path):
     return MetricsCache(
-        counts=JsonStore("c", root=tmp_path), latencies=JsonStore("l", root=tmp_path)
+        Settings(cache_dir=tmp_path),
+        counts=JsonStore("c", root=tmp_path),
+        latencies=JsonStore("l", root=tmp_path),
     )
 
 
 def test_metrics_are_measured_once_per_architecture(tmp_path, monkeypatch):
     cache, target = _cache(tmp_path), load_target("cpu-1t")
     calls = []
-    monkeypatch.setattr(hardware, "measure_latency", lambda *a: calls.append(a) or _steady())
+    monkeypatch.setattr(metrics, "measure_latency", lambda *a, **k: calls.append(a) or _steady())
     first = cache.measure(_config(), target)
     second = cache.measure(_config(), target)
     assert len(calls) == 1
@@ -64,7 +68,7 @@ def test_a_noisy_latency_is_used_but_never_cached(tmp_path, monkeypatch):
     cache, target = _cache(tmp_path), load_target("cpu-1t")
     calls = []
     noisy = _steady(iqr_ms=0.5)
-    monkeypatch.setattr(hardware, "measure_latency", lambda *a: calls.append(a) or noisy)
+    monkeypatch.setattr(metrics, "measure_latency", lambda *a, **k: calls.append(a) or noisy)
     assert cache.measure(_config(), target).latency == noisy
     again = cache.measure(_config(), target)
     assert not again.cached and len(calls) == 2  # it would mislead every later run
@@ -83,7 +87,7 @@ def test_a_noisy_latency_is_used_but_never_cached(tmp_path, monkeypatch):
 def test_an_untrusted_cached_latency_is_timed_again(tmp_path, monkeypatch, poison):
     """Entries an older autokd cached from a loaded machine are detected and re-measured."""
     cache, target = _cache(tmp_path), load_target("cpu-1t")
-    monkeypatch.setattr(hardware, "measure_latency", lambda *a: _steady())
+    monkeypatch.setattr(metrics, "measure_latency", lambda *a, **k: _steady())
     cache.measure(_config(), target)
     (entry,) = (tmp_path / "l").rglob("*.json")
     entry.write_text(json.dumps({**json.loads(entry.read_text()), **poison}))
@@ -107,7 +111,7 @@ def test_an_untrusted_cached_latency_is_timed_again(tmp_path, monkeypatch, poiso
 )  # fmt: skip
 def test_a_damaged_cache_entry_is_a_miss_said_once(tmp_path, monkeypatch, capsys, store, content):
     cache, target = _cache(tmp_path), load_target("cpu-1t")
-    monkeypatch.setattr(hardware, "measure_latency", lambda *a: _steady())
+    monkeypatch.setattr(metrics, "measure_latency", lambda *a, **k: _steady())
     first = cache.measure(_config(), target)
     (entry,) = (tmp_path / store).rglob("*.json")
     damaged = content if isinstance(content, bytes) else content.encode()
@@ -123,7 +127,7 @@ def test_a_damaged_cache_entry_is_a_miss_said_once(tmp_path, monkeypatch, capsys
 
 def test_a_cache_entry_in_another_format_is_measured_again(tmp_path, monkeypatch):
     cache, target = _cache(tmp_path), load_target("cpu-1t")
-    monkeypatch.setattr(hardware, "measure_latency", lambda *a: _steady())
+    monkeypatch.setattr(metrics, "measure_latency", lambda *a, **k: _steady())
     cache.measure(_config(), target)
     for path in (tmp_path / "l").rglob("*.json"):
         path.write_text('{"old_field": 1}')
@@ -140,7 +144,7 @@ def test_the_cache_survives_a_new_process_view(tmp_path):
 @pytest.mark.parametrize("threads", [None, 1])
 def test_target_threads_resolve_to_a_count(threads):
     target = dataclasses.replace(load_target("cpu"), threads=threads)
-    assert hardware.target_threads(target) >= 1
+    assert target_threads(target) >= 1
 
 
 def test_a_contended_latency_is_used_but_never_cached(tmp_path, monkeypatch):
@@ -149,6 +153,6 @@ def test_a_contended_latency_is_used_but_never_cached(tmp_path, monkeypatch):
     cache, target = _cache(tmp_path), load_target("cpu-1t")
     calls = []
     wrong = dataclasses.replace(_steady(), noisy=True, contended=True)
-    monkeypatch.setattr(hardware, "measure_latency", lambda *a: calls.append(a) or wrong)
+    monkeypatch.setattr(metrics, "measure_latency", lambda *a, **k: calls.append(a) or wrong)
     assert cache.measure(_config(), target).latency == wrong
     assert not cache.measure(_config(), target).cached and len(calls) == 2  # timed again

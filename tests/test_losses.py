@@ -6,7 +6,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from autokd.config import KDConfig
+from autokd.distill.config import KDConfig
 from autokd.distill.losses import (
     at_loss,
     dist_loss,
@@ -98,9 +98,7 @@ def test_dist_correlates_within_images_and_within_classes():
     pt = [_softmax(r, temperature) for r in teacher]
     inter = 1 - sum(_pearson(a, b) for a, b in zip(ps, pt, strict=True)) / 2
     columns = list(range(3))
-    intra = 1 - sum(
-        _pearson([row[c] for row in ps], [row[c] for row in pt]) for c in columns
-    ) / 3
+    intra = 1 - sum(_pearson([row[c] for row in ps], [row[c] for row in pt]) for c in columns) / 3
     expected = temperature**2 * (beta * inter + gamma * intra)
     got = dist_loss(torch.tensor(student), torch.tensor(teacher), None, temperature,
                     beta=beta, gamma=gamma)  # fmt: skip

@@ -11,9 +11,10 @@ import pytest
 import yaml
 
 from autokd.cli import main
-from autokd.config import KDConfig
-from autokd.records import RunFolder, load_study, trials_frame
-from autokd.report.data import build_run_report
+from autokd.distill.config import KDConfig
+from autokd.records.folder import RunFolder, load_study
+from autokd.reporting.data import build_run_report
+from autokd.study.tables import trials_frame
 from tests.helpers import tiny_search
 
 LEGACY_RUN = Path(__file__).parent / "data" / "run-before-plugins"

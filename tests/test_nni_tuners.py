@@ -12,14 +12,13 @@ import optuna
 import pytest
 
 from autokd.cli import main
-from autokd.config import load_space
 from autokd.errors import AutoKDError
-from autokd.records import OBJECTIVES
-from autokd.samplers import check_sampler, make_sampler
-from autokd.space import Shape, sample_candidate
+from autokd.records.attrs import NNI_PROPOSAL_ATTR, NNI_SCALAR_ATTR, OBJECTIVES
+from autokd.study.samplers import check_sampler, make_sampler
+from autokd.study.space import Shape, load_space, sample_candidate
 
-nni_tuners = pytest.importorskip("autokd.nni_tuners", reason="the nni extra is not installed")
 pytest.importorskip("nni", reason="the nni extra is not installed")
+from autokd.study.samplers import nni_tuners  # noqa: E402 - needs nni, checked above
 from tests.helpers import tiny_search  # noqa: E402
 
 DIGITS = Shape(channels=1, classes=10, input_size=16)
@@ -87,8 +86,8 @@ def test_the_tuner_chooses_what_the_trial_samples(tuner):
     sampler = make_sampler(f"nni-{tuner}", seed=1, budget=12, space=space, data=DIGITS)
     _sampling_only(study, sampler, 12)
     for trial in study.trials:
-        proposal = trial.system_attrs[nni_tuners.PROPOSAL_ATTR]
-        scalar = trial.system_attrs[nni_tuners.SCALAR_ATTR]
+        proposal = trial.system_attrs[NNI_PROPOSAL_ATTR]
+        scalar = trial.system_attrs[NNI_SCALAR_ATTR]
         assert 0.0 <= scalar <= 1.05
         for name, value in trial.params.items():  # every value the trial used was proposed
             assert nni_tuners._as_value(proposal[name], trial.distributions[name]) == value
@@ -127,7 +126,7 @@ def test_a_search_with_nni_evolution_opens_in_report_and_export(tmp_path):
     study = optuna.load_study(study_name="autokd", storage=f"sqlite:///{run / 'study.db'}")
     complete = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
     assert len(complete) == 4
-    assert all(nni_tuners.SCALAR_ATTR in t.system_attrs for t in complete)
+    assert all(NNI_SCALAR_ATTR in t.system_attrs for t in complete)
     report = tmp_path / "again.html"
     assert main(["report", str(run), "-o", str(report)]) == 0 and report.is_file()
     assert main(["export", str(run), "--pick", "knee", "-o", str(tmp_path / "bundle")]) == 0

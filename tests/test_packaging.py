@@ -34,11 +34,13 @@ def test_a_wheel_ships_the_yaml_files_and_resolves_them_by_name(tmp_path):
     for target in (ROOT / "hardware").glob("*.yaml"):
         assert f"autokd/hardware_targets/{target.name}" in names
     assert "autokd/py.typed" in names
+    modules = {str(f.relative_to(ROOT)) for f in (ROOT / "autokd").rglob("*.py")}
+    assert modules <= set(names), sorted(modules - set(names))  # every package listed
 
     site = tmp_path / "site"
     zipfile.ZipFile(wheel).extractall(site)
     probe = (
-        "import autokd, autokd.config as c, autokd.targets as t;"
+        "import autokd, autokd.study.space as c, autokd.measure.targets as t;"
         "print(autokd.__file__); print(c.load_space('cnn').source);"
         "print(t.load_target('cpu').source)"
     )

@@ -2,7 +2,7 @@ import numpy as np
 import optuna
 import pytest
 
-from autokd.pareto import hypervolume_2d, pareto_mask
+from autokd.study.pareto import hypervolume_2d, pareto_mask
 
 
 def test_pareto_mask_agrees_with_optunas_best_trials():

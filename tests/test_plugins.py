@@ -17,7 +17,7 @@ from torch import nn
 from autokd import students
 from autokd.cli import main
 from autokd.distill import terms
-from autokd.params import Rule
+from autokd.records.params import Rule
 from autokd.students.staged import (
     StagedConfig,
     check_staged,
@@ -124,7 +124,7 @@ train:
 @pytest.fixture
 def plugged(monkeypatch):
     """The family and the term registered for one test, and gone afterwards."""
-    monkeypatch.setitem(students._FAMILIES, "pool", None)
+    monkeypatch.setitem(students.registry._FAMILIES, "pool", None)
     monkeypatch.setitem(terms._TERMS[terms.LOGITS], "cosine", None)
     students.register_family(POOL)
     terms.register_term(COSINE)
@@ -155,7 +155,7 @@ def test_a_family_and_a_term_from_one_file_search_export_and_train(plugged, tmp_
     assert main(["train", str(bundle), "--epochs", "1", "--quiet", "-o", str(tmp_path / "t")]) == 0
 
 
-PLUGIN_MODULE = '''
+PLUGIN_MODULE = """
 import torch.nn.functional as F
 from autokd.distill import terms
 
@@ -164,7 +164,7 @@ def l1_probabilities(student, teacher, labels, temperature):
     return gap.abs().sum(1).mean()
 
 terms.register_term(terms.LogitTerm("l1prob", "L1 between probabilities", l1_probabilities))
-'''
+"""
 
 
 def test_a_plugin_module_named_in_the_environment_reaches_the_search(tmp_path):

@@ -5,8 +5,8 @@ import pytest
 
 from autokd.cli import main
 from autokd.errors import AutoKDError
-from autokd.records import RunFolder
-from autokd.report import build_compare, build_run_report
+from autokd.records.folder import RunFolder
+from autokd.reporting import build_compare, build_run_report
 from tests.helpers import chromium, fake_run, render_in_chromium
 
 RUN_A = [(0.90, 1.0, 100.0), (0.95, 2.0, 300.0), (0.80, 3.0, 50.0)]
@@ -111,7 +111,7 @@ def test_run_and_compare_reports_draw_in_a_real_browser(two_runs, tmp_path):
 def test_runs_without_complete_trials_still_compare(tmp_path):
     import optuna
 
-    from autokd.records import STUDY_NAME
+    from autokd.records.attrs import STUDY_NAME
 
     empty = RunFolder(fake_run(tmp_path / "empty", [(0.5, 1.0, 10.0)]))
     study = optuna.load_study(study_name=STUDY_NAME, storage=empty.storage_url)

@@ -6,7 +6,7 @@ from types import SimpleNamespace
 import pandas as pd
 import pytest
 
-from autokd.report.data import front_of, hypervolume_history, working_minutes
+from autokd.reporting.data import front_of, hypervolume_history, working_minutes
 
 TRIALS = pd.DataFrame(
     {

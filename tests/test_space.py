@@ -3,9 +3,9 @@ import re
 import optuna
 import pytest
 
-from autokd.config import ConfigError, load_space
-from autokd.distill.space import ARCHITECTURE, DISTILLATION
-from autokd.space import param_declarations, sample_candidate
+from autokd.errors import ConfigError
+from autokd.records.params import ARCHITECTURE, DISTILLATION
+from autokd.study.space import load_space, param_declarations, sample_candidate
 from tests.helpers import write_space
 
 

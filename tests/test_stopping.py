@@ -10,13 +10,11 @@ import pandas as pd
 import pytest
 
 from autokd.cli import main
-from autokd.config import PRUNER_NAMES
-from autokd.records import RunFolder
-from autokd.stopping import (
-    CURVE_ATTR,
-    PRUNERS,
+from autokd.records.attrs import CURVE_ATTR
+from autokd.records.folder import RunFolder
+from autokd.study.pruners import get_pruner, list_pruners
+from autokd.study.pruners.mo_asha import (
     Peer,
-    Stopped,
     TrialJudge,
     bound_reason,
     crowding_distances,
@@ -25,13 +23,21 @@ from autokd.stopping import (
     promotion_order,
     rungs_for,
 )
+from autokd.study.pruners.registry import Stopped
 from tests.helpers import tiny_search
 
 
 @pytest.mark.parametrize(
     ("base", "rungs"),
-    [(1, (1,)), (2, (1, 2)), (3, (1, 3)), (5, (1, 2, 5)), (9, (1, 3, 9)), (10, (1, 3, 10)),
-     (27, (3, 9, 27))],  # fmt: skip
+    [
+        (1, (1,)),
+        (2, (1, 2)),
+        (3, (1, 3)),
+        (5, (1, 2, 5)),
+        (9, (1, 3, 9)),
+        (10, (1, 3, 10)),
+        (27, (3, 9, 27)),
+    ],  # fmt: skip
 )
 def test_rungs_are_a_geometric_ladder_up_to_the_base_epochs(base, rungs):
     assert rungs_for(base) == rungs
@@ -142,7 +148,8 @@ def test_an_epoch_that_diverged_is_not_judged():
 
 
 def test_every_pruner_the_command_line_offers_has_a_judge():
-    assert set(PRUNERS) == set(PRUNER_NAMES)
+    assert list_pruners() == ["mo-asha", "none"]
+    assert all(callable(get_pruner(name).judge) for name in list_pruners())
 
 
 def test_the_judge_lets_the_top_rung_complete():
@@ -192,6 +199,8 @@ def test_a_search_with_the_stopper_records_stopped_students(tmp_path, workers):
     complete = trials[trials["state"] == "COMPLETE"]
     if workers == "1":  # two workers' trials interleave: which get judged depends on timing
         assert len(stopped) >= 1
+    # every trial ended judged: trained to the top rung, or stopped below it with its reason
+    assert len(stopped) + len(complete) == 8
     assert (stopped["state"] == "PRUNED").all()
     assert (stopped["epochs_trained"] < 3).all() and stopped["accuracy"].notna().all()
     assert (complete["epochs_trained"] == 3).all()
@@ -202,3 +211,5 @@ def test_a_search_with_the_stopper_records_stopped_students(tmp_path, workers):
     assert summary.epochs_saved == int((3 - stopped["epochs_trained"]).sum())
     study = optuna.load_study(study_name="autokd", storage=run.storage_url)
     assert all(len(t.user_attrs[CURVE_ATTR]) == 3 for t in study.trials if t.values)
+    for trial in study.trials:  # each epoch's accuracy recorded, in both arms
+        assert len(trial.user_attrs[CURVE_ATTR]) == trial.user_attrs["epochs_trained"]

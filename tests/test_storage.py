@@ -9,8 +9,8 @@ import optuna
 import pytest
 
 from autokd.errors import AutoKDError
-from autokd.storage import RUN_ATTR, masked, open_storage, scrub, with_driver
-from autokd.workers import WORKER_ATTR
+from autokd.records.attrs import RUN_ATTR, WORKER_ATTR
+from autokd.records.storage import masked, open_storage, scrub, with_driver
 from tests.helpers import TINY_SEARCH, autokd, tiny_search, wait_for_complete_trials
 
 

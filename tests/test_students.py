@@ -2,15 +2,14 @@ import optuna
 import pytest
 import torch
 
-from autokd.config import load_space
 from autokd.errors import UnknownNameError
-from autokd.hardware import count_flops
-from autokd.latency import measure_latency
-from autokd.space import sample_candidate
+from autokd.measure.flops import count_flops
+from autokd.measure.latency import measure_latency
+from autokd.measure.targets import load_target
+from autokd.records.yamlfiles import shipped_names
 from autokd.students import build_student, count_params, list_families, student_from_dict
 from autokd.students.cnn import StudentConfig
-from autokd.targets import load_target
-from autokd.yamlfiles import shipped_names
+from autokd.study.space import load_space, sample_candidate
 from tests.helpers import quick_target
 
 

@@ -2,13 +2,9 @@ import pytest
 import torch
 
 from autokd.errors import AutoKDError, UnknownNameError
-from autokd.teacher import (
-    LiveTeacher,
-    check_teacher_name,
-    create_teacher,
-    prepare_teacher,
-    teacher_outputs,
-)
+from autokd.teachers import check_teacher_name, prepare_teacher
+from autokd.teachers.outputs import LiveTeacher, teacher_outputs
+from autokd.teachers.timm import create_teacher
 from tests.conftest import TINY_TEACHER
 
 
@@ -22,35 +18,45 @@ def test_unknown_teacher_suggests_the_closest_timm_name():
         check_teacher_name("resnet81")
 
 
-def test_trained_teacher_is_cached_and_reused(digits, tiny_teacher):
+def test_trained_teacher_is_cached_and_reused(settings, digits, tiny_teacher):
     assert tiny_teacher.source in {"trained", "cache"}
     assert tiny_teacher.path.is_file() and 0.0 <= tiny_teacher.accuracy <= 1.0
-    again = prepare_teacher(TINY_TEACHER, digits, epochs=1, seed=0, progress=False)
+    again = prepare_teacher(
+        TINY_TEACHER, digits, epochs=1, seed=0, progress=False, settings=settings
+    )
     assert again.source == "cache" and again.digest == tiny_teacher.digest
     assert again.accuracy == tiny_teacher.accuracy
 
 
-def test_a_checkpoint_file_is_loaded(digits, tiny_teacher, tmp_path):
+def test_a_checkpoint_file_is_loaded(settings, digits, tiny_teacher, tmp_path):
     path = tmp_path / "teacher.pt"
     torch.save({"model": tiny_teacher.model.state_dict()}, path)  # a common wrapped layout
-    loaded = prepare_teacher(TINY_TEACHER, digits, weights=path, progress=False)
+    loaded = prepare_teacher(TINY_TEACHER, digits, weights=path, progress=False, settings=settings)
     assert loaded.source == "file" and loaded.digest == tiny_teacher.digest
 
 
-def test_a_checkpoint_for_other_classes_or_channels_is_refused_clearly(digits, tmp_path):
+def test_a_checkpoint_for_other_classes_or_channels_is_refused_clearly(settings, digits, tmp_path):
     import timm
 
     other_classes = timm.create_model(TINY_TEACHER, in_chans=1, num_classes=7)
     torch.save(other_classes.state_dict(), tmp_path / "classes.pt")
     with pytest.raises(AutoKDError, match="has 7 classes but data 'digits' has 10"):
-        prepare_teacher(TINY_TEACHER, digits, weights=tmp_path / "classes.pt", progress=False)
+        prepare_teacher(
+            TINY_TEACHER, digits, weights=tmp_path / "classes.pt", progress=False, settings=settings
+        )
     other_channels = timm.create_model(TINY_TEACHER, in_chans=3, num_classes=10)
     torch.save(other_channels.state_dict(), tmp_path / "channels.pt")
     with pytest.raises(AutoKDError, match="takes 3 input channels but data 'digits' has 1"):
-        prepare_teacher(TINY_TEACHER, digits, weights=tmp_path / "channels.pt", progress=False)
+        prepare_teacher(
+            TINY_TEACHER,
+            digits,
+            weights=tmp_path / "channels.pt",
+            progress=False,
+            settings=settings,
+        )
 
 
-def test_a_checkpoint_of_another_model_or_not_a_checkpoint_is_refused(digits, tmp_path):
+def test_a_checkpoint_of_another_model_or_not_a_checkpoint_is_refused(settings, digits, tmp_path):
     import timm
 
     torch.save(
@@ -58,10 +64,14 @@ def test_a_checkpoint_of_another_model_or_not_a_checkpoint_is_refused(digits, tm
         tmp_path / "other.pt",
     )
     with pytest.raises(AutoKDError, match="does not fit timm model"):
-        prepare_teacher(TINY_TEACHER, digits, weights=tmp_path / "other.pt", progress=False)
+        prepare_teacher(
+            TINY_TEACHER, digits, weights=tmp_path / "other.pt", progress=False, settings=settings
+        )
     (tmp_path / "junk.pt").write_text("not a checkpoint")
     with pytest.raises(AutoKDError, match="is not a readable PyTorch checkpoint"):
-        prepare_teacher(TINY_TEACHER, digits, weights=tmp_path / "junk.pt", progress=False)
+        prepare_teacher(
+            TINY_TEACHER, digits, weights=tmp_path / "junk.pt", progress=False, settings=settings
+        )
 
 
 def test_offline_pretrained_download_says_what_to_do(digits, monkeypatch):
@@ -78,7 +88,9 @@ def test_offline_pretrained_download_says_what_to_do(digits, monkeypatch):
         create_teacher("resnet18", digits, pretrained=True)
 
 
-def test_cached_outputs_equal_a_live_teacher_and_load_from_disk(digits, tiny_teacher, tiny_outputs):
+def test_cached_outputs_equal_a_live_teacher_and_load_from_disk(
+    settings, digits, tiny_teacher, tiny_outputs
+):
     live = LiveTeacher(tiny_teacher.model, digits.input_shape)
     assert live.feature_shapes == tiny_outputs.feature_shapes
     index = torch.tensor([5, 0, 100])
@@ -88,7 +100,7 @@ def test_cached_outputs_equal_a_live_teacher_and_load_from_disk(digits, tiny_tea
     assert torch.allclose(cached_logits, live_logits, atol=1e-5)
     for cached, fresh in zip(cached_features, live_features, strict=True):
         assert torch.allclose(cached, fresh, atol=1e-5)
-    again, hit = teacher_outputs(tiny_teacher, digits)
+    again, hit = teacher_outputs(tiny_teacher, digits, settings=settings)
     assert hit and torch.equal(again.logits, tiny_outputs.logits)
 
 

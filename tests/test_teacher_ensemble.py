@@ -10,15 +10,11 @@ import torch
 
 from autokd.cli import main
 from autokd.errors import AutoKDError
-from autokd.records import RunFolder, load_study
-from autokd.teacher import (
-    TeacherOutputs,
-    feature_indices,
-    prepare_teacher,
-    run_teacher,
-    transformer_patch_size,
-)
-from autokd.teacher_ensemble import parse_teacher_spec
+from autokd.records.folder import RunFolder, load_study
+from autokd.teachers import prepare_teacher
+from autokd.teachers.ensemble import parse_teacher_spec
+from autokd.teachers.outputs import TeacherOutputs, feature_indices, run_teacher
+from autokd.teachers.timm import transformer_patch_size
 from tests.helpers import write_space
 
 FAST = ["--teacher-epochs", "1", "--epochs", "1", "--workers", "1", "--pruner", "none", "--quiet"]
@@ -43,12 +39,17 @@ def test_a_transformer_gets_patches_that_suit_the_image(side, patch):
     assert transformer_patch_size(side) == patch
 
 
-def test_an_ensemble_averages_logits_and_takes_features_from_the_first(digits):
-    ensemble = prepare_teacher("test_resnet,test_vit:0.5", digits, epochs=1, progress=False)
+def test_an_ensemble_averages_logits_and_takes_features_from_the_first(settings, digits):
+    ensemble = prepare_teacher(
+        "test_resnet,test_vit:0.5", digits, epochs=1, progress=False, settings=settings
+    )
     resnet, vit = (m.model for m in ensemble.members)
     assert [m.name for m in ensemble.members] == ["test_resnet", "test_vit"]
     # each member trained and cached on its own: preparing one alone finds it in the cache
-    assert prepare_teacher("test_vit", digits, epochs=1, progress=False).source == "cache"
+    assert (
+        prepare_teacher("test_vit", digits, epochs=1, progress=False, settings=settings).source
+        == "cache"
+    )
     x = digits.val_x[:4]
     logits, features = run_teacher(ensemble.model, x)
     expected = (2 * resnet(x) + vit(x)) / 3
@@ -59,8 +60,8 @@ def test_an_ensemble_averages_logits_and_takes_features_from_the_first(digits):
     assert 0.0 <= ensemble.accuracy <= 1.0
 
 
-def test_a_vision_transformer_gives_token_grids_as_feature_levels(digits):
-    vit = prepare_teacher("test_vit", digits, epochs=1, progress=False).model
+def test_a_vision_transformer_gives_token_grids_as_feature_levels(settings, digits):
+    vit = prepare_teacher("test_vit", digits, epochs=1, progress=False, settings=settings).model
     assert vit.patch_embed.patch_size == (2, 2)  # 16 x 16 digits: 8 x 8 tokens
     _, features = run_teacher(vit, digits.val_x[:2])
     indices = feature_indices(vit)
@@ -89,15 +90,15 @@ def test_a_vit_and_an_ensemble_teach_cnn_students_end_to_end(tmp_path):
 def test_without_teacher_feature_maps_the_search_keeps_the_logit_terms(
     tmp_path, monkeypatch, capsys
 ):
-    import autokd.search
+    import autokd.study.controller
 
-    real = autokd.search.teacher_outputs
+    real = autokd.study.controller.teacher_outputs
 
-    def logits_only(teacher, data):
-        outputs, cached = real(teacher, data)
+    def logits_only(teacher, data, **options):
+        outputs, cached = real(teacher, data, **options)
         return TeacherOutputs(outputs.logits, []), cached
 
-    monkeypatch.setattr(autokd.search, "teacher_outputs", logits_only)
+    monkeypatch.setattr(autokd.study.controller, "teacher_outputs", logits_only)
     space = write_space(tmp_path, extra_distill="feature_loss: fitnets")
     assert _search(tmp_path, "nofeat", "--teacher", "test_resnet", "--space", str(space),
                    "--budget", "2") == 0  # fmt: skip

@@ -15,13 +15,14 @@ import sys
 import pytest
 import torch
 
-from autokd import limits, search
 from autokd.cli import main
 from autokd.distill.engine import EpochReport, FitResult
+from autokd.distill.training import training_failure
 from autokd.errors import TrialFailed
+from autokd.measure import limits
 from autokd.students.cnn import StageConfig, StudentConfig
-from autokd.training import training_failure
-from autokd.workers import MIN_FAILURE_LIMIT, failure_reason
+from autokd.study import objective as trial_objective
+from autokd.study.workers import MIN_FAILURE_LIMIT, failure_reason
 from tests.helpers import tiny_search, wait_for_complete_trials
 
 
@@ -31,7 +32,7 @@ def _rows(work, name):
 
 
 def test_a_failing_trial_is_recorded_and_the_search_goes_on(tmp_path, monkeypatch, capsys):
-    real, calls = search.train_student, []
+    real, calls = trial_objective.train_student, []
 
     def second_one_fails(*args, **kwargs):
         calls.append(1)
@@ -39,7 +40,7 @@ def test_a_failing_trial_is_recorded_and_the_search_goes_on(tmp_path, monkeypatc
             raise RuntimeError("DefaultCPUAllocator: can't allocate memory\nmore detail")
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(search, "train_student", second_one_fails)
+    monkeypatch.setattr(trial_objective, "train_student", second_one_fails)
     assert main(tiny_search(tmp_path, "goes-on", 3)) == 0
     rows = _rows(tmp_path, "goes-on")
     assert [r["state"] for r in rows].count("COMPLETE") == 3  # the budget, exactly
@@ -54,7 +55,7 @@ def test_a_search_whose_trials_keep_failing_stops_with_the_reason(tmp_path, monk
     def always_fails(*args, **kwargs):
         raise ValueError("broken student")
 
-    monkeypatch.setattr(search, "train_student", always_fails)
+    monkeypatch.setattr(trial_objective, "train_student", always_fails)
     code = main(tiny_search(tmp_path, "hopeless", 2))
     err = capsys.readouterr().err
     assert code == 2

@@ -10,11 +10,10 @@ import time
 import optuna
 import pytest
 
-from autokd.device import Execution
-from autokd.storage import open_storage
-from autokd.workers import (
-    SURPLUS_ATTR,
-    WORKER_ATTR,
+from autokd.records.attrs import SURPLUS_ATTR, WORKER_ATTR
+from autokd.records.storage import open_storage
+from autokd.runtime.device import Execution
+from autokd.study.workers import (
     SearchFailing,
     count_finished,
     fail_abandoned,
@@ -107,7 +106,7 @@ def test_a_trial_of_a_dead_worker_on_this_machine_is_failed(tmp_path):
 def test_a_trial_without_an_owner_is_failed_once_older_than_the_grace_period(tmp_path):
     from datetime import datetime, timedelta
 
-    from autokd.storage import GRACE_SECONDS
+    from autokd.records.storage import GRACE_SECONDS
 
     study = _study(tmp_path)  # a worker SIGKILLed inside ask(): RUNNING, no owner, no heartbeat
     started = datetime.now() - timedelta(seconds=GRACE_SECONDS + 5)
@@ -121,7 +120,7 @@ def test_a_trial_without_an_owner_is_failed_once_older_than_the_grace_period(tmp
 
 
 def test_workers_a_user_starts_together_sample_from_different_seeds(monkeypatch):
-    import autokd.workers as workers
+    import autokd.study.workers as workers
 
     seeds = set()
     for pid in (4101, 4102):  # two `autokd worker`s started at the same moment: same trials
@@ -197,7 +196,7 @@ def test_a_signal_inside_a_storage_call_leaves_no_running_trial(
 
 
 def test_plan_on_the_cpu_is_one_thread_per_worker(monkeypatch):
-    monkeypatch.setattr("autokd.workers.physical_cores", lambda: 4)
+    monkeypatch.setattr("autokd.study.workers.physical_cores", lambda: 4)
     auto = plan_workers(None, Execution("cpu"), budget=50)
     assert (auto.workers, auto.threads, auto.devices) == (4, 1, ("cpu",))
     assert "one per physical core" in auto.reason
@@ -207,8 +206,8 @@ def test_plan_on_the_cpu_is_one_thread_per_worker(monkeypatch):
 
 
 def test_plan_on_gpus_spreads_workers_unless_one_gpu_is_named(monkeypatch):
-    monkeypatch.setattr("autokd.workers.physical_cores", lambda: 16)
-    monkeypatch.setattr("autokd.workers.gpu_count", lambda: 2)
+    monkeypatch.setattr("autokd.study.workers.physical_cores", lambda: 16)
+    monkeypatch.setattr("autokd.study.workers.gpu_count", lambda: 2)
     spread = plan_workers(None, Execution("cuda:0", "bf16"), budget=50)
     assert spread.workers == 2 and [spread.device_of(i) for i in range(4)] == [
         "cuda:0",

@@ -22,7 +22,6 @@ from typing import Any
 import numpy as np
 import torch
 
-from autokd.cache import cache_dir
 from autokd.data.augment import Augment, crop_and_flip, random_shift
 from autokd.data.batches import loader_workers
 from autokd.data.sources import (
@@ -34,9 +33,12 @@ from autokd.data.sources import (
     load_mnist,
     load_npz,
 )
-from autokd.data.store import ImageStore, build_stores, in_memory_limit_bytes
+from autokd.data.store import ImageStore, build_stores
 from autokd.errors import AutoKDError, UnknownNameError
-from autokd.yamlfiles import stable_hash
+from autokd.records.summary import DataIdentity
+from autokd.records.yamlfiles import stable_hash
+from autokd.runtime.plugins import remember_registration
+from autokd.runtime.settings import Settings
 
 # Part of every data key: bump it when preprocessing changes, so cached teachers and teacher
 # outputs made from differently prepared tensors are not reused.
@@ -71,6 +73,7 @@ class DataBundle:
     augment: Augment | None = None
     options: dict[str, Any] | None = None  # how to prepare it again (seed, size, subset, dir)
     key_parts: tuple = ()  # what the key is made of besides the subset and the storage
+    loader_workers: int = 0  # DataLoader workers that make 8-bit training batches
 
     def key_for(self, *, subset: int | None, compact: bool) -> str:
         """The key these images would have as a `subset` of them, stored so: checks a run made
@@ -85,10 +88,23 @@ class DataBundle:
     def storage(self) -> str:
         if not self.train_x.compact:
             return "normalised float32 tensors in memory"
-        workers = loader_workers()
+        workers = self.loader_workers
         if workers:
             return f"8-bit pixels, training batches made by {workers} DataLoader worker(s)"
         return "8-bit pixels, training batches made in the training process"
+
+    def identity(self) -> DataIdentity:
+        """What identifies these images: enough to prepare them again anywhere, and their key."""
+        options = self.options or {}
+        return DataIdentity(
+            name=self.name,
+            seed=options.get("seed", 0),
+            input_size=self.input_size,
+            key=self.key,
+            subset=options.get("subset"),
+            data_dir=options.get("data_dir"),
+            compact=self.train_x.compact,
+        )
 
     def summary(self) -> dict[str, Any]:
         return {
@@ -102,6 +118,8 @@ class DataBundle:
             "description": self.description,
             "storage": self.storage,
             "compact": self.train_x.compact,
+            "mean": self.train_x.mean.flatten().tolist(),
+            "std": self.train_x.std.flatten().tolist(),
             **(self.options or {}),
         }
 
@@ -119,6 +137,7 @@ _PATH_SOURCES: dict[str, tuple[Callable[[Path, SourceRequest], RawData], str]] =
 
 def register_dataset(spec: DatasetSpec) -> DatasetSpec:
     _DATASETS[spec.name] = spec
+    remember_registration("data set", spec.name, spec.load)
     return spec
 
 
@@ -194,10 +213,6 @@ register_dataset(
 )
 
 
-def default_data_dir() -> Path:
-    return cache_dir() / "data"
-
-
 def data_key(parts: tuple, *, subset: int | None, compact: bool) -> str:
     """Identity of exactly the prepared tensors; keys the teacher and teacher-output caches.
     8-bit storage rounds the resized pixels: other tensors, so another key."""
@@ -231,16 +246,20 @@ def load_data(
     data_dir: Path | None = None,
     download: bool = False,
     compact: bool | None = None,
+    settings: Settings | None = None,
 ) -> DataBundle:
     """Load a data set, split off validation images (stratified, by seed) unless the source has
     its own, keep a stratified `subset` of the training images if asked, resize, normalise.
 
     `compact` stores the images as 8-bit pixels (True) or float32 (False); None decides by the
     in-memory limit. A run records its choice, so that preparing its data again gives the same
-    tensors whatever the limit is then."""
+    tensors whatever the limit is then. `settings` (read by the caller; default autokd's):
+    the cache folder's `data` is the default `data_dir`, the in-memory limit, the DataLoader
+    workers of 8-bit batches."""
+    settings = settings or Settings()
     spec = get_dataset(name)
     name = spec.name  # a folder or archive by its absolute path
-    request = SourceRequest(Path(data_dir or default_data_dir()), download, input_size)
+    request = SourceRequest(Path(data_dir or settings.cache_dir / "data"), download, input_size)
     raw = spec.load(request)
     images, labels = raw.images, raw.labels
     classes = int(max(labels.max(), raw.val_labels.max() if raw.val_labels is not None else 0)) + 1
@@ -268,9 +287,7 @@ def load_data(
     size = input_size or spec.input_size or images.shape[-1]
     float_bytes = (len(train_idx) + len(val_y)) * images.shape[1] * size * size * 4
     if compact is None:
-        compact = float_bytes > in_memory_limit_bytes()
-    if compact:
-        loader_workers()  # a bad setting fails now, not in the first trial
+        compact = float_bytes > settings.in_memory_bytes
     train_x, val_x = build_stores(images[train_idx], val_x, size, compact=compact)
     options = {
         "seed": seed,
@@ -293,7 +310,38 @@ def load_data(
         description=spec.description,
         augment=spec.augment,
         options=options,
+        loader_workers=loader_workers(settings.loader_workers),
     )
+
+
+def load_identified_data(
+    identity: DataIdentity, *, settings: Settings, all_images: bool = False
+) -> DataBundle:
+    """The data set a run or bundle was made on, prepared again (stored as the run stored it) and
+    checked by its key; with `all_images`, every training image of it when the run searched on
+    a `--subset` (the same validation images: the subset is drawn from the training split)."""
+    if all_images and identity.subset is None:
+        raise AutoKDError(
+            "--all-images: this student's run searched on every training image already "
+            "(it had no --subset)"
+        )
+    data = load_data(
+        identity.name,
+        seed=identity.seed,
+        input_size=identity.input_size,
+        subset=None if all_images else identity.subset,
+        data_dir=identity.data_dir,
+        compact=None if all_images else identity.compact,  # all images may pass the limit
+        settings=settings,
+    )
+    now = data.key_for(subset=identity.subset, compact=identity.compact)
+    if now != identity.key:
+        raise AutoKDError(
+            f"data set '{identity.name}' as autokd prepares it now (key {now}) is not the one "
+            f"the student was searched on (key {identity.key}): its files, their labels or "
+            "autokd's preparation of them changed"
+        )
+    return data
 
 
 def iterate_batches(

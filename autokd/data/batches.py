@@ -18,24 +18,19 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 
 from autokd.data.augment import Augment
 from autokd.data.store import ImageStore
-from autokd.errors import AutoKDError
 
 Batch = tuple[torch.Tensor, torch.Tensor, torch.Tensor]  # (image indices, images, labels)
 BatchKey = tuple[torch.Tensor, int]  # (image indices, seed of the batch's random views)
-WORKERS_VARIABLE = "AUTOKD_LOADER_WORKERS"
 MAX_WORKERS = 4
 
 
-def loader_workers() -> int:
+def loader_workers(override: int | None = None) -> int:
     """DataLoader workers for 8-bit data: one per core beyond two, at most four; none (batches
     made in the training process) on two cores, where a worker measured slower than none
-    (benchmarks/large_data.py). `AUTOKD_LOADER_WORKERS` overrides."""
-    raw = os.environ.get(WORKERS_VARIABLE)
-    if not raw:
-        return max(0, min(MAX_WORKERS, _usable_cores() - 2))
-    if not (raw.isascii() and raw.isdigit()):
-        raise AutoKDError(f"{WORKERS_VARIABLE}={raw!r} is not a number of workers; give 0 or more")
-    return int(raw)
+    (benchmarks/large_data.py). `override` (`AUTOKD_LOADER_WORKERS`) says otherwise."""
+    if override is not None:
+        return override
+    return max(0, min(MAX_WORKERS, _usable_cores() - 2))
 
 
 def _usable_cores() -> int:
@@ -48,9 +43,17 @@ def _usable_cores() -> int:
 class TrainingBatches:
     """One training run's batches, epoch after epoch."""
 
-    def __init__(self, images: ImageStore, labels: torch.Tensor, augment: Augment | None) -> None:
+    def __init__(
+        self,
+        images: ImageStore,
+        labels: torch.Tensor,
+        augment: Augment | None,
+        *,
+        workers: int = 0,
+    ) -> None:
+        """`workers`: DataLoader workers for 8-bit images (float32 ones are sliced here)."""
         self.images, self.labels, self.augment = images, labels, augment
-        self.workers = loader_workers() if images.compact else 0
+        self.workers = workers if images.compact else 0
         self._plan = _Plan()
         self._loader = None
         if images.compact:

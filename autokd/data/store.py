@@ -1,24 +1,19 @@
 """Images as training reads them: every batch comes out as normalised float32, whatever the storage.
 
-Data sets that fit the in-memory limit are stored normalised, so a batch is a plain slice. Larger
-ones are stored as 8-bit pixels, a quarter of the memory, and converted batch by batch: in the
-training process, or by DataLoader workers while the model trains (`batches.py`).
+Data sets that fit the in-memory limit (`Settings.in_memory_bytes`) are stored normalised, so
+a batch is a plain slice. Larger ones are stored as 8-bit pixels, a quarter of the memory, and
+converted batch by batch: in the training process, or by DataLoader workers while the model
+trains (`batches.py`).
 """
 
 from __future__ import annotations
 
-import math
-import os
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-from autokd.errors import AutoKDError
-
-IN_MEMORY_LIMIT_VARIABLE = "AUTOKD_IN_MEMORY_GB"
-DEFAULT_IN_MEMORY_GB = 2.0  # float32 images up to this size stay normalised in memory
 CHUNK = 2048  # images resized and converted at a time: bounds the float32 copies of large sets
 
 
@@ -52,21 +47,6 @@ class ImageStore:
         return (batch.float().div_(255.0) - self.mean) / self.std
 
 
-def in_memory_limit_bytes() -> int:
-    """Above this many bytes of float32 images a data set is stored as 8-bit pixels."""
-    raw = os.environ.get(IN_MEMORY_LIMIT_VARIABLE) or str(DEFAULT_IN_MEMORY_GB)
-    try:
-        gigabytes = float(raw)
-    except ValueError:
-        gigabytes = -1.0
-    if not (math.isfinite(gigabytes) and 0 <= gigabytes <= 2**20):
-        raise AutoKDError(
-            f"{IN_MEMORY_LIMIT_VARIABLE}={raw!r} is not a size in GiB; give a number from 0 to "
-            f"{2**20} (default {DEFAULT_IN_MEMORY_GB})"
-        )
-    return int(gigabytes * 2**30)
-
-
 def build_stores(
     train: np.ndarray, val: np.ndarray, size: int, *, compact: bool
 ) -> tuple[ImageStore, ImageStore]:
@@ -89,14 +69,15 @@ def _resized(images: np.ndarray, size: int, *, compact: bool) -> torch.Tensor:
     for start in range(0, len(images), CHUNK):
         chunk = torch.from_numpy(np.ascontiguousarray(images[start : start + CHUNK]))
         scaled = chunk.float() / 255.0 if chunk.dtype == torch.uint8 else chunk.float()
-        resized = _resize(scaled, size)
+        resized = resize_images(scaled, size)
         if compact:
             resized = resized.mul(255.0).round_().clamp_(0, 255).to(torch.uint8)
         chunks.append(resized)
     return torch.cat(chunks)
 
 
-def _resize(x: torch.Tensor, size: int) -> torch.Tensor:
+def resize_images(x: torch.Tensor, size: int) -> torch.Tensor:
+    """Float images (N, C, H, W) at `size` x `size`: bilinear, antialiased when shrinking."""
     if x.shape[-2:] == (size, size):
         return x
     shrink = size < max(x.shape[-2:])

@@ -17,14 +17,14 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from autokd.cache import atomic_write
-from autokd.config import KDConfig, TrainConfig
-from autokd.cores import ThreadWatch, core_lock, threads_kept
 from autokd.data import DataBundle, iterate_batches
 from autokd.data.batches import TrainingBatches
-from autokd.device import Execution
+from autokd.distill.config import KDConfig, TrainConfig
 from autokd.distill.objective import DistillationLoss
 from autokd.errors import AutoKDError
+from autokd.records.cache import atomic_write
+from autokd.runtime.cores import ThreadWatch, threads_kept
+from autokd.runtime.device import Execution
 
 
 class TeacherSignal(Protocol):
@@ -88,7 +88,7 @@ def evaluate(
     device = next(model.parameters(), torch.empty(0)).device  # a module without weights: cpu
     model.eval()
     correct = 0
-    lock = core_lock()
+    lock = execution.lock
     with lock.holding():  # evaluation is work on the cores too
         for start in range(0, len(y), batch_size):
             lock.yield_point()
@@ -172,9 +172,12 @@ def fit(
         run = run.restore_into(checkpoint, modules, generators)
 
     batch_source = TrainingBatches(
-        data.train_x, data.train_y, data.augment if train.augment else None
+        data.train_x,
+        data.train_y,
+        data.augment if train.augment else None,
+        workers=data.loader_workers,
     )
-    started, waiting, lock = time.perf_counter(), _Waiting(), core_lock()
+    started, waiting, lock = time.perf_counter(), _Waiting(), execution.lock
     thread_watch = ThreadWatch(enabled=device.type == "cpu")  # threads others keep waiting
     first_loss = math.nan
     first_epoch = train.epochs + 1 if run.diverged else run.epochs_done + 1  # a diverged run ended

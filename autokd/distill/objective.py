@@ -20,7 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from autokd.config import KDConfig
+from autokd.distill.config import KDConfig
 from autokd.distill.features import FeatureDistiller
 from autokd.distill.losses import standardize_logits
 from autokd.distill.terms import (

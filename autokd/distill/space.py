@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from autokd.config import ConfigError, KDConfig
+from autokd.distill.config import KDConfig
 from autokd.distill.terms import (
     FEATURES,
     LOGITS,
@@ -33,11 +33,18 @@ from autokd.distill.terms import (
     list_terms,
     setting_param,
 )
-from autokd.errors import UnknownNameError, unknown_name_message
-from autokd.params import Choices, Fixed, FloatRange, Param, Rule, parse_param, parse_per_stage
-from autokd.yamlfiles import check_keys
-
-DISTILLATION, ARCHITECTURE, TRAINING = "distillation", "architecture", "training"
+from autokd.errors import ConfigError, UnknownNameError, unknown_name_message
+from autokd.records.params import (
+    DISTILLATION,
+    Choices,
+    Fixed,
+    FloatRange,
+    Param,
+    Rule,
+    parse_param,
+    parse_per_stage,
+)
+from autokd.records.yamlfiles import check_keys
 
 RULES = {
     "temperature": Rule(float, 0.05, 100.0),
@@ -143,17 +150,20 @@ def parse_distill(path: Path, body: dict[str, Any], stages: int) -> DistillSpace
             param = parse_param(path, f"distill.{term_name}.{name}", value, rule)
             settings.append((setting_param(term_name, name), param))
     return DistillSpace(
-        temperature=parse_param(path, "distill.temperature", body["temperature"],
-                                 RULES["temperature"]),  # fmt: skip
+        temperature=parse_param(
+            path, "distill.temperature", body["temperature"], RULES["temperature"]
+        ),  # fmt: skip
         alpha=parse_param(path, "distill.alpha", body["alpha"], RULES["alpha"]),
         feature_weight=parse_per_stage(
             path, "distill.feature_weight", body["feature_weight"], RULES["feature_weight"], stages
         ),
         logit_loss=named("logit_loss", logit_names, "logit loss", "kd"),
-        feature_loss=named("feature_loss", [NO_FEATURE_TERM, *feature_names], "feature loss",
-                           "fitnets"),  # fmt: skip
-        standardize=named("standardize", [False, True], "standardize value (true or false)",
-                          False),  # fmt: skip
+        feature_loss=named(
+            "feature_loss", [NO_FEATURE_TERM, *feature_names], "feature loss", "fitnets"
+        ),  # fmt: skip
+        standardize=named(
+            "standardize", [False, True], "standardize value (true or false)", False
+        ),  # fmt: skip
         temperature_schedule=schedule,
         temperature_end=end,
         settings=tuple(settings),

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from autokd.errors import UnknownNameError
+from autokd.runtime.plugins import remember_registration
 
 LOGITS, FEATURES = "logits", "features"
 NO_FEATURE_TERM = "none"  # a feature_loss choice: no feature term, no feature weights sampled
@@ -81,6 +82,7 @@ def register_term(term: Term) -> Term:
     if term.name == NO_FEATURE_TERM or not term.name.isidentifier():
         raise ValueError(f"a term name must be an identifier other than 'none', got {term.name!r}")
     _TERMS[term.kind][term.name] = term
+    remember_registration(f"{term.kind} term", term.name, term.loss)
     return term
 
 
@@ -129,9 +131,7 @@ def _register_shipped() -> None:
             "dkd",
             "decoupled KD: target and non-target parts (Zhao et al. 2022)",
             losses.dkd_loss,
-            settings=(
-                Setting("beta", 1.0, 16.0, 8.0, help="weight of the non-target part"),
-            ),
+            settings=(Setting("beta", 1.0, 16.0, 8.0, help="weight of the non-target part"),),
         )
     )
     register_term(
@@ -146,8 +146,12 @@ def _register_shipped() -> None:
         )
     )
     register_term(
-        FeatureTerm("fitnets", "MSE through a 1x1 adapter (Romero et al. 2015)",
-                    losses.mse_loss, adapter=True)  # fmt: skip
+        FeatureTerm(
+            "fitnets",
+            "MSE through a 1x1 adapter (Romero et al. 2015)",
+            losses.mse_loss,
+            adapter=True,
+        )  # fmt: skip
     )
     register_term(
         FeatureTerm(
@@ -170,4 +174,3 @@ def _register_shipped() -> None:
 
 
 _register_shipped()
-

@@ -11,90 +11,30 @@ per stage])` and `feature_channels`: the stage outputs are the taps feature term
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
-from pathlib import Path
-from typing import Any, Protocol
+from autokd.students import cnn, mobile
+from autokd.students.registry import (
+    FamilySpace,
+    StudentFamily,
+    StudentSpec,
+    build_student,
+    count_params,
+    get_family,
+    list_families,
+    register_family,
+    student_from_dict,
+)
 
-from torch import nn
+__all__ = [
+    "FamilySpace",
+    "StudentFamily",
+    "StudentSpec",
+    "build_student",
+    "count_params",
+    "get_family",
+    "list_families",
+    "register_family",
+    "student_from_dict",
+]
 
-from autokd.errors import ConfigError, UnknownNameError
-
-
-class StudentSpec(Protocol):
-    """What every family's config has: the data it fits, its stages, and its identity."""
-
-    family: str
-    in_channels: int
-    num_classes: int
-    input_size: int
-    stages: tuple[Any, ...]
-
-    def to_dict(self) -> dict[str, Any]: ...
-    def arch_hash(self) -> str: ...
-    def describe(self) -> str: ...
-
-
-class FamilySpace(Protocol):
-    """A family's parsed `student:` section; `max_stages` sizes the per-stage distill keys."""
-
-    @property
-    def max_stages(self) -> int: ...
-
-
-@dataclass(frozen=True)
-class StudentFamily:
-    name: str
-    description: str  # one line, shown by `autokd spaces` and the README
-    legend: str  # how to read the architecture column (`describe()`)
-    from_dict: Callable[[Mapping[str, Any]], StudentSpec]
-    parse_space: Callable[[Path, Mapping[str, Any]], FamilySpace]  # the `student:` mapping
-    sample: Callable[[Any, Any, Any], StudentSpec]  # (trial, family space, data shape)
-    declarations: Callable[[Any], dict[str, str]]  # family space -> param name -> int/float/choice
-    build: Callable[[Any], nn.Module]
-    check: Callable[[Any, str], None]  # a config read from a file obeys the space's rules
-
-
-_FAMILIES: dict[str, StudentFamily] = {}
-
-
-def register_family(family: StudentFamily) -> StudentFamily:
-    _FAMILIES[family.name] = family
-    return family
-
-
-def list_families() -> list[str]:
-    return sorted(_FAMILIES)
-
-
-def get_family(name: str | StudentFamily) -> StudentFamily:
-    if not isinstance(name, str):
-        return name
-    if name not in _FAMILIES:
-        raise UnknownNameError("student family", name, list_families())
-    return _FAMILIES[name]
-
-
-def student_from_dict(data: Mapping[str, Any]) -> StudentSpec:
-    """A student config from its record (`to_dict`): the `family` key picks the type."""
-    if not isinstance(data, Mapping) or not isinstance(data.get("family"), str):
-        raise ConfigError(f"a student record needs a 'family' name, got {data!r:.80}")
-    return get_family(data["family"]).from_dict(data)
-
-
-def build_student(config: StudentSpec) -> nn.Module:
-    return get_family(config.family).build(config)
-
-
-def count_params(model: nn.Module) -> int:
-    return sum(p.numel() for p in model.parameters())
-
-
-def _register_shipped() -> None:
-    from autokd.students import cnn, mobile
-
-    register_family(cnn.FAMILY)
-    register_family(mobile.FAMILY)
-
-
-_register_shipped()
+register_family(cnn.FAMILY)
+register_family(mobile.FAMILY)

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from autokd.params import Rule
+from autokd.records.params import Rule
 from autokd.students.staged import (
     StagedConfig,
     StagedStudent,

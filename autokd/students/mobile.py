@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from autokd.params import Rule
+from autokd.records.params import Rule
 from autokd.students.staged import (
     StagedConfig,
     StagedStudent,
@@ -83,8 +83,16 @@ def _conv_bn(cin: int, cout: int, kernel: int = 1, *, stride: int = 1, dilation:
              groups: int = 1, act: bool = True) -> list[nn.Module]:  # fmt: skip
     padding = dilation * (kernel - 1) // 2
     layers: list[nn.Module] = [
-        nn.Conv2d(cin, cout, kernel, stride=stride, padding=padding, dilation=dilation,
-                  groups=groups, bias=False),  # fmt: skip
+        nn.Conv2d(
+            cin,
+            cout,
+            kernel,
+            stride=stride,
+            padding=padding,
+            dilation=dilation,
+            groups=groups,
+            bias=False,
+        ),  # fmt: skip
         nn.BatchNorm2d(cout),
     ]
     return layers + ([nn.ReLU6(inplace=True)] if act else [])

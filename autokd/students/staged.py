@@ -18,8 +18,8 @@ from typing import Any, ClassVar
 import torch
 from torch import nn
 
-from autokd.config import ConfigError
-from autokd.params import (
+from autokd.errors import ConfigError
+from autokd.records.params import (
     MAX_CLASSES,
     MAX_INPUT_SIZE,
     MAX_STAGES,
@@ -29,7 +29,8 @@ from autokd.params import (
     parse_param,
     parse_per_stage,
 )
-from autokd.yamlfiles import check_keys, stable_hash
+from autokd.records.yamlfiles import check_keys, stable_hash
+from autokd.students.registry import StudentFamily
 
 STAGE_COUNT_RULE = Rule(int, 1, MAX_STAGES)
 STEM_RULE = Rule(int, 1, 1024)
@@ -179,8 +180,12 @@ class StagedStudent(nn.Module):
         stages, cin = [], config.stem_width
         for stage in config.stages:
             blocks = [
-                block(cin if i == 0 else stage.width, stage.width, stage,
-                      stage.stride if i == 0 else 1)  # fmt: skip
+                block(
+                    cin if i == 0 else stage.width,
+                    stage.width,
+                    stage,
+                    stage.stride if i == 0 else 1,
+                )  # fmt: skip
                 for i in range(stage.depth)
             ]
             stages.append(nn.Sequential(*blocks))
@@ -202,13 +207,15 @@ class StagedStudent(nn.Module):
 
 
 def staged_family(
-    name: str, description: str, legend: str, config: type, rules: Mapping[str, Rule],
+    name: str,
+    description: str,
+    legend: str,
+    config: type,
+    rules: Mapping[str, Rule],
     build: Callable[[Any], nn.Module],
-) -> Any:
+) -> StudentFamily:
     """The `StudentFamily` of a stage-built family: its keys' `rules`, its `config` type (a
     `StagedConfig`) and its builder are all that differ from one such family to another."""
-    from autokd.students import StudentFamily
-
     return StudentFamily(
         name=name,
         description=description,

@@ -1,0 +1,50 @@
+"""The one ONNX export autokd makes (the ONNX Runtime backend times it, `autokd export` ships
+it), and ONNX Runtime imported with its telemetry off."""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+from typing import Any, BinaryIO
+
+import torch
+from torch import nn
+
+from autokd.errors import AutoKDError
+
+
+def require_onnx(why: str) -> None:
+    """Fail with the install command when the `onnx` extra is missing."""
+    try:
+        import onnxruntime  # noqa: F401
+        import onnxscript  # noqa: F401
+    except ImportError:
+        raise AutoKDError(
+            f"{why}, which is not installed: pip install 'autokd[onnx]' (from a checkout: "
+            "pip install -e '.[onnx]')"
+        ) from None
+
+
+def to_onnx(model: nn.Module, example: torch.Tensor, destination: str | Path | BinaryIO) -> None:
+    """Export with torch's ONNX exporter (torch.export based), batch axis dynamic, one file."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the exporter announces its own deprecations
+        torch.onnx.export(
+            model,
+            (example,),
+            destination if not isinstance(destination, Path) else str(destination),
+            input_names=["input"],
+            output_names=["logits"],
+            dynamic_shapes=({0: torch.export.Dim("batch")},),  # by position: any argument name
+            dynamo=True,
+            external_data=False,
+            verbose=False,
+        )
+
+
+def onnxruntime_offline() -> Any:
+    """ONNX Runtime with its telemetry turned off: autokd contacts nothing at run time."""
+    import onnxruntime
+
+    onnxruntime.disable_telemetry_events()
+    return onnxruntime

@@ -1,0 +1,124 @@
+"""Hardware targets: where and how latency is measured (hardware/README.md for every field)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from autokd.errors import ConfigError, unknown_name_message
+from autokd.measure.backends import get_backend, list_backends
+from autokd.records.params import MAX_INPUT_SIZE
+from autokd.records.yamlfiles import (
+    TARGETS_FOLDER,
+    check_keys,
+    description_of,
+    file_digest,
+    read_yaml_mapping,
+    resolve_yaml,
+)
+
+_TARGET_KEYS = [
+    "description",
+    "backend",
+    "device",
+    "threads",
+    "batch_size",
+    "input_size",
+    "warmup",
+    "min_run_time",
+]
+
+
+@dataclass(frozen=True)
+class Target:
+    """Where and how latency is measured; see hardware/README.md for every field."""
+
+    name: str
+    source: str
+    description: str
+    backend: str
+    device: str
+    threads: int | None  # None: all physical cores of the machine
+    batch_size: int
+    input_size: int | None  # None: the data set's input size
+    warmup: int
+    min_run_time: float
+    digest: str = field(default="", compare=False)  # of the file: a rerun must measure alike
+
+
+# Bounds that keep one latency measurement finite (hardware/README.md, "Fields").
+TARGET_BOUNDS = {"batch_size": (1, 1024), "input_size": (8, MAX_INPUT_SIZE), "warmup": (0, 1000)}
+MAX_TARGET_THREADS = 1024
+
+
+def _target_int(path: Path, raw: dict[str, Any], key: str, default: int | None) -> Any:
+    value = raw.get(key, default)
+    if value is None and default is None:
+        return None
+    low, high = TARGET_BOUNDS[key]
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise ConfigError(
+            f"{path}: key '{key}' must be an integer in [{low}, {high}], got {value!r}"
+        )
+    return value
+
+
+def load_target(name_or_path: str | Path | Target) -> Target:
+    """Load and validate a hardware target: a shipped name (`cpu`), a path to a YAML file, or a
+    `Target` already loaded (returned as it is)."""
+    if isinstance(name_or_path, Target):
+        return name_or_path
+    path = resolve_yaml(TARGETS_FOLDER, name_or_path, kind="target")
+    raw = read_yaml_mapping(path)
+    check_keys(path, "", raw, _TARGET_KEYS)
+    return parse_target(path, path.stem, raw, digest=file_digest(path))
+
+
+def parse_target(path: Path, name: str, raw: Mapping[str, Any], *, digest: str = "") -> Target:
+    """A target from its fields (a target file's, or those an exported bundle records)."""
+    backend = raw.get("backend", "torch")
+    if not isinstance(backend, str) or backend not in list_backends():
+        raise ConfigError(
+            f"{path}: {unknown_name_message('backend', str(backend), list_backends())}"
+        )
+    devices = get_backend(backend).devices
+    device = raw.get("device", devices[0])
+    if not isinstance(device, str) or device not in devices:
+        raise ConfigError(
+            f"{path}: key 'device': backend '{backend}' runs on {', '.join(devices)}, "
+            f"not {device!r}"
+        )
+    threads = raw.get("threads", "all")
+    if threads not in ("all", None) and (
+        isinstance(threads, bool)
+        or not isinstance(threads, int)
+        or not 1 <= threads <= MAX_TARGET_THREADS
+    ):
+        raise ConfigError(
+            f"{path}: key 'threads' must be 'all' or an integer in [1, {MAX_TARGET_THREADS}], "
+            f"got {threads!r}"
+        )
+    min_run_time = raw.get("min_run_time", 0.3)
+    if (
+        isinstance(min_run_time, bool)
+        or not isinstance(min_run_time, (int, float))
+        or not (0.01 <= min_run_time <= 60)
+    ):
+        raise ConfigError(
+            f"{path}: key 'min_run_time' must be seconds in [0.01, 60], got {min_run_time!r}"
+        )
+    return Target(
+        name=name,
+        source=str(path),
+        description=description_of(path, dict(raw)),
+        backend=backend,
+        device=device,
+        threads=None if threads in ("all", None) else threads,
+        batch_size=_target_int(path, dict(raw), "batch_size", 1),
+        input_size=_target_int(path, dict(raw), "input_size", None),
+        warmup=_target_int(path, dict(raw), "warmup", 10),
+        min_run_time=float(min_run_time),
+        digest=digest,
+    )

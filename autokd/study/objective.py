@@ -1,0 +1,177 @@
+"""One trial: a candidate sampled, measured, distilled and recorded (`TrialObjective`).
+
+What the objective returns is the study's three objectives (`records.attrs.OBJECTIVES`):
+validation accuracy, latency on the target and FLOPs. Everything a trial needs that does not
+change between trials (the data tensors, the teacher's cached outputs) is prepared by the caller
+once; FLOPs and latency are cached per architecture across runs (`measure.metrics`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from autokd.data import DataBundle
+from autokd.distill.config import TrainConfig
+from autokd.distill.training import train_student, training_failure
+from autokd.errors import TrialFailed
+from autokd.measure.limits import check_fits, inference_bytes, student_size, training_bytes
+from autokd.measure.metrics import ArchitectureMetrics, MetricsCache
+from autokd.records import attrs as names
+from autokd.records.cache import atomic_write
+from autokd.records.folder import weights_file
+from autokd.runtime.device import Execution
+from autokd.students import StudentSpec
+from autokd.study.config import TrialSettings
+from autokd.study.pruners import Stopped, get_pruner
+from autokd.study.space import sample_candidate
+from autokd.study.trial import TrialRecord
+from autokd.teachers.outputs import TeacherOutputs
+
+
+def metrics_attrs(metrics: ArchitectureMetrics) -> dict[str, Any]:
+    """A trial's costs as its user attributes, recorded before it trains: other workers'
+    stoppers compare with them, and a rejected trial keeps them."""
+    latency = metrics.latency
+    return {
+        names.LATENCY_ATTR: latency.median_ms,
+        names.FLOPS_ATTR: metrics.flops,
+        names.PARAMS_COUNT_ATTR: metrics.params,
+        names.LATENCY_IQR_ATTR: latency.iqr_ms,
+        names.LATENCY_NOISY_ATTR: latency.noisy,
+        names.LATENCY_CONTENDED_ATTR: latency.contended,
+        names.LATENCY_ATTEMPTS_ATTR: latency.attempts,
+        names.LATENCY_BLOCKS_ATTR: latency.blocks,
+        names.METRICS_CACHED_ATTR: metrics.cached,
+        names.MEASURE_SECONDS_ATTR: round(metrics.seconds, 3),
+    }
+
+
+class TrialObjective:
+    """The objective Optuna calls: one candidate sampled, measured, distilled and recorded.
+
+    `weights_dir` keeps every trained student's weights (`trial-<n>.pt`), so that a student on
+    the front is exported without retraining; None keeps none."""
+
+    def __init__(
+        self,
+        settings: TrialSettings,
+        data: DataBundle,
+        outputs: TeacherOutputs,
+        weights_dir: Path | None,
+        execution: Execution,
+        *,
+        metrics: MetricsCache,
+    ) -> None:
+        """`metrics`: the FLOPs and latency cache of the run's settings (`Settings.cache_dir`)."""
+        self.config, self.data, self.outputs = settings, data, outputs
+        self.weights_dir, self.execution = weights_dir, execution
+        self.metrics = metrics
+
+    def __call__(self, trial: Any) -> tuple[float, float, float]:
+        config = self.config
+        candidate = sample_candidate(trial, config.space, self.data)
+        if not self.outputs.feature_shapes:  # a teacher without feature maps (the run says so)
+            candidate = dataclasses.replace(candidate, kd=candidate.kd.logits_only())
+        trial.set_user_attr(names.ARCHITECTURE_ATTR, candidate.student.describe())
+        trial.set_user_attr(names.ARCH_HASH_ATTR, candidate.student.arch_hash())
+        for key, value in TrialRecord(candidate.student, candidate.kd).attrs().items():
+            trial.set_user_attr(key, value)
+        self._check_fits(candidate.student)  # a failed trial still names its student
+        # 1) measure first: it needs the architecture only, and is cached per architecture
+        metrics = self.metrics.measure(candidate.student, config.target)
+        for key, value in metrics_attrs(metrics).items():
+            trial.set_user_attr(key, value)
+        if config.constraints.active:
+            self._reject_if_over_limits(trial, metrics)
+        # 2) distil briefly from the cached teacher outputs, judged after every epoch
+        schedule = TrainConfig(
+            epochs=config.epochs,
+            lr=candidate.lr,
+            batch_size=config.batch_size,
+            seed=config.seed + trial.number,
+        )
+        latency, flops = metrics.latency.median_ms, float(metrics.flops)
+        judge = get_pruner(config.pruner).judge(trial, config.epochs, latency, flops)
+        try:
+            student, result = train_student(
+                candidate.student,
+                candidate.kd,
+                schedule,
+                self.data,
+                self.outputs,
+                callbacks=[judge],
+                execution=self.execution,
+            )
+        except Stopped as stop:
+            raise _stopped_trial(trial, stop, getattr(judge, "seconds", 0.0)) from None
+        trial.set_user_attr(names.DIVERGED_ATTR, result.diverged)
+        failure = training_failure(result, self.data.val_y)
+        if failure is not None:  # no result: recorded FAIL with the reason, never on the front
+            trial.set_user_attr(names.DIVERGED_ATTR, True)
+            raise TrialFailed(failure)
+        # 3) keep the weights: a student that ends on the front is exported without retraining
+        if self.weights_dir is not None:
+            state = {key: tensor.cpu() for key, tensor in student.state_dict().items()}
+            path = weights_file(self.weights_dir, trial.number)
+            atomic_write(path, lambda tmp: torch.save(state, tmp))
+        trial.set_user_attr(names.TRAIN_SECONDS_ATTR, round(result.seconds, 3))
+        trial.set_user_attr(names.DATA_SECONDS_ATTR, round(result.data_seconds, 4))
+        trial.set_user_attr(names.BEST_ACCURACY_ATTR, result.best_val_accuracy)
+        record = TrialRecord(candidate.student, candidate.kd, schedule)
+        trial.set_user_attr(names.TRAIN_ATTR, record.attrs()[names.TRAIN_ATTR])
+        trial.set_user_attr(names.EPOCHS_ATTR, result.epochs_run)
+        return result.val_accuracy, latency, flops
+
+    def _check_fits(self, student: StudentSpec) -> None:
+        """Fail the trial, before allocating anything, when the student cannot fit in memory
+        for timing or for training (`measure.limits`)."""
+        size, target = student_size(student), self.config.target
+        check_fits(
+            inference_bytes(size, target.batch_size),
+            target.device,
+            f"timing it at batch {target.batch_size} on target '{target.name}'",
+        )
+        check_fits(
+            training_bytes(size, self.config.batch_size),
+            self.execution.device,
+            f"training it at batch {self.config.batch_size}",
+        )
+
+    def _reject_if_over_limits(self, trial: Any, metrics: ArchitectureMetrics) -> None:
+        """Record how far the student is from each limit; one over a limit ends here, untrained,
+        as a pruned trial that keeps its measured metrics."""
+        import optuna
+
+        values = {
+            "latency_ms": metrics.latency.median_ms,
+            "flops": metrics.flops,
+            "params": metrics.params,
+        }
+        constraints = self.config.constraints
+        broken = []
+        for (metric, _, limit), violation in zip(
+            constraints.active, constraints.violations(values), strict=True
+        ):
+            trial.set_constraint(metric, violation)  # TPE learns from these
+            if violation > 0:
+                broken.append(f"{metric} {values[metric]:.4g} > {limit:.4g}")
+        if broken:
+            trial.set_user_attr(names.REJECTED_ATTR, "; ".join(broken))
+            raise optuna.TrialPruned(f"over the limits: {'; '.join(broken)}")
+
+
+def _stopped_trial(trial: Any, stop: Stopped, seconds: float) -> Exception:
+    """A student the stopper ended, recorded: its last accuracy as an attribute (a pruned trial
+    has no objective values; its costs were recorded before training), how far it trained and
+    why it stopped. Returns the TrialPruned that makes it PRUNED."""
+    import optuna
+
+    trial.set_user_attr(names.ACCURACY_ATTR, stop.accuracy)
+    trial.set_user_attr(names.EPOCHS_ATTR, stop.epoch)
+    trial.set_user_attr(names.TRAIN_SECONDS_ATTR, round(seconds, 3))
+    trial.set_user_attr(names.STOPPED_ATTR, stop.reason)
+    return optuna.TrialPruned(stop.reason)

@@ -1,0 +1,248 @@
+"""Export a student of a run as a self-describing bundle (its format: bundle.py).
+
+The bundle is written to a temporary folder and moved into place only after both checks pass, so
+a failed export leaves nothing half-written behind.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import shutil
+import tempfile
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+import yaml
+from torch import nn
+
+from autokd.data import load_identified_data
+from autokd.errors import AutoKDError, check_choice
+from autokd.measure.onnx import onnxruntime_offline, require_onnx, to_onnx
+from autokd.records.cache import umask
+from autokd.records.folder import RunFolder, load_study
+from autokd.records.summary import RunSummary
+from autokd.runtime.settings import Settings
+from autokd.students import StudentSpec, build_student
+from autokd.study.pareto import pareto_mask
+from autokd.study.tables import trials_frame
+from autokd.study.trial import TrialRecord
+from autokd.workflows.bundle import (
+    FILES,
+    BundleDescription,
+    BundleMetrics,
+    BundleSource,
+    Preprocessing,
+    read_weights,
+)
+from autokd.workflows.config import PICKS
+
+PARITY_TOLERANCE = 1e-4  # max abs difference of logits between PyTorch and each exported form
+
+
+# --------------------------------------------------------------------------------------------
+# Which student
+
+
+def knee_position(accuracy: np.ndarray, latency: np.ndarray) -> int:
+    """Index of the knee of an accuracy-latency front.
+
+    Both axes are scaled to [0, 1] over the front; the knee is the student farthest above the
+    straight line from the fastest student to the most accurate one: where extra latency stops
+    buying much accuracy. With two students or fewer, the most accurate one.
+    """
+    accuracy, latency = np.asarray(accuracy, float), np.asarray(latency, float)
+    if len(accuracy) <= 2 or np.ptp(accuracy) == 0 or np.ptp(latency) == 0:
+        return int(np.lexsort((latency, -accuracy))[0])
+    x = (latency - latency.min()) / np.ptp(latency)
+    y = (accuracy - accuracy.min()) / np.ptp(accuracy)
+    fastest, most_accurate = int(np.argmin(x)), int(np.argmax(y))
+    (x0, y0), (x1, y1) = (x[fastest], y[fastest]), (x[most_accurate], y[most_accurate])
+    # signed distance to the line, positive above it (towards high accuracy, low latency)
+    distance = ((x1 - x0) * (y - y0) - (y1 - y0) * (x - x0)) / np.hypot(x1 - x0, y1 - y0)
+    return int(np.argmax(distance))
+
+
+def choose_trial(
+    frame: pd.DataFrame,
+    *,
+    trial: int | None = None,
+    pick: str = "knee",
+    max_latency_ms: float | None = None,
+) -> pd.Series:
+    """The row of the student to export: trial `trial`, or `pick` among the Pareto students
+    (those with latency at most `max_latency_ms`, when given)."""
+    if trial is not None:
+        rows = frame[frame["number"] == trial]
+        if rows.empty:
+            last = int(frame["number"].max()) if len(frame) else -1
+            raise AutoKDError(f"trial {trial} does not exist; the run has trials 0 to {last}")
+        row = rows.iloc[0]
+        if isinstance(row.get("rejected_by"), str):
+            raise AutoKDError(
+                f"trial {trial} was rejected by the constraints ({row['rejected_by']})"
+                " and never trained"
+            )
+        if row["state"] != "COMPLETE":
+            raise AutoKDError(f"trial {trial} is {row['state'].lower()}, not complete")
+        return row
+    check_choice("pick", pick, PICKS)
+    complete = frame[frame["state"] == "COMPLETE"]
+    if complete.empty:
+        raise AutoKDError("the run has no complete trial to export yet")
+    front = complete[complete["is_pareto"]]
+    if max_latency_ms is not None:
+        fast_enough = front[front["latency_ms"] <= max_latency_ms]
+        if fast_enough.empty:
+            raise AutoKDError(
+                f"no Pareto student is as fast as {max_latency_ms:g} ms; the fastest takes "
+                f"{front['latency_ms'].min():.3f} ms"
+            )
+        front = fast_enough
+    if pick == "fastest":
+        return front.sort_values(["latency_ms", "accuracy"], ascending=[True, False]).iloc[0]
+    if pick == "best-accuracy":
+        return front.sort_values(["accuracy", "latency_ms"], ascending=[False, True]).iloc[0]
+    values = front[["accuracy", "latency_ms"]].to_numpy(float)
+    latency_front = front[pareto_mask(values, ["maximize", "minimize"])]
+    position = knee_position(latency_front["accuracy"], latency_front["latency_ms"])
+    return latency_front.iloc[position]
+
+
+# --------------------------------------------------------------------------------------------
+# Writing a bundle
+
+
+@dataclass(frozen=True)
+class ExportResult:
+    path: Path
+    trial: int
+    description: BundleDescription  # what student.yaml holds
+    onnx_max_diff: float
+    torchscript_max_diff: float
+
+
+def export_run(
+    run: RunFolder,
+    output: Path,
+    *,
+    trial: int | None = None,
+    pick: str = "knee",
+    max_latency_ms: float | None = None,
+    force: bool = False,
+    settings: Settings,
+) -> ExportResult:
+    """Export one student of `run` to the bundle folder `output` (see the module docstring)."""
+    _check_output_folder(output, force=force)
+    require_onnx("autokd export writes ONNX and checks it with ONNX Runtime")
+    study = load_study(run)
+    frame = trials_frame(study)
+    row = choose_trial(frame, trial=trial, pick=pick, max_latency_ms=max_latency_ms)
+    number = int(row["number"])
+    weights = run.weights_path(number)
+    if not weights.is_file():
+        front = ", ".join(str(int(n)) for n in frame.loc[frame["is_pareto"], "number"])
+        raise AutoKDError(
+            f"the weights of trial {number} were not kept: only students on the front keep "
+            f"theirs (trials {front}); export one of those"
+        )
+    attrs = study.get_trials(deepcopy=False)[number].user_attrs
+    summary = run.read_summary()
+    record = TrialRecord.from_attrs(attrs)
+    config = record.student
+    model = build_student(config)
+    model.load_state_dict(read_weights(weights))
+    model.eval()
+    description = BundleDescription(
+        source=BundleSource(str(run.path), number, None if trial is not None else pick),
+        student=config,
+        distill=record.kd,
+        train=record.train,
+        teacher=run.teacher_identity(),
+        data=run.data_identity(),
+        target=summary.target,
+        metrics=BundleMetrics(
+            accuracy=float(row["accuracy"]),
+            latency_ms=float(row["latency_ms"]),
+            latency_iqr_ms=float(row["latency_iqr_ms"]),
+            flops=int(row["flops"]),
+            params=int(row["params"]),
+            search_epochs=summary.epochs,
+            latency_protocol=summary.latency_protocol,
+            flops_convention=summary.flops_convention,
+        ),
+        files=dict(FILES),
+        preprocessing=_preprocessing(run, summary, config, settings),
+    )
+    staging = Path(tempfile.mkdtemp(prefix=f".{output.name}-", dir=output.parent))
+    try:
+        shutil.copyfile(weights, staging / FILES["weights"])
+        onnx_diff, script_diff = write_deployables(model, config, staging)
+        parity = {"onnx": onnx_diff, "torchscript": script_diff}
+        description = dataclasses.replace(description, parity=parity)
+        (staging / FILES["config"]).write_text(
+            yaml.safe_dump(description.to_dict(), sort_keys=False)
+        )
+        if output.exists():  # --force: the old contents go only now, after the checks passed
+            shutil.rmtree(output)
+        staging.chmod(0o777 & ~umask())  # mkdtemp made it private
+        staging.rename(output)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return ExportResult(output, number, description, onnx_diff, script_diff)
+
+
+def _preprocessing(
+    run: RunFolder, summary: RunSummary, student: StudentSpec, settings: Settings
+) -> Preprocessing:
+    """What the student expects of an image, from the run's summary (a run from before the
+    statistics were recorded: from its data, prepared again)."""
+    mean, std = summary.data.mean, summary.data.std
+    if not mean:
+        stores = load_identified_data(run.data_identity(), settings=settings).train_x
+        mean, std = tuple(stores.mean.flatten().tolist()), tuple(stores.std.flatten().tolist())
+    return Preprocessing(student.in_channels, student.input_size, tuple(mean), tuple(std))
+
+
+def _check_output_folder(output: Path, *, force: bool) -> None:
+    if output.exists() and not output.is_dir():
+        raise AutoKDError(f"-o '{output}' is a file, not a folder")
+    if output.is_dir() and any(output.iterdir()) and not force:
+        raise AutoKDError(
+            f"output folder '{output}' exists and is not empty; pass --force to replace it"
+        )
+    output.parent.mkdir(parents=True, exist_ok=True)
+
+
+def write_deployables(model: nn.Module, config: StudentSpec, folder: Path) -> tuple[float, float]:
+    """Write the ONNX and TorchScript files and check both against PyTorch on random batches of
+    1 and 4 images; returns the largest absolute differences, or fails when one is too large."""
+    ort = onnxruntime_offline()
+
+    example = torch.randn(2, config.in_channels, config.input_size, config.input_size)
+    onnx_path, script_path = folder / FILES["onnx"], folder / FILES["torchscript"]
+    to_onnx(model, example, onnx_path)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # TorchScript announces its own deprecation
+        torch.jit.trace(model, example).save(str(script_path))
+        scripted = torch.jit.load(str(script_path))
+    session = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
+    generator = torch.Generator().manual_seed(0)
+    onnx_diff = script_diff = 0.0
+    with torch.no_grad():
+        for batch in (1, 4):
+            x = torch.randn(batch, *example.shape[1:], generator=generator)
+            expected = model(x).numpy()
+            onnx_out = session.run(None, {"input": x.numpy()})[0]
+            onnx_diff = max(onnx_diff, float(np.abs(onnx_out - expected).max()))
+            script_diff = max(script_diff, float(np.abs(scripted(x).numpy() - expected).max()))
+    for name, diff in (("ONNX Runtime", onnx_diff), ("TorchScript", script_diff)):
+        if not diff <= PARITY_TOLERANCE:
+            raise AutoKDError(
+                f"{name} output differs from PyTorch by {diff:.2e} (more than "
+                f"{PARITY_TOLERANCE:g}); the export was not written"
+            )
+    return onnx_diff, script_diff

@@ -1,0 +1,194 @@
+"""`autokd train`: a bundle's student trained from scratch, longer, with the search's
+distillation settings (or on labels alone), through `distill.training.train_student`, the same
+loop every search trial runs.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import shutil
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from autokd.data import load_identified_data
+from autokd.distill.config import KDConfig, TrainConfig
+from autokd.distill.engine import EpochReport
+from autokd.distill.training import place_on_device, train_student
+from autokd.errors import AutoKDError
+from autokd.measure.metrics import MetricsCache
+from autokd.records.cache import atomic_write, write_json
+from autokd.records.codec import Codable
+from autokd.runtime.cores import set_training_threads, threads_for
+from autokd.runtime.device import Execution
+from autokd.runtime.settings import Settings
+from autokd.teachers import load_identified_teacher
+from autokd.teachers.outputs import teacher_signal
+from autokd.workflows.bundle import Bundle
+from autokd.workflows.config import DEFAULT_FULL_EPOCHS
+
+CHECKPOINT = "checkpoint.pt"
+RESULT = "result.json"
+
+
+@dataclass(frozen=True)
+class TrainResult(Codable):
+    """`result.json`: what one full training of a bundle's student gave, and how it ran."""
+
+    bundle: str  # the bundle folder
+    kd: bool  # distilled (False: labels alone, the baseline of the KD gain)
+    augment: bool
+    train_images: int
+    schedule: TrainConfig
+    epochs: int  # trained (a resumed training counts its earlier epochs)
+    final_val_accuracy: float
+    best_val_accuracy: float
+    search_accuracy: float  # what the search's brief training gave the same student
+    diverged: bool
+    flops: int
+    params: int
+    latency_ms: float
+    latency_iqr_ms: float
+    target: str
+    train_seconds: float
+    seconds: float  # of the whole command: data, teacher, training
+    output: str  # the folder holding result.json and student.pt
+    distill: KDConfig | None = None  # the settings distilled with, when `kd`
+    training: dict[str, Any] = field(default_factory=dict)  # device, precision, threads
+    history: tuple[EpochReport, ...] = ()
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def default_output(
+    bundle: Bundle, *, epochs: int, use_kd: bool, augment: bool, all_images: bool, seed: int
+) -> Path:
+    recipe = (
+        f"{'kd' if use_kd else 'nokd'}{'-aug' if augment else ''}{'-all' if all_images else ''}"
+    )
+    return bundle.path / f"train-{recipe}-e{epochs}-s{seed}"
+
+
+def _check_output(output: Path, *, resume: bool, force: bool) -> bool:
+    """Refuse an output folder that cannot be used, changing nothing; True when an earlier
+    training in it is to be removed (--force), which `_clear_output` does once all else is ready."""
+    if output.exists() and not output.is_dir():
+        raise AutoKDError(f"-o '{output}' is a file, not a folder")
+    busy = output.is_dir() and any(output.iterdir())
+    if resume:  # a training killed before its first checkpoint left nothing: it starts anew
+        if busy and not (output / CHECKPOINT).is_file():
+            raise AutoKDError(f"nothing to resume: '{output}' holds no {CHECKPOINT}")
+        return False
+    if busy and not force:
+        raise AutoKDError(
+            f"output folder '{output}' exists and is not empty; pass --resume to continue its "
+            "training or --force to start it over"
+        )
+    return busy
+
+
+def _clear_output(output: Path, *, remove_earlier: bool) -> None:
+    if remove_earlier:
+        shutil.rmtree(output)
+    output.mkdir(parents=True, exist_ok=True)
+
+
+def train_bundle(
+    bundle: Bundle,
+    *,
+    epochs: int = DEFAULT_FULL_EPOCHS,
+    use_kd: bool = True,
+    augment: bool = False,
+    all_images: bool = False,
+    seed: int = 0,
+    output: Path | None = None,
+    resume: bool = False,
+    force: bool = False,
+    teacher_weights: Path | None = None,
+    progress: bool = True,
+    execution: Execution | None = None,
+    settings: Settings,
+) -> TrainResult:
+    """Train the bundle's student from scratch with its distillation settings (or, without
+    `use_kd`, on labels alone: the baseline of the KD gain); write result.json and the weights.
+
+    By default it trains as the search did: on the stored images, distilling from the teacher's
+    cached outputs, the recipe the distillation settings were chosen under. With `augment` (and a
+    data set that defines random views), every batch is a fresh random view and the teacher runs
+    live on exactly those views, since cached outputs exist for the stored images only. With
+    `all_images`, a student searched on a `--subset` trains on every training image.
+    """
+    from autokd.runtime.progress import epoch_bar
+
+    output = Path(
+        output
+        or default_output(
+            bundle, epochs=epochs, use_kd=use_kd, augment=augment, all_images=all_images, seed=seed
+        )
+    )
+    # Everything that can refuse comes before anything in `output` is removed or written.
+    remove_earlier = _check_output(output, resume=resume, force=force)
+    execution = execution or Execution()
+    set_training_threads(threads_for(1, settings.threads))  # trains alone: every physical core
+    started = time.perf_counter()
+    data = load_identified_data(bundle.data, all_images=all_images, settings=settings)
+    metrics = MetricsCache(settings).measure(bundle.student, bundle.target)  # fails now, not last
+    augment = augment and data.augment is not None
+    outputs = None
+    if use_kd:
+        teacher = load_identified_teacher(
+            bundle.teacher,
+            data,
+            weights=teacher_weights,
+            progress=progress,
+            execution=execution,
+            settings=settings,
+        )
+        outputs = teacher_signal(teacher, data, augment=augment, settings=settings)
+    data, outputs = place_on_device(data, outputs, execution)
+    _clear_output(output, remove_earlier=remove_earlier)
+    schedule = dataclasses.replace(
+        bundle.search_schedule, epochs=epochs, seed=seed, augment=augment
+    )
+    kd = bundle.kd if use_kd else None
+    label = f"train {'with KD' if use_kd else 'without KD'}"
+    with epoch_bar(label, epochs, enabled=progress) as show:
+        model, fitted = train_student(
+            bundle.student,
+            kd,
+            schedule,
+            data,
+            outputs,
+            callbacks=[show],
+            checkpoint=output / CHECKPOINT,
+            execution=execution,
+        )
+    state = {k: v.cpu() for k, v in model.state_dict().items()}
+    atomic_write(output / "student.pt", lambda tmp: torch.save(state, tmp))
+    result = TrainResult(
+        bundle=str(bundle.path),
+        kd=use_kd,
+        augment=augment,
+        train_images=len(data.train_y),
+        distill=bundle.kd if use_kd else None,
+        schedule=schedule,
+        epochs=fitted.epochs_run,
+        final_val_accuracy=fitted.val_accuracy,
+        best_val_accuracy=fitted.best_val_accuracy,
+        search_accuracy=bundle.description.metrics.accuracy,
+        diverged=fitted.diverged,
+        flops=metrics.flops,
+        params=metrics.params,
+        latency_ms=metrics.latency.median_ms,
+        latency_iqr_ms=metrics.latency.iqr_ms,
+        target=bundle.target.name,
+        train_seconds=round(fitted.seconds, 2),
+        training={**execution.to_dict(), "threads": torch.get_num_threads()},
+        seconds=round(time.perf_counter() - started, 2),
+        history=tuple(fitted.history),
+        output=str(output),
+    )
+    write_json(output / RESULT, result.to_dict())
+    return result
