@@ -24,32 +24,30 @@ from autokd.errors import AutoKDError
 
 __version__ = "0.1.0"
 
+API = (  # the names of `autokd.api` (its `__all__`), imported when first used
+    "Comparison",
+    "Objective",
+    "Run",
+    "SearchInterrupted",
+    "SpaceInfo",
+    "TargetInfo",
+    "compare",
+    "export",
+    "list_spaces",
+    "list_targets",
+    "load_student",
+    "measure_stability",
+    "objective",
+    "open_run",
+    "report",
+    "search",
+    "train",
+    "validate",
+    "worker",
+)
+
 _LAZY = {
-    # the API
-    **{
-        name: "autokd.api"
-        for name in (
-            "Comparison",
-            "Objective",
-            "Run",
-            "SearchInterrupted",
-            "SpaceInfo",
-            "TargetInfo",
-            "compare",
-            "export",
-            "list_spaces",
-            "list_targets",
-            "load_student",
-            "measure_stability",
-            "objective",
-            "open_run",
-            "report",
-            "search",
-            "train",
-            "validate",
-            "worker",
-        )
-    },
+    **{name: "autokd.api" for name in API},
     # the registries a plug-in extends
     "register_term": "autokd.distill.terms",
     "register_family": "autokd.students",

@@ -13,7 +13,8 @@ Every call leaves the process as it found it (PyTorch's thread count, Optuna's v
 signal handlers: `runtime.state`), reads `AUTOKD_*` settings once at its start, and holds no
 data, teacher or model after it returns except what it returns. Bad input raises
 `autokd.AutoKDError` with a one-line message. The defaults are those of the CLI, defined once on
-the config records (`study.config.RunConfig`, `workflows.config`).
+the config records (`study.config.RunConfig`, `workflows.config`). The public names are
+`autokd.API`; `import autokd` imports this module when one of them is first used.
 """
 
 from __future__ import annotations
@@ -795,26 +796,3 @@ def measure_stability(
         )
         del prepared
         return check_stability(configs, resolved_target)
-
-
-__all__ = [
-    "Comparison",
-    "Objective",
-    "Run",
-    "SearchInterrupted",
-    "SpaceInfo",
-    "TargetInfo",
-    "compare",
-    "export",
-    "list_spaces",
-    "list_targets",
-    "load_student",
-    "measure_stability",
-    "objective",
-    "open_run",
-    "report",
-    "search",
-    "train",
-    "validate",
-    "worker",
-]

@@ -122,12 +122,13 @@ train:
 
 
 @pytest.fixture
-def plugged(monkeypatch):
+def plugged():
     """The family and the term registered for one test, and gone afterwards."""
-    monkeypatch.setitem(students.registry._FAMILIES, "pool", None)
-    monkeypatch.setitem(terms._TERMS[terms.LOGITS], "cosine", None)
     students.register_family(POOL)
     terms.register_term(COSINE)
+    yield
+    students.registry.FAMILIES.remove("pool")
+    terms.TERMS[terms.LOGITS].remove("cosine")
 
 
 def test_the_new_term_matches_its_definition():
@@ -137,6 +138,7 @@ def test_the_new_term_matches_its_definition():
     assert cosine_loss(student, teacher, None, 2.0).item() == pytest.approx(expected.item())
 
 
+@pytest.mark.slow
 def test_a_family_and_a_term_from_one_file_search_export_and_train(plugged, tmp_path):
     space = tmp_path / "pool.yaml"
     space.write_text(SPACE)
@@ -167,6 +169,7 @@ terms.register_term(terms.LogitTerm("l1prob", "L1 between probabilities", l1_pro
 """
 
 
+@pytest.mark.slow
 def test_a_plugin_module_named_in_the_environment_reaches_the_search(tmp_path):
     (tmp_path / "my_terms.py").write_text(PLUGIN_MODULE)
     space = tmp_path / "space.yaml"

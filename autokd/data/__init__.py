@@ -34,10 +34,10 @@ from autokd.data.sources import (
     load_npz,
 )
 from autokd.data.store import ImageStore, build_stores
-from autokd.errors import AutoKDError, UnknownNameError
+from autokd.errors import AutoKDError
 from autokd.records.summary import DataIdentity
 from autokd.records.yamlfiles import stable_hash
-from autokd.runtime.plugins import remember_registration
+from autokd.runtime.registry import Registry
 from autokd.runtime.settings import Settings
 
 # Part of every data key: bump it when preprocessing changes, so cached teachers and teacher
@@ -124,7 +124,7 @@ class DataBundle:
         }
 
 
-_DATASETS: dict[str, DatasetSpec] = {}
+DATASETS: Registry[DatasetSpec] = Registry("data set")
 # Sources named by a prefix and a path: `folder:PATH`, `npz:PATH`.
 _PATH_SOURCES: dict[str, tuple[Callable[[Path, SourceRequest], RawData], str]] = {
     "folder": (
@@ -136,13 +136,11 @@ _PATH_SOURCES: dict[str, tuple[Callable[[Path, SourceRequest], RawData], str]] =
 
 
 def register_dataset(spec: DatasetSpec) -> DatasetSpec:
-    _DATASETS[spec.name] = spec
-    remember_registration("data set", spec.name, spec.load)
-    return spec
+    return DATASETS.add(spec.name, spec, defined_by=spec.load)
 
 
 def list_datasets() -> list[str]:
-    return sorted(_DATASETS) + [f"{prefix}:PATH" for prefix in _PATH_SOURCES]
+    return DATASETS.names() + [f"{prefix}:PATH" for prefix in _PATH_SOURCES]
 
 
 def get_dataset(name: str) -> DatasetSpec:
@@ -160,9 +158,7 @@ def get_dataset(name: str) -> DatasetSpec:
             f"{what} at {path}",
             augment=random_shift,
         )
-    if name not in _DATASETS:
-        raise UnknownNameError("data set", name, list_datasets())
-    return _DATASETS[name]
+    return DATASETS.get(name, also_valid=[f"{prefix}:PATH" for prefix in _PATH_SOURCES])
 
 
 register_dataset(

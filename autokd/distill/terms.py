@@ -23,8 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from autokd.errors import UnknownNameError
-from autokd.runtime.plugins import remember_registration
+from autokd.runtime.registry import Registry
 
 LOGITS, FEATURES = "logits", "features"
 NO_FEATURE_TERM = "none"  # a feature_loss choice: no feature term, no feature weights sampled
@@ -73,7 +72,10 @@ class FeatureTerm:
 
 
 Term = LogitTerm | FeatureTerm
-_TERMS: dict[str, dict[str, Term]] = {LOGITS: {}, FEATURES: {}}
+TERMS: dict[str, Registry[Term]] = {
+    LOGITS: Registry("logit loss"),
+    FEATURES: Registry("feature loss"),
+}
 
 
 def register_term(term: Term) -> Term:
@@ -81,21 +83,15 @@ def register_term(term: Term) -> Term:
     `distill.feature_loss`); registering a name again replaces the earlier term."""
     if term.name == NO_FEATURE_TERM or not term.name.isidentifier():
         raise ValueError(f"a term name must be an identifier other than 'none', got {term.name!r}")
-    _TERMS[term.kind][term.name] = term
-    remember_registration(f"{term.kind} term", term.name, term.loss)
-    return term
+    return TERMS[term.kind].add(term.name, term, defined_by=term.loss)
 
 
 def list_terms(kind: str) -> list[str]:
-    return sorted(_TERMS[kind])
+    return TERMS[kind].names()
 
 
 def get_term(kind: str, name: str) -> Term:
-    if name not in _TERMS[kind]:
-        what = "logit loss" if kind == LOGITS else "feature loss"
-        valid = list_terms(kind) + ([NO_FEATURE_TERM] if kind == FEATURES else [])
-        raise UnknownNameError(what, name, valid)
-    return _TERMS[kind][name]
+    return TERMS[kind].get(name, also_valid=[NO_FEATURE_TERM] if kind == FEATURES else [])
 
 
 def setting_param(term: str, setting: str) -> str:

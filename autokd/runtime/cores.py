@@ -22,8 +22,8 @@ outside autokd's reach: the latency protocol's repeats and noise flag deal with 
 Threads: a student's training step is a stream of small operations; splitting each over threads
 buys nothing on a quiet machine and costs up to 15x as soon as another process wants a core
 (docs/usage.md, "Threads, on purpose"). So parallelism goes across trials (`--workers`), one
-thread per worker, and a process that trains alone (the teacher, `autokd train`, `autokd validate`) takes the
-physical cores, never PyTorch's default.
+thread per worker, and a process that trains alone (the teacher, `autokd train`,
+`autokd validate`) takes the physical cores, never PyTorch's default.
 """
 
 from __future__ import annotations

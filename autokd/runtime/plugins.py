@@ -42,6 +42,10 @@ def remember_registration(kind: str, name: str, defined_by: Callable[..., Any] |
         _REGISTERED_FROM[kind, name] = module
 
 
+def forget_registration(kind: str, name: str) -> None:
+    _REGISTERED_FROM.pop((kind, name), None)
+
+
 def plugin_modules() -> tuple[list[str], list[str]]:
     """(importable, unimportable): the modules outside autokd that registered something in this
     process, and those of them another process cannot import (`__main__`)."""

@@ -9,8 +9,8 @@ from typing import Any, Protocol
 
 from torch import nn
 
-from autokd.errors import ConfigError, UnknownNameError
-from autokd.runtime.plugins import remember_registration
+from autokd.errors import ConfigError
+from autokd.runtime.registry import Registry
 
 
 class StudentSpec(Protocol):
@@ -47,25 +47,19 @@ class StudentFamily:
     check: Callable[[Any, str], None]  # a config read from a file obeys the space's rules
 
 
-_FAMILIES: dict[str, StudentFamily] = {}
+FAMILIES: Registry[StudentFamily] = Registry("student family")
 
 
 def register_family(family: StudentFamily) -> StudentFamily:
-    _FAMILIES[family.name] = family
-    remember_registration("student family", family.name, family.build)
-    return family
+    return FAMILIES.add(family.name, family, defined_by=family.build)
 
 
 def list_families() -> list[str]:
-    return sorted(_FAMILIES)
+    return FAMILIES.names()
 
 
 def get_family(name: str | StudentFamily) -> StudentFamily:
-    if not isinstance(name, str):
-        return name
-    if name not in _FAMILIES:
-        raise UnknownNameError("student family", name, list_families())
-    return _FAMILIES[name]
+    return name if not isinstance(name, str) else FAMILIES.get(name)
 
 
 def student_from_dict(data: Mapping[str, Any]) -> StudentSpec:

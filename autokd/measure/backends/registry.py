@@ -6,8 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from autokd.errors import UnknownNameError
-from autokd.runtime.plugins import remember_registration
+from autokd.runtime.registry import Registry
 
 TimedCall = Callable[[], Any]
 
@@ -30,20 +29,16 @@ class Backend:
     description: str = ""
 
 
-_BACKENDS: dict[str, Backend] = {}
+BACKENDS: Registry[Backend] = Registry("backend")
 
 
 def register_backend(backend: Backend) -> Backend:
-    _BACKENDS[backend.name] = backend
-    remember_registration("backend", backend.name, backend.make_call)
-    return backend
+    return BACKENDS.add(backend.name, backend, defined_by=backend.make_call)
 
 
 def list_backends() -> list[str]:
-    return sorted(_BACKENDS)
+    return BACKENDS.names()
 
 
 def get_backend(name: str) -> Backend:
-    if name not in _BACKENDS:
-        raise UnknownNameError("backend", name, list_backends())
-    return _BACKENDS[name]
+    return BACKENDS.get(name)

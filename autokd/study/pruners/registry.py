@@ -6,8 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from autokd.errors import check_choice
-from autokd.runtime.plugins import remember_registration
+from autokd.runtime.registry import Registry
 
 # (trial, --epochs, the student's latency, its FLOPs) -> the trial's epoch callback, which
 # records the trial's curve and raises `Stopped` to end it early
@@ -29,18 +28,16 @@ class Pruner:
     description: str = ""
 
 
-_PRUNERS: dict[str, Pruner] = {}
+PRUNERS: Registry[Pruner] = Registry("pruner", sort=False)
 
 
 def register_pruner(pruner: Pruner) -> Pruner:
-    _PRUNERS[pruner.name] = pruner
-    remember_registration("pruner", pruner.name, pruner.judge)
-    return pruner
+    return PRUNERS.add(pruner.name, pruner, defined_by=pruner.judge)
 
 
 def list_pruners() -> list[str]:
-    return list(_PRUNERS)
+    return PRUNERS.names()
 
 
 def get_pruner(name: str) -> Pruner:
-    return _PRUNERS[check_choice("pruner", name, list_pruners())]
+    return PRUNERS.get(name)

@@ -12,8 +12,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from autokd.errors import AutoKDError, check_choice
-from autokd.runtime.plugins import remember_registration
+from autokd.errors import AutoKDError
+from autokd.runtime.registry import Registry
 
 if TYPE_CHECKING:  # the space module builds students (torch): not needed to name a sampler
     from autokd.study.space import DataShape, SearchSpace
@@ -31,22 +31,30 @@ class SamplerRequest:
 
 
 SamplerFactory = Callable[[SamplerRequest], Any]
-_SAMPLERS: dict[str, SamplerFactory] = {}
-_REQUIREMENTS: dict[str, Callable[[], None]] = {}
+
+
+def _nothing_required() -> None:
+    return None
+
+
+@dataclass(frozen=True)
+class Sampler:
+    factory: SamplerFactory
+    requires: Callable[[], None] = _nothing_required  # raises AutoKDError: an extra is missing
+
+
+SAMPLERS: Registry[Sampler] = Registry("sampler", sort=False)
 
 
 def register_sampler(
     name: str, factory: SamplerFactory, *, requires: Callable[[], None] | None = None
 ) -> None:
     """`requires` raises AutoKDError when what the sampler needs is missing (an extra)."""
-    _SAMPLERS[name] = factory
-    remember_registration("sampler", name, factory)
-    if requires is not None:
-        _REQUIREMENTS[name] = requires
+    SAMPLERS.add(name, Sampler(factory, requires or _nothing_required), defined_by=factory)
 
 
 def list_samplers() -> tuple[str, ...]:
-    return tuple(_SAMPLERS)
+    return tuple(SAMPLERS.names())
 
 
 def check_sampler(name: str | Any) -> str | Any:
@@ -61,9 +69,7 @@ def check_sampler(name: str | Any) -> str | Any:
                 f"got {type(name).__name__}"
             )
         return name
-    check_choice("sampler", name, list_samplers())
-    if name in _REQUIREMENTS:
-        _REQUIREMENTS[name]()
+    SAMPLERS.get(name).requires()
     return name
 
 
@@ -79,8 +85,7 @@ def make_sampler(
     sampler object is used as it is."""
     if not isinstance(name, str):
         return name
-    check_choice("sampler", name, list_samplers())
-    return _SAMPLERS[name](SamplerRequest(seed % 2**32, budget, space, data))
+    return SAMPLERS.get(name).factory(SamplerRequest(seed % 2**32, budget, space, data))
 
 
 def _tpe(request: SamplerRequest) -> Any:
