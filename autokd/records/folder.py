@@ -80,7 +80,7 @@ class RunFolder:
         if self.storage is not None or not self.run_json.is_file():
             return False
         for entry in self.path.iterdir():
-            leftover = entry.name.startswith(".") and entry.name.endswith(".tmp")
+            leftover = entry.name.startswith(".") and ".tmp" in entry.name  # and its -journal
             empty_weights = (
                 entry == self.weights_dir and entry.is_dir() and not any(entry.iterdir())
             )

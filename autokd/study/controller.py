@@ -15,7 +15,9 @@ architecture across runs (`measure.metrics.MetricsCache`). The HTML report is th
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import os
 import sys
 import time
 import warnings
@@ -346,6 +348,8 @@ def _open_study(
         extra=record.extra if record else {},
     )
     write_json(folder.run_json, run_record.to_dict())
+    if storage is None and not folder.study_db.exists():
+        _create_study_file(folder)
     study = optuna.create_study(
         study_name=folder.study_name,
         storage=storage or open_storage(folder.storage_url),
@@ -365,6 +369,28 @@ def _open_study(
         data=data,
     )
     return study, first_budget
+
+
+def _create_study_file(folder: RunFolder) -> None:
+    """A new run's study.db appears whole or not at all: Optuna creates its tables and the empty
+    study in a hidden file of this process, then linked into place. A kill while the tables are
+    made leaves a run that never started (the same command starts it afresh), not a study.db
+    without a study (refused as damage, `check_study_file`). Of two processes starting the same
+    run at once, the first to link wins and the other opens its study."""
+    import optuna
+
+    partial = folder.path / f".study.db.{os.getpid()}.tmp"
+    partial.unlink(missing_ok=True)
+    try:
+        storage = open_storage(f"sqlite:///{partial.resolve()}")
+        optuna.create_study(
+            study_name=folder.study_name, storage=storage, directions=list(DIRECTIONS)
+        )
+        storage.engine.dispose()  # every connection closed before the file is linked
+        with contextlib.suppress(FileExistsError):
+            os.link(partial, folder.study_db)
+    finally:
+        partial.unlink(missing_ok=True)
 
 
 def _record_for_workers(
