@@ -55,6 +55,7 @@ if not torch.cuda.is_available():
     BAD_SEARCHES.append((["--device", "cuda"], "--device cuda: this machine has no GPU"))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("extra", "message"), BAD_SEARCHES)
 def test_bad_search_input_is_one_line_and_exit_2(existing_run, capsys, extra, message):
     work = existing_run
@@ -76,6 +77,7 @@ def test_malformed_space_yaml_is_one_line(existing_run, capsys, tmp_path):
     assert not (tmp_path / "runs").exists()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("args", "message"),
     [
@@ -147,6 +149,7 @@ def test_continuing_with_a_changed_target_file_is_refused(tmp_path, capsys):
     assert snapshot(tmp_path / "runs") == before
 
 
+@pytest.mark.slow
 def test_fixed_settings_in_a_space_reach_the_report(tmp_path, capsys):
     from autokd.records.yamlfiles import shipped_dir
 

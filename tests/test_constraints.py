@@ -48,6 +48,7 @@ def test_students_over_the_limit_cost_no_training(tmp_path, count_training):
     assert "Rejected by the constraints" in html
 
 
+@pytest.mark.slow
 def test_only_students_within_the_limits_are_trained(tmp_path, count_training):
     assert main([*tiny_search(tmp_path, "some", 6), "--max-params", "20000"]) == 0
     trials = pd.read_csv(tmp_path / "runs" / "some" / "trials.csv")
@@ -67,6 +68,7 @@ def test_limits_must_be_positive_and_stay_fixed_in_a_run(tmp_path, capsys):
     assert "was started with constraints=" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_targets_lists_every_target_with_whether_it_works_here():
     listing = autokd("targets").stdout
     for name in ("cpu", "cpu-1t", "onnxruntime", "cuda"):
@@ -74,6 +76,7 @@ def test_targets_lists_every_target_with_whether_it_works_here():
     assert "[usable]" in listing
 
 
+@pytest.mark.slow
 def test_measure_times_twice_in_fresh_processes_and_compares(tmp_path):
     target = tmp_path / "quick.yaml"
     target.write_text("threads: 1\nwarmup: 2\nmin_run_time: 0.02\n")

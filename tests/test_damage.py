@@ -64,6 +64,7 @@ def unchanged(work: Path):
 # A damaged study.db: the run is refused, the file kept as it was
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("damage", "message"),
     [
@@ -305,6 +306,7 @@ def test_a_folder_with_other_files_is_still_not_taken_over(work, capsys):
     assert (run / "notes.txt").read_text() == "keep me"
 
 
+@pytest.mark.slow
 def test_the_largest_seed_can_be_continued(tmp_path):
     args = [*tiny_search(tmp_path, "big-seed", 1), "--seed", str(2**32 - 1)]
     assert main(args) == 0
@@ -312,6 +314,7 @@ def test_the_largest_seed_can_be_continued(tmp_path):
     assert main(args) == 0
 
 
+@pytest.mark.slow
 def test_user_strings_are_escaped_in_both_pages(tmp_path, capsys):
     """A description, a file path and a data path holding markup reach the pages as text."""
     hostile = '<script>alert("x")</script><img src=x onerror=alert(1)>'
@@ -335,6 +338,7 @@ def test_user_strings_are_escaped_in_both_pages(tmp_path, capsys):
     assert "&lt;script&gt;alert" in report and "&lt;b&gt;odd" in report  # shown, as text
 
 
+@pytest.mark.slow
 def test_two_searches_on_one_run_share_its_budget(tmp_path):
     """Two processes started on the same run name join it: exactly the budget, not twice."""
     import subprocess

@@ -225,6 +225,7 @@ def test_a_stratified_subset_of_the_training_images(digits):
         load_data("digits", subset=5000)
 
 
+@pytest.mark.slow
 def test_a_search_on_an_image_folder_end_to_end(tmp_path, capsys):
     write_pngs(tmp_path / "pets", classes=("cat", "dog", "owl"), per_class=12, size=16)
     args = [

@@ -118,6 +118,7 @@ def test_a_bad_data_setting_is_one_clear_error(
     assert not (tmp_path / "runs" / "refused").exists()
 
 
+@pytest.mark.slow
 def test_a_search_on_data_past_the_limit_runs_end_to_end(tmp_path, monkeypatch):
     monkeypatch.setenv("AUTOKD_IN_MEMORY_GB", "0.0001")
     monkeypatch.setenv("AUTOKD_LOADER_WORKERS", "1")
@@ -151,6 +152,7 @@ def test_npz_values_of_any_range_keep_their_detail_in_8_bits(pixels, tmp_path, m
     assert torch.allclose(compact.train_x[:50], in_memory.train_x[:50], atol=0.01)
 
 
+@pytest.mark.slow
 def test_a_run_keeps_its_storage_whatever_the_limit_is_later(tmp_path, monkeypatch, capsys):
     assert main(tiny_search(tmp_path, "kept", budget=1)) == 0
     bundle = tmp_path / "bundle"
@@ -162,6 +164,7 @@ def test_a_run_keeps_its_storage_whatever_the_limit_is_later(tmp_path, monkeypat
     assert summary["data"]["compact"] is False and summary["trials"]["complete"] == 2
 
 
+@pytest.mark.slow
 def test_train_refuses_before_touching_the_output(tmp_path, monkeypatch, capsys):
     assert main(tiny_search(tmp_path, "r", budget=1)) == 0
     bundle = tmp_path / "bundle"

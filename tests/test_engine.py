@@ -116,6 +116,7 @@ def test_evaluate_counts_correct_predictions():
     assert evaluate(model, x, torch.tensor([0, 1, 1])) == pytest.approx(2 / 3)
 
 
+@pytest.mark.slow
 def test_a_last_batch_of_one_image_trains_with_feature_distillation(digits, tiny_outputs):
     assert len(digits.train_y) % 4 == 1  # 1,437 images: batches of 4 leave one over
     kd = KDConfig(temperature=2.0, alpha=0.5, feature_weights=(1.0, 1.0))

@@ -73,6 +73,7 @@ def run_and_bundle(tmp_path_factory):
     return work, bundle
 
 
+@pytest.mark.slow
 def test_only_the_front_keeps_its_weights(run_and_bundle):
     work, _ = run_and_bundle
     run = RunFolder(work / "runs" / "src")
@@ -124,6 +125,7 @@ def test_onnx_and_torchscript_match_pytorch(run_and_bundle):
             assert np.abs(scripted(x).numpy() - expected).max() <= 1e-4
 
 
+@pytest.mark.slow
 def test_export_refuses_a_non_empty_folder_unless_forced(run_and_bundle, capsys):
     work, bundle = run_and_bundle
     before = snapshot(bundle)
@@ -166,6 +168,7 @@ def test_train_with_and_without_kd_writes_result_json(run_and_bundle):
         assert (out / "checkpoint.pt").is_file()
 
 
+@pytest.mark.slow
 def test_a_student_searched_on_a_subset_trains_on_every_image_when_asked(tmp_path):
     assert main([*tiny_search(tmp_path, "part", 1), "--subset", "300"]) == 0
     bundle = tmp_path / "bundle"
@@ -224,6 +227,7 @@ def test_train_refuses_unclear_output_and_broken_bundles(run_and_bundle, capsys,
     assert "has no student.pt; export it again" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_validate_stores_tau_and_gains_and_shows_them(run_and_bundle):
     work, _ = run_and_bundle
     run = work / "runs" / "src"
@@ -269,6 +273,7 @@ def test_a_rejected_trial_says_why_it_cannot_be_exported():
         choose_trial(frame, trial=5)
 
 
+@pytest.mark.slow
 def test_validate_in_worker_processes_matches_one_process(run_and_bundle, monkeypatch):
     """Retrainings spread over two processes give exactly what one process gives (same seed,
     one thread each), so `--workers` changes the time, not the numbers."""

@@ -99,6 +99,7 @@ def test_a_yaml_file_of_any_bytes(folder, load, kind, shipped, content):
     loads_or_refuses(load, path, kind)
 
 
+@pytest.mark.slow
 @LOADERS
 @FUZZ
 @given(data=st.data())
@@ -123,6 +124,7 @@ BUNDLE = {
 }  # fmt: skip
 
 
+@pytest.mark.slow
 @FUZZ
 @given(document=mutated(BUNDLE))
 def test_a_bundle_description_with_any_value_anywhere(folder, document):

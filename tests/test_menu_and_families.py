@@ -20,6 +20,7 @@ from tests.helpers import tiny_search
 LEGACY_RUN = Path(__file__).parent / "data" / "run-before-plugins"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("space", "budget"), [("mobile", 3), ("cnn-menu", 6)])
 def test_a_shipped_space_searches_exports_and_trains(space, budget, tmp_path):
     assert main([*tiny_search(tmp_path, space, budget), "--space", space]) == 0
@@ -41,6 +42,7 @@ def test_a_shipped_space_searches_exports_and_trains(space, budget, tmp_path):
         assert not {"logit_loss", "alpha", "temperature", "lr"} & set(latency)
 
 
+@pytest.mark.slow
 def test_a_run_from_before_the_plugins_opens_in_report_export_and_train(tmp_path):
     run = tmp_path / "legacy"
     shutil.copytree(LEGACY_RUN, run)

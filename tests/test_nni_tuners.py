@@ -120,6 +120,7 @@ def test_without_nni_the_sampler_names_the_extra(monkeypatch):
     assert check_sampler("tpe") == "tpe"  # Optuna's need nothing more
 
 
+@pytest.mark.slow
 def test_a_search_with_nni_evolution_opens_in_report_and_export(tmp_path):
     assert main([*tiny_search(tmp_path, "evo", 4), "--sampler", "nni-evolution"]) == 0
     run = tmp_path / "runs" / "evo"

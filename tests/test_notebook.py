@@ -28,8 +28,9 @@ def test_the_quickstart_notebook_runs_top_to_bottom(tmp_path):
     notebook = nbformat.read(NOTEBOOK, as_version=4)
     (parameters,) = [c for c in notebook.cells if "parameters" in c.metadata.get("tags", [])]
     names = {line.split("=")[0].strip() for line in TINY.splitlines() if " = " in line}
-    assert names == {line.split("=")[0].strip() for line in parameters.source.splitlines()
-                     if " = " in line}  # fmt: skip  (the test sets every parameter)
+    assert names == {
+        line.split("=")[0].strip() for line in parameters.source.splitlines() if " = " in line
+    }  # the test sets every parameter
     parameters.source = TINY
     client = nbclient.NotebookClient(
         notebook, timeout=600, kernel_name="python3", resources={"metadata": {"path": tmp_path}}

@@ -5,9 +5,12 @@ import sys
 import zipfile
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
+@pytest.mark.slow
 def test_a_wheel_ships_the_yaml_files_and_resolves_them_by_name(tmp_path):
     build = subprocess.run(
         [

@@ -86,6 +86,7 @@ def test_run_report_data_counts_fronts_importances_and_export_commands(tmp_path)
     assert sum(data.importances["accuracy"].values()) == pytest.approx(1.0)
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(chromium() is None, reason="Debian's chromium is not installed")
 def test_run_and_compare_reports_draw_in_a_real_browser(two_runs, tmp_path):
     from pathlib import Path

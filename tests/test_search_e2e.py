@@ -19,6 +19,7 @@ def finished_run(tmp_path_factory):
     return work, result
 
 
+@pytest.mark.slow
 def test_search_writes_every_output_file(finished_run):
     work, result = finished_run
     run = work / "runs" / "e2e"
@@ -84,6 +85,7 @@ def test_the_report_opens_offline(finished_run):
     assert "1 multiply-add = 1 flop" in html
 
 
+@pytest.mark.slow
 def test_rerunning_the_same_name_continues_the_study(finished_run):
     work, _ = finished_run
     run = work / "runs" / "e2e"
@@ -101,6 +103,7 @@ def test_rerunning_the_same_name_continues_the_study(finished_run):
     assert len(study.trials) == 4
 
 
+@pytest.mark.slow
 def test_report_command_re_renders_from_the_study(finished_run, tmp_path):
     work, _ = finished_run
     output = tmp_path / "again.html"
@@ -109,6 +112,7 @@ def test_report_command_re_renders_from_the_study(finished_run, tmp_path):
     assert output.stat().st_size > 1_000_000  # plotly.js is embedded
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(chromium() is None, reason="Debian's chromium is not installed")
 def test_the_report_draws_in_a_real_browser_without_javascript_errors(finished_run, tmp_path):
     work, _ = finished_run
@@ -117,6 +121,7 @@ def test_the_report_draws_in_a_real_browser_without_javascript_errors(finished_r
     assert dom.count('class="main-svg"') >= 2  # plotly drew both front plots as SVG
 
 
+@pytest.mark.slow
 def test_the_same_seed_gives_the_same_trials(finished_run):
     """Same seed, same sampled candidates and trained accuracies. The latencies come from the
     cache filled by the first run: re-timed ones could differ and steer the sampler elsewhere."""

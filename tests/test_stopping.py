@@ -183,6 +183,7 @@ train:
 """
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("workers", ["1", "2"])
 def test_a_search_with_the_stopper_records_stopped_students(tmp_path, workers):
     space = tmp_path / "one-architecture.yaml"

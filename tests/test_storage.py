@@ -34,6 +34,7 @@ def test_a_malformed_or_unreachable_url_is_one_line_without_the_password():
     assert "\n" not in message
 
 
+@pytest.mark.slow
 def test_a_search_with_local_workers_runs_the_budget_exactly(tmp_path):
     result = autokd(*tiny_search(tmp_path, "two", 5), "--workers", "2")
     assert result.returncode == 0, result.stderr
@@ -58,6 +59,7 @@ def _worker(url, name, cwd):
     )
 
 
+@pytest.mark.slow
 def test_a_search_and_two_workers_share_a_postgresql_study(postgres_url, tmp_path):
     """The issue's acceptance: one search and two `autokd worker`s, exactly the budget, no trial
     trained twice, a report, and an export from the storage."""
@@ -142,6 +144,7 @@ def test_a_search_and_two_workers_share_a_postgresql_study(postgres_url, tmp_pat
         assert password not in output.stdout + output.stderr
 
 
+@pytest.mark.slow
 def test_ctrl_c_stops_every_worker_writes_the_tables_and_the_same_command_continues(tmp_path):
     import signal
 

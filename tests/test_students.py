@@ -21,6 +21,7 @@ def sampled_configs(space_name, data, n, seed=0):
     return [sample_candidate(study.ask(), space, data).student for _ in range(n)]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("space_name", shipped_names("search_spaces"))
 def test_every_sampled_student_runs_counts_and_rebuilds(space_name, digits):
     for config in sampled_configs(space_name, digits, 25):
@@ -40,6 +41,7 @@ def test_every_sampled_student_runs_counts_and_rebuilds(space_name, digits):
         assert student_from_dict(config.to_dict()).arch_hash() == config.arch_hash()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("space_name", ["cnn", "mobile"])
 @pytest.mark.parametrize("target_name", shipped_names("hardware"))
 def test_every_family_is_timed_on_every_target(space_name, target_name, digits):

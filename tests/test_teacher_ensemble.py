@@ -39,6 +39,7 @@ def test_a_transformer_gets_patches_that_suit_the_image(side, patch):
     assert transformer_patch_size(side) == patch
 
 
+@pytest.mark.slow
 def test_an_ensemble_averages_logits_and_takes_features_from_the_first(settings, digits):
     ensemble = prepare_teacher(
         "test_resnet,test_vit:0.5", digits, epochs=1, progress=False, settings=settings
@@ -69,6 +70,7 @@ def test_a_vision_transformer_gives_token_grids_as_feature_levels(settings, digi
     assert all(f.shape[-2:] == (8, 8) for f in features)
 
 
+@pytest.mark.slow
 def test_a_vit_and_an_ensemble_teach_cnn_students_end_to_end(tmp_path):
     space = write_space(tmp_path, extra_distill="feature_loss: {choices: [fitnets, at]}")
     assert _search(tmp_path, "vit", "--teacher", "test_vit", "--space", str(space),

@@ -31,6 +31,7 @@ def _rows(work, name):
         return list(csv.DictReader(handle))
 
 
+@pytest.mark.slow
 def test_a_failing_trial_is_recorded_and_the_search_goes_on(tmp_path, monkeypatch, capsys):
     real, calls = trial_objective.train_student, []
 
@@ -51,6 +52,7 @@ def test_a_failing_trial_is_recorded_and_the_search_goes_on(tmp_path, monkeypatc
     assert f"trial {failed['number']} failed: RuntimeError: DefaultCPUAllocator" in err
 
 
+@pytest.mark.slow
 def test_a_search_whose_trials_keep_failing_stops_with_the_reason(tmp_path, monkeypatch, capsys):
     def always_fails(*args, **kwargs):
         raise ValueError("broken student")
@@ -112,6 +114,7 @@ def test_the_size_estimate_matches_the_real_student():
     assert limits.student_size(student).params == count_params(build_student(student))
 
 
+@pytest.mark.slow
 def test_sigterm_stops_like_ctrl_c(tmp_path):
     args = [sys.executable, "-m", "autokd", *tiny_search(tmp_path, "termed", 60), "--epochs", "2"]
     process = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
