@@ -462,9 +462,11 @@ def _add_targets(commands: argparse._SubParsersAction) -> None:
 def _targets(args: argparse.Namespace) -> int:
     import autokd
 
-    for target in autokd.list_targets():
+    targets = autokd.list_targets()
+    width = max(len(target.name) for target in targets)
+    for target in targets:
         state = "usable" if target.usable else "not usable here: " + target.why_not.split(";")[0]
-        print(f"{target.name:<12} {target.description}  [{state}]")
+        print(f"{target.name:<{width}} {target.description}  [{state}]")
     print("A YAML file of your own works wherever a name does: see hardware/README.md")
     return 0
 
@@ -633,9 +635,12 @@ def _export(args: argparse.Namespace) -> int:
         force=args.force,
     )
     metrics, parity = bundle.description.metrics, bundle.description.parity
+    deployed = (
+        "" if metrics.accuracy_fp32 is None else f" deployed, {metrics.accuracy_fp32:.4f} float32"
+    )
     print(
         f"autokd: exported trial {bundle.description.source.trial} to {bundle.path}/ (accuracy "
-        f"{metrics.accuracy:.4f}, {metrics.latency_ms:.3f} ms, {metrics.flops:,} FLOPs); "
+        f"{metrics.accuracy:.4f}{deployed}, {metrics.latency_ms:.3f} ms, {metrics.flops:,} FLOPs); "
         f"ONNX and TorchScript match PyTorch within {parity['onnx']:.1e} and "
         f"{parity['torchscript']:.1e}"
     )

@@ -91,6 +91,7 @@ def test_a_summary_written_before_the_types_reads_and_writes_back_unchanged():
     added = {key: written.pop(key) for key in set(written) - set(raw)}  # fields since: defaults
     assert added == {"pruner": "none", "stopped": 0, "epochs_saved": 0}
     assert written["teacher"].pop("members") == []
+    assert written["target"].pop("calibration_images") == 0  # a float32 target calibrates none
     assert (written["data"].pop("mean"), written["data"].pop("std")) == ([], [])  # not recorded
     assert written == raw  # every key it had, values unchanged
 

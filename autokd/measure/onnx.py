@@ -3,6 +3,7 @@ it), and ONNX Runtime imported with its telemetry off."""
 
 from __future__ import annotations
 
+import io
 import warnings
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -40,6 +41,24 @@ def to_onnx(model: nn.Module, example: torch.Tensor, destination: str | Path | B
             external_data=False,
             verbose=False,
         )
+
+
+def onnx_bytes(model: nn.Module, example: torch.Tensor) -> bytes:
+    """The model as an in-memory ONNX file (`to_onnx`)."""
+    buffer = io.BytesIO()
+    to_onnx(model.eval(), example, buffer)
+    return buffer.getvalue()
+
+
+def cpu_session(model: bytes | str, threads: int) -> Any:
+    """An ONNX Runtime session on the CPU provider: `threads` intra-op threads, one inter-op,
+    sequential, as every ONNX Runtime target runs."""
+    ort = onnxruntime_offline()
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    return ort.InferenceSession(model, options, providers=["CPUExecutionProvider"])
 
 
 def onnxruntime_offline() -> Any:

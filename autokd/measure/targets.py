@@ -28,7 +28,9 @@ _TARGET_KEYS = [
     "input_size",
     "warmup",
     "min_run_time",
+    "calibration_images",
 ]
+DEFAULT_CALIBRATION_IMAGES = 256  # of a quantizing backend: seeded training images per run
 
 
 @dataclass(frozen=True)
@@ -45,11 +47,21 @@ class Target:
     input_size: int | None  # None: the data set's input size
     warmup: int
     min_run_time: float
+    calibration_images: int = 0  # training images that calibrate INT8 (0: the backend does not)
     digest: str = field(default="", compare=False)  # of the file: a rerun must measure alike
+
+    @property
+    def quantizes(self) -> bool:
+        return get_backend(self.backend).quantizes
 
 
 # Bounds that keep one latency measurement finite (hardware/README.md, "Fields").
-TARGET_BOUNDS = {"batch_size": (1, 1024), "input_size": (8, MAX_INPUT_SIZE), "warmup": (0, 1000)}
+TARGET_BOUNDS = {
+    "batch_size": (1, 1024),
+    "input_size": (8, MAX_INPUT_SIZE),
+    "warmup": (0, 1000),
+    "calibration_images": (1, 10_000),
+}
 MAX_TARGET_THREADS = 1024
 
 
@@ -109,6 +121,12 @@ def parse_target(path: Path, name: str, raw: Mapping[str, Any], *, digest: str =
         raise ConfigError(
             f"{path}: key 'min_run_time' must be seconds in [0.01, 60], got {min_run_time!r}"
         )
+    quantizes = get_backend(backend).quantizes
+    if not quantizes and raw.get("calibration_images") not in (None, 0):
+        raise ConfigError(
+            f"{path}: key 'calibration_images': backend '{backend}' does not quantize; only "
+            f"{', '.join(b for b in list_backends() if get_backend(b).quantizes)} calibrate"
+        )
     return Target(
         name=name,
         source=str(path),
@@ -120,5 +138,10 @@ def parse_target(path: Path, name: str, raw: Mapping[str, Any], *, digest: str =
         input_size=_target_int(path, dict(raw), "input_size", None),
         warmup=_target_int(path, dict(raw), "warmup", 10),
         min_run_time=float(min_run_time),
+        calibration_images=(
+            _target_int(path, dict(raw), "calibration_images", DEFAULT_CALIBRATION_IMAGES)
+            if quantizes
+            else 0
+        ),
         digest=digest,
     )

@@ -46,6 +46,10 @@ REJECTED_ATTR = "rejected_by"  # over a limit: rejected untrained, with the numb
 # How it trained
 CURVE_ATTR = "curve"  # validation accuracy after each epoch
 ACCURACY_ATTR = "accuracy"  # last accuracy of a stopped trial (a pruned trial has no values)
+# A target that quantizes: the objective is the deployed model's accuracy; these stand beside it
+ACCURACY_FP32_ATTR = "accuracy_fp32"  # the trained float32 student's, in PyTorch
+ACCURACY_DROP_ATTR = "accuracy_drop"  # accuracy_fp32 - accuracy (negative: quantizing helped)
+DEPLOY_SECONDS_ATTR = "deploy_seconds"  # converting, calibrating and evaluating the deployed one
 STOPPED_ATTR = "stopped_by"  # why the stopper ended it
 EPOCHS_ATTR = "epochs_trained"
 DIVERGED_ATTR = "diverged"

@@ -72,6 +72,7 @@ class TargetRecord:
     warmup: int
     min_run_time: float
     description: str = ""
+    calibration_images: int = 0  # INT8 targets: the training images that calibrate each student
 
     def settings(self) -> dict[str, Any]:
         """What a latency depends on from the target: every field but its name and words."""

@@ -58,11 +58,19 @@ def front_of(frame: pd.DataFrame, cost: str) -> list[int]:
     return frame[mask].sort_values(cost)["number"].astype(int).tolist()
 
 
+def accuracy_text(row: pd.Series) -> str:
+    """`accuracy 0.9806`; on a target that quantizes, with the float32 accuracy and the drop."""
+    text = f"accuracy {row['accuracy']:.4f}"
+    if pd.notna(row.get("accuracy_fp32")):
+        text += f" deployed (float32 {row['accuracy_fp32']:.4f}, drop {row['accuracy_drop']:+.4f})"
+    return text
+
+
 def hover_text(row: pd.Series, kd: KDConfig) -> str:
     return "<br>".join(
         [
             f"trial {int(row['number'])}",
-            f"accuracy {row['accuracy']:.4f}",
+            accuracy_text(row),
             f"latency {row['latency_ms']:.3f} ms (IQR {row['latency_iqr_ms']:.3f})",
             f"{row['flops'] / 1e6:.2f} MFLOPs, {row['params'] / 1e3:.1f} k params",
             f"stages: {row['architecture']}",

@@ -160,9 +160,11 @@ def export_command(data: RunReportData, trial: int) -> str:
 
 
 def pareto_table(data: RunReportData) -> str:
+    deployed = [("accuracy_fp32", "float32 accuracy"), ("accuracy_drop", "drop")]
     columns = [
         ("number", "trial"),
         ("accuracy", "accuracy"),
+        *[column for column in deployed if column[0] in data.pareto.columns],
         ("latency_ms", "latency ms"),
         ("latency_iqr_ms", "IQR ms"),
         ("flops", "FLOPs"),
@@ -177,7 +179,8 @@ def pareto_table(data: RunReportData) -> str:
         + [f"<code>{html.escape(export_command(data, int(row['number'])))}</code>"]
         for _, row in data.pareto.iterrows()
     ]
-    return table([t for _, t in columns] + ["export it"], rows, left={6, len(columns)})
+    architecture = [c for c, _ in columns].index("architecture")
+    return table([t for _, t in columns] + ["export it"], rows, left={architecture, len(columns)})
 
 
 def validation_section(data: RunReportData) -> str:

@@ -641,6 +641,7 @@ def build_summary(
             input_size=target.input_size or data.input_size,
             warmup=target.warmup,
             min_run_time=target.min_run_time,
+            calibration_images=target.calibration_images,
         ),
         # everything a latency depends on besides the architecture (compare checks it)
         latency_fingerprint=machine_fingerprint(target),

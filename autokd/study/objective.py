@@ -18,6 +18,7 @@ from autokd.data import DataBundle
 from autokd.distill.config import TrainConfig
 from autokd.distill.training import train_student, training_failure
 from autokd.errors import TrialFailed
+from autokd.measure.deployed import calibration_images, deployed_accuracy
 from autokd.measure.limits import check_fits, inference_bytes, student_size, training_bytes
 from autokd.measure.metrics import ArchitectureMetrics, MetricsCache
 from autokd.records import attrs as names
@@ -70,6 +71,7 @@ class TrialObjective:
         self.config, self.data, self.outputs = settings, data, outputs
         self.weights_dir, self.execution = weights_dir, execution
         self.metrics = metrics
+        self._calibration: torch.Tensor | None = None  # the run's, drawn at the first trial
 
     def __call__(self, trial: Any) -> tuple[float, float, float]:
         config = self.config
@@ -124,7 +126,30 @@ class TrialObjective:
         record = TrialRecord(candidate.student, candidate.kd, schedule)
         trial.set_user_attr(names.TRAIN_ATTR, record.attrs()[names.TRAIN_ATTR])
         trial.set_user_attr(names.EPOCHS_ATTR, result.epochs_run)
-        return result.val_accuracy, latency, flops
+        accuracy = self._accuracy_that_counts(
+            trial, candidate.student, student, result.val_accuracy
+        )
+        return accuracy, latency, flops
+
+    def _accuracy_that_counts(
+        self, trial: Any, config: StudentSpec, student: Any, trained: float
+    ) -> float:
+        """The trained student's accuracy; on a target that quantizes, the deployed model's,
+        with the float32 one and the drop recorded beside it. The stopper judged float32
+        curves during training; the completed trial (the front) is judged as it ships."""
+        target = self.config.target
+        if not target.quantizes:
+            return trained
+        if self._calibration is None:
+            count, seed = target.calibration_images, self.config.seed
+            self._calibration = calibration_images(self.data, count, seed)
+        deployed = deployed_accuracy(
+            config, student.state_dict(), target, self._calibration, self.data
+        )
+        trial.set_user_attr(names.ACCURACY_FP32_ATTR, trained)
+        trial.set_user_attr(names.ACCURACY_DROP_ATTR, trained - deployed.accuracy)
+        trial.set_user_attr(names.DEPLOY_SECONDS_ATTR, round(deployed.seconds, 3))
+        return deployed.accuracy
 
     def _check_fits(self, student: StudentSpec) -> None:
         """Fail the trial, before allocating anything, when the student cannot fit in memory

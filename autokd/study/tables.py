@@ -19,11 +19,19 @@ from autokd.study.pareto import pareto_mask
 from autokd.study.space import legacy_declarations
 
 # recorded as user attributes, not objectives
-ATTR_COLUMNS = [names.LATENCY_IQR_ATTR, names.PARAMS_COUNT_ATTR]
+ATTR_COLUMNS = [
+    names.ACCURACY_FP32_ATTR,
+    names.ACCURACY_DROP_ATTR,
+    names.LATENCY_IQR_ATTR,
+    names.PARAMS_COUNT_ATTR,
+]
+DEPLOYED_COLUMNS = [names.ACCURACY_FP32_ATTR, names.ACCURACY_DROP_ATTR, names.DEPLOY_SECONDS_ATTR]
 HEAD_COLUMNS = [
     "number",
     "state",
     names.ACCURACY_ATTR,
+    names.ACCURACY_FP32_ATTR,  # these two only for a target that quantizes
+    names.ACCURACY_DROP_ATTR,
     names.LATENCY_ATTR,
     names.LATENCY_IQR_ATTR,
     names.FLOPS_ATTR,
@@ -37,6 +45,7 @@ EXTRA_COLUMNS = [
     names.TRAIN_SECONDS_ATTR,
     names.DATA_SECONDS_ATTR,
     names.MEASURE_SECONDS_ATTR,
+    names.DEPLOY_SECONDS_ATTR,
     names.METRICS_CACHED_ATTR,
     names.DIVERGED_ATTR,
     names.REJECTED_ATTR,
@@ -92,6 +101,8 @@ def trials_frame(study: Any) -> pd.DataFrame:
     # Drop parameter columns no trial sampled (a stage count the space never reached), and keep
     # integer parameters integer where some trials lack them (fewer stages).
     frame = frame.drop(columns=[n for n in param_names if frame[n].isna().all()])
+    # The deployed model's columns only where a target quantizes (otherwise no trial has them)
+    frame = frame.drop(columns=[n for n in DEPLOYED_COLUMNS if frame[n].isna().all()])
     for column in frame.columns.intersection(param_names):
         if declared.get(column, {}).get("type") == "int":
             frame[column] = frame[column].astype("Int64")

@@ -58,6 +58,9 @@ class BundleMetrics:
     search_epochs: int | None = None
     latency_protocol: str = ""
     flops_convention: str = ""
+    # A target that quantizes: `accuracy` and `latency_ms` are the deployed (INT8) model's, the
+    # files the float32 one's, whose accuracy this is
+    accuracy_fp32: float | None = None
 
 
 @dataclass(frozen=True)

@@ -173,6 +173,7 @@ def export_run(
             search_epochs=summary.epochs,
             latency_protocol=summary.latency_protocol,
             flops_convention=summary.flops_convention,
+            accuracy_fp32=_present(row.get("accuracy_fp32")),
         ),
         files=dict(FILES),
         preprocessing=_preprocessing(run, summary, config, settings),
@@ -246,3 +247,8 @@ def write_deployables(model: nn.Module, config: StudentSpec, folder: Path) -> tu
                 f"{PARITY_TOLERANCE:g}); the export was not written"
             )
     return onnx_diff, script_diff
+
+
+def _present(value: object) -> float | None:
+    """A float from a trials.csv cell, None where the run has none (a float32 target)."""
+    return None if value is None or pd.isna(value) else float(value)

@@ -177,7 +177,7 @@ def train_bundle(
         epochs=fitted.epochs_run,
         final_val_accuracy=fitted.val_accuracy,
         best_val_accuracy=fitted.best_val_accuracy,
-        search_accuracy=bundle.description.metrics.accuracy,
+        search_accuracy=_float32_search_accuracy(bundle.description.metrics),
         diverged=fitted.diverged,
         flops=metrics.flops,
         params=metrics.params,
@@ -192,3 +192,9 @@ def train_bundle(
     )
     write_json(output / RESULT, result.to_dict())
     return result
+
+
+def _float32_search_accuracy(metrics: Any) -> float:
+    """What the search's brief training reached in float32, the model `train` trains: on a
+    target that quantizes, the bundle's `accuracy` is the deployed model's instead."""
+    return metrics.accuracy if metrics.accuracy_fp32 is None else metrics.accuracy_fp32

@@ -9,18 +9,27 @@ protocol (`measure.latency`) times that call, the same way for every backend. Ea
 - `check(target_name, device)`, raising `AutoKDError` with what to do when this machine cannot
   time on it (an extra not installed, no GPU): called before any work;
 - `versions(device)`, the library and device versions a latency depends on, recorded in the
-  machine fingerprint (the latency cache key, and what `autokd compare` checks runs agree on).
+  machine fingerprint (the latency cache key, and what `autokd compare` checks runs agree on);
+- `deploy(model, calibration, threads=)` and `precision`, for a backend that quantizes: the
+  trained student as it ships, whose accuracy the search then takes as the objective.
 
 A new backend is one module that calls `register_backend(Backend(...))` when imported (shipped:
-`torch_eager`, `onnxruntime_cpu`; a user's own through `AUTOKD_PLUGINS`).
+`torch_eager`, `onnxruntime_cpu`, `onnxruntime_int8`; a user's own through `AUTOKD_PLUGINS`).
 """
 
 from __future__ import annotations
 
-from autokd.measure.backends import onnxruntime_cpu, torch_eager
-from autokd.measure.backends.registry import Backend, get_backend, list_backends, register_backend
+from autokd.measure.backends import onnxruntime_cpu, onnxruntime_int8, torch_eager
+from autokd.measure.backends.registry import (
+    Backend,
+    Predict,
+    get_backend,
+    list_backends,
+    register_backend,
+)
 
-__all__ = ["Backend", "get_backend", "list_backends", "register_backend"]
+__all__ = ["Backend", "Predict", "get_backend", "list_backends", "register_backend"]
 
 register_backend(torch_eager.BACKEND)
 register_backend(onnxruntime_cpu.BACKEND)
+register_backend(onnxruntime_int8.BACKEND)

@@ -3,25 +3,15 @@ target's intra-op threads, sequentially."""
 
 from __future__ import annotations
 
-import io
-
 import torch
 from torch import nn
 
 from autokd.measure.backends.registry import Backend, TimedCall
-from autokd.measure.onnx import onnxruntime_offline, require_onnx, to_onnx
+from autokd.measure.onnx import cpu_session, onnx_bytes, require_onnx
 
 
 def make_call(model: nn.Module, x: torch.Tensor, *, device: str, threads: int) -> TimedCall:
-    ort = onnxruntime_offline()
-
-    buffer = io.BytesIO()
-    to_onnx(model.eval(), x, buffer)
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = threads
-    options.inter_op_num_threads = 1
-    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-    session = ort.InferenceSession(buffer.getvalue(), options, providers=["CPUExecutionProvider"])
+    session = cpu_session(onnx_bytes(model, x), threads)
     feeds = {"input": x.numpy()}
     return lambda: session.run(None, feeds)
 

@@ -6,9 +6,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+
 from autokd.runtime.registry import Registry
 
 TimedCall = Callable[[], Any]
+# The model as it ships, for its accuracy: normalised float32 images (N, C, H, W) -> logits (N, K)
+Predict = Callable[[np.ndarray], np.ndarray]
 
 
 def _usable_anywhere(target_name: str, device: str) -> None:
@@ -27,6 +31,15 @@ class Backend:
     check: Callable[[str, str], None] = _usable_anywhere
     versions: Callable[[str], dict[str, str]] = _no_versions
     description: str = ""
+    # A backend that changes the model's numbers (INT8) deploys it: (trained model, calibration
+    # images, *, threads) -> its predictions. The search then takes the deployed model's
+    # accuracy as the objective; None: the model runs as trained, its PyTorch accuracy counts.
+    deploy: Callable[..., Predict] | None = None
+    precision: str = "fp32"  # of the model the backend times: fp32 or int8
+
+    @property
+    def quantizes(self) -> bool:
+        return self.deploy is not None
 
 
 BACKENDS: Registry[Backend] = Registry("backend")

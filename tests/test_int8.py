@@ -1,0 +1,119 @@
+"""The `onnxruntime-int8` target: students quantized statically by ONNX Runtime, timed as they
+ship, and judged by the accuracy of the quantized model (`accuracy`, with `accuracy_fp32` and
+`accuracy_drop` beside it)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from autokd.cli import main
+from autokd.errors import ConfigError, TrialFailed
+from autokd.measure.backends import get_backend, onnxruntime_int8
+from autokd.measure.deployed import accuracy_of, calibration_images, deployed_accuracy
+from autokd.measure.targets import DEFAULT_CALIBRATION_IMAGES, load_target
+from autokd.records.folder import RunFolder, load_study, weights_file
+from autokd.students import build_student
+from autokd.study.space import load_space, sample_architectures
+from autokd.study.trial import TrialRecord
+from tests.helpers import tiny_search
+
+pytest.importorskip("onnxruntime.quantization")
+
+
+@pytest.fixture(scope="module")
+def student(digits):
+    (config,) = sample_architectures(load_space("cnn"), digits.input_shape, digits.classes, 1, 3)
+    torch.manual_seed(0)
+    return config, build_student(config).eval()
+
+
+def test_the_quantized_model_has_integer_weights_and_follows_the_float_one(student, digits):
+    config, model = student
+    calibration = calibration_images(digits, 32, seed=0)
+    int8 = onnxruntime_int8.quantize(model, calibration)
+    assert b"QuantizeLinear" in int8 and b"DequantizeLinear" in int8
+    images = digits.val_x[torch.arange(64)]
+    with torch.inference_mode():
+        expected = model(images).argmax(1).numpy()
+    predicted = onnxruntime_int8.deploy(model, calibration, threads=1)(images.numpy())
+    assert predicted.shape == (64, digits.classes)
+    assert (predicted.argmax(1) == expected).mean() >= 0.8  # 8 bits: close, not equal
+
+
+def test_calibration_images_are_a_seeded_draw_of_training_images(digits):
+    first, again = calibration_images(digits, 16, seed=5), calibration_images(digits, 16, seed=5)
+    assert first.shape == (16, *digits.input_shape) and torch.equal(first, again)
+    assert not torch.equal(first, calibration_images(digits, 16, seed=6))
+    assert len(calibration_images(digits, 10**6, seed=0)) == len(digits.train_x)  # all there are
+
+
+def test_the_deployed_accuracy_is_the_runtimes_on_every_validation_image(student, digits):
+    config, model = student
+    calibration = calibration_images(digits, 32, seed=0)
+    target = load_target("onnxruntime-int8")
+    deployed = deployed_accuracy(config, model.state_dict(), target, calibration, digits)
+    predict = onnxruntime_int8.deploy(model, calibration, threads=1)
+    assert deployed.accuracy == accuracy_of(predict, digits) and deployed.seconds > 0
+
+
+def test_a_student_the_quantizer_refuses_fails_its_trial_with_the_reason(student, monkeypatch):
+    import onnxruntime.quantization as quantization
+
+    def refuse(*args, **kwargs):
+        raise RuntimeError("Unsupported op: Frobnicate\nmore lines")
+
+    monkeypatch.setattr(quantization, "quantize_static", refuse)
+    with pytest.raises(TrialFailed, match=r"cannot quantize this student \(Unsupported op"):
+        onnxruntime_int8.quantize(student[1], torch.zeros(2, 1, 16, 16))
+
+
+def test_the_int8_target_calibrates_and_only_a_quantizing_backend_may(tmp_path):
+    target = load_target("onnxruntime-int8")
+    assert target.quantizes and target.calibration_images == DEFAULT_CALIBRATION_IMAGES
+    assert get_backend(target.backend).precision == "int8"
+    assert not load_target("onnxruntime").quantizes
+    assert load_target("onnxruntime").calibration_images == 0
+    float_file = tmp_path / "float.yaml"
+    float_file.write_text("backend: onnxruntime\ncalibration_images: 64\n")
+    with pytest.raises(ConfigError, match="backend 'onnxruntime' does not quantize"):
+        load_target(float_file)
+    too_many = tmp_path / "many.yaml"
+    too_many.write_text("backend: onnxruntime-int8\ncalibration_images: 0\n")
+    with pytest.raises(ConfigError, match=r"'calibration_images' must be an integer in \[1, "):
+        load_target(too_many)
+
+
+def test_targets_lists_the_int8_target(capsys):
+    assert main(["targets"]) == 0
+    assert "onnxruntime-int8" in capsys.readouterr().out
+
+
+@pytest.mark.slow
+def test_an_int8_search_records_the_deployed_accuracy_and_its_drop(tmp_path, digits):
+    args = [*tiny_search(tmp_path, "int8", 3), "--target", "onnxruntime-int8"]
+    assert main(args) == 0
+    folder = RunFolder(tmp_path / "runs" / "int8")
+    trials = pd.read_csv(folder.trials_csv)
+    complete = trials[trials["state"] == "COMPLETE"]
+    assert len(complete) == 3
+    columns = list(trials.columns)
+    assert columns[2:5] == ["accuracy", "accuracy_fp32", "accuracy_drop"]
+    assert "deploy_seconds" in columns
+    drop = complete["accuracy_fp32"] - complete["accuracy"]
+    assert np.allclose(complete["accuracy_drop"], drop)
+    # the front's students, quantized again from their kept weights on the run's calibration
+    # images, give exactly the accuracy the search recorded
+    target = load_target("onnxruntime-int8")
+    calibration = calibration_images(digits, target.calibration_images, seed=0)
+    study = load_study(folder)
+    for number in trials.loc[trials["is_pareto"], "number"]:
+        config = TrialRecord.from_attrs(study.trials[int(number)].user_attrs).student
+        weights = torch.load(weights_file(folder.weights_dir, int(number)), weights_only=True)
+        deployed = deployed_accuracy(config, weights, target, calibration, digits)
+        recorded = float(trials.loc[trials["number"] == number, "accuracy"].iloc[0])
+        assert deployed.accuracy == pytest.approx(recorded, abs=1.5 / len(digits.val_x))
+    report = (tmp_path / "reports" / "int8.html").read_text(encoding="utf-8")
+    assert "float32 accuracy" in report and "drop" in report
