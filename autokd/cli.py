@@ -644,6 +644,11 @@ def _export(args: argparse.Namespace) -> int:
         f"ONNX and TorchScript match PyTorch within {parity['onnx']:.1e} and "
         f"{parity['torchscript']:.1e}"
     )
+    if "deployed" in bundle.description.files:
+        print(
+            f"  deployed model: {bundle.path / bundle.description.files['deployed']} (accuracy "
+            f"{metrics.accuracy:.4f} on the validation images, checked again now)"
+        )
     print(f"  full training: autokd train {bundle.path} --epochs {DEFAULT_FULL_EPOCHS}")
     return 0
 

@@ -5,11 +5,14 @@ ship, and judged by the accuracy of the quantized model (`accuracy`, with `accur
 from __future__ import annotations
 
 import numpy as np
+import onnxruntime
 import pandas as pd
 import pytest
 import torch
+import yaml
 
 from autokd.cli import main
+from autokd.data import load_data
 from autokd.errors import ConfigError, TrialFailed
 from autokd.measure.backends import get_backend, onnxruntime_int8
 from autokd.measure.deployed import accuracy_of, calibration_images, deployed_accuracy
@@ -30,7 +33,9 @@ def student(digits):
     return config, build_student(config).eval()
 
 
-def test_the_quantized_model_has_integer_weights_and_follows_the_float_one(student, digits):
+def test_the_quantized_model_has_integer_weights_and_follows_the_float_one(
+    student, digits, tmp_path
+):
     config, model = student
     calibration = calibration_images(digits, 32, seed=0)
     int8 = onnxruntime_int8.quantize(model, calibration)
@@ -38,7 +43,9 @@ def test_the_quantized_model_has_integer_weights_and_follows_the_float_one(stude
     images = digits.val_x[torch.arange(64)]
     with torch.inference_mode():
         expected = model(images).argmax(1).numpy()
-    predicted = onnxruntime_int8.deploy(model, calibration, threads=1)(images.numpy())
+    path = tmp_path / "student.int8.onnx"
+    onnxruntime_int8.write_deployed(model, calibration, path)
+    predicted = onnxruntime_int8.load_deployed(path, 1)(images.numpy())
     assert predicted.shape == (64, digits.classes)
     assert (predicted.argmax(1) == expected).mean() >= 0.8  # 8 bits: close, not equal
 
@@ -50,12 +57,14 @@ def test_calibration_images_are_a_seeded_draw_of_training_images(digits):
     assert len(calibration_images(digits, 10**6, seed=0)) == len(digits.train_x)  # all there are
 
 
-def test_the_deployed_accuracy_is_the_runtimes_on_every_validation_image(student, digits):
+def test_the_deployed_accuracy_is_the_runtimes_on_every_validation_image(student, digits, tmp_path):
     config, model = student
     calibration = calibration_images(digits, 32, seed=0)
     target = load_target("onnxruntime-int8")
-    deployed = deployed_accuracy(config, model.state_dict(), target, calibration, digits)
-    predict = onnxruntime_int8.deploy(model, calibration, threads=1)
+    deployed = deployed_accuracy(
+        config, model.state_dict(), target, calibration, digits, keep_in=tmp_path
+    )
+    predict = onnxruntime_int8.load_deployed(tmp_path / "student.int8.onnx", 1)
     assert deployed.accuracy == accuracy_of(predict, digits) and deployed.seconds > 0
 
 
@@ -92,7 +101,7 @@ def test_targets_lists_the_int8_target(capsys):
 
 
 @pytest.mark.slow
-def test_an_int8_search_records_the_deployed_accuracy_and_its_drop(tmp_path, digits):
+def test_an_int8_search_records_the_deployed_accuracy_and_its_drop(tmp_path, digits, settings):
     args = [*tiny_search(tmp_path, "int8", 3), "--target", "onnxruntime-int8"]
     assert main(args) == 0
     folder = RunFolder(tmp_path / "runs" / "int8")
@@ -117,3 +126,34 @@ def test_an_int8_search_records_the_deployed_accuracy_and_its_drop(tmp_path, dig
         assert deployed.accuracy == pytest.approx(recorded, abs=1.5 / len(digits.val_x))
     report = (tmp_path / "reports" / "int8.html").read_text(encoding="utf-8")
     assert "float32 accuracy" in report and "drop" in report
+
+    # export ships the INT8 file; plain ONNX Runtime on the validation images, normalised as
+    # the bundle records, gives the accuracy the search recorded
+    bundle = tmp_path / "bundle"
+    assert main(["export", str(folder.path), "--pick", "knee", "-o", str(bundle)]) == 0
+    description = yaml.safe_load((bundle / "student.yaml").read_text())
+    assert description["files"]["deployed"] == "student.int8.onnx"
+    metrics, prep = description["metrics"], description["preprocessing"]
+    assert metrics["accuracy_fp32"] is not None
+    raw = load_data("digits", seed=0, settings=settings)
+    pixels = raw.val_x[torch.arange(len(raw.val_x))] * raw.val_x.std + raw.val_x.mean  # [0, 1]
+    mean = np.array(prep["mean"], np.float32).reshape(1, -1, 1, 1)
+    std = np.array(prep["std"], np.float32).reshape(1, -1, 1, 1)
+    images = ((pixels.numpy() - mean) / std).astype(np.float32)
+    session = onnxruntime.InferenceSession(
+        str(bundle / "student.int8.onnx"), providers=["CPUExecutionProvider"]
+    )
+    logits = session.run(None, {"input": images})[0]
+    accuracy = float((logits.argmax(1) == raw.val_y.numpy()).mean())
+    assert accuracy == pytest.approx(metrics["accuracy"], abs=1.5 / len(raw.val_y))
+
+
+@pytest.mark.slow
+def test_export_refuses_an_int8_model_whose_accuracy_moved(tmp_path, monkeypatch):
+    from autokd.workflows import export
+
+    assert main([*tiny_search(tmp_path, "moved", 1), "--target", "onnxruntime-int8"]) == 0
+    monkeypatch.setattr(export, "DEPLOYED_TOLERANCE", -1.0)  # any difference is too much
+    bundle = tmp_path / "bundle"
+    assert main(["export", str(tmp_path / "runs" / "moved"), "-o", str(bundle)]) == 2
+    assert not bundle.exists()

@@ -1,5 +1,5 @@
 """The accuracy of a student as it ships: for a target whose backend quantizes, the trained
-student converted by that backend (`Backend.deploy`), calibrated on the run's calibration
+student converted by that backend (`Backend.write_deployed`), calibrated on the run's calibration
 images and evaluated on every validation image in the target runtime.
 
 The calibration images are a seeded draw from the training images, the same for every trial of
@@ -8,8 +8,11 @@ a run, kept in memory only: none is written anywhere.
 
 from __future__ import annotations
 
+import contextlib
+import tempfile
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -50,17 +53,24 @@ def deployed_accuracy(
     target: Target,
     calibration: torch.Tensor,
     data: DataBundle,
+    *,
+    keep_in: Path | None = None,
 ) -> DeployedAccuracy:
-    """The trained student (`config` with its `weights`) deployed on `target`'s backend and
-    evaluated there. It is built afresh on the CPU, as `autokd export` builds it: the trained
-    module may carry what training attached to it (feature hooks, its device)."""
+    """The trained student (`config` with its `weights`) deployed on `target`'s backend, its
+    file loaded back and evaluated in the runtime. It is built afresh on the CPU, as `autokd
+    export` builds it: the trained module may carry what training attached to it (feature
+    hooks, its device). `keep_in`: the folder the deployed file is written to and kept in
+    (export's bundle); otherwise it lives in a temporary folder."""
     started = time.perf_counter()
     backend = get_backend(target.backend)
-    if backend.deploy is None:
-        raise ValueError(f"backend '{backend.name}' does not deploy a model of its own")
+    if backend.write_deployed is None or backend.load_deployed is None:
+        raise ValueError(f"backend '{backend.name}' ships no file of its own")
     shipped = build_student(config)
     shipped.load_state_dict({key: tensor.cpu() for key, tensor in weights.items()})
     shipped.eval()
-    predict = backend.deploy(shipped, calibration, threads=torch.get_num_threads())
-    accuracy = accuracy_of(predict, data)
+    with contextlib.ExitStack() as stack:
+        folder = keep_in or Path(stack.enter_context(tempfile.TemporaryDirectory()))
+        path = folder / backend.deployed_file
+        backend.write_deployed(shipped, calibration, path)
+        accuracy = accuracy_of(backend.load_deployed(path, torch.get_num_threads()), data)
     return DeployedAccuracy(accuracy, time.perf_counter() - started)

@@ -21,8 +21,12 @@ from torch import nn
 
 from autokd.data import load_identified_data
 from autokd.errors import AutoKDError, check_choice
+from autokd.measure.backends import get_backend
+from autokd.measure.deployed import calibration_images, deployed_accuracy
 from autokd.measure.onnx import onnxruntime_offline, require_onnx, to_onnx
+from autokd.measure.targets import parse_target
 from autokd.records.cache import umask
+from autokd.records.codec import to_mapping
 from autokd.records.folder import RunFolder, load_study
 from autokd.records.summary import RunSummary
 from autokd.runtime.settings import Settings
@@ -41,6 +45,7 @@ from autokd.workflows.bundle import (
 from autokd.workflows.config import PICKS
 
 PARITY_TOLERANCE = 1e-4  # max abs difference of logits between PyTorch and each exported form
+DEPLOYED_TOLERANCE = 0.005  # the shipped INT8 model's accuracy against the search's: 0.5 points
 
 
 # --------------------------------------------------------------------------------------------
@@ -184,6 +189,8 @@ def export_run(
         onnx_diff, script_diff = write_deployables(model, config, staging)
         parity = {"onnx": onnx_diff, "torchscript": script_diff}
         description = dataclasses.replace(description, parity=parity)
+        if get_backend(summary.target.backend).quantizes:
+            description = _ship_deployed(description, model, run, summary, staging, settings)
         (staging / FILES["config"]).write_text(
             yaml.safe_dump(description.to_dict(), sort_keys=False)
         )
@@ -252,3 +259,32 @@ def write_deployables(model: nn.Module, config: StudentSpec, folder: Path) -> tu
 def _present(value: object) -> float | None:
     """A float from a trials.csv cell, None where the run has none (a float32 target)."""
     return None if value is None or pd.isna(value) else float(value)
+
+
+def _ship_deployed(
+    description: BundleDescription,
+    model: nn.Module,
+    run: RunFolder,
+    summary: RunSummary,
+    staging: Path,
+    settings: Settings,
+) -> BundleDescription:
+    """For a target that quantizes: the deployed file beside the float32 ones, made as the
+    search made it (the run's calibration images) and evaluated again on the validation
+    images; refused when its accuracy is not the one the search recorded."""
+    target = parse_target(
+        Path(summary.target.name), summary.target.name, to_mapping(summary.target)
+    )
+    data = load_identified_data(run.data_identity(), settings=settings)
+    calibration = calibration_images(data, target.calibration_images, summary.seed)
+    config, weights = description.student, model.state_dict()
+    deployed = deployed_accuracy(config, weights, target, calibration, data, keep_in=staging)
+    recorded = description.metrics.accuracy
+    if abs(deployed.accuracy - recorded) > DEPLOYED_TOLERANCE:
+        raise AutoKDError(
+            f"the {target.name} model's validation accuracy is {deployed.accuracy:.4f}, the "
+            f"search recorded {recorded:.4f} (more than {DEPLOYED_TOLERANCE * 100:g} points "
+            "apart); the export was not written"
+        )
+    files = {**description.files, "deployed": get_backend(target.backend).deployed_file}
+    return dataclasses.replace(description, files=files)

@@ -10,8 +10,9 @@ protocol (`measure.latency`) times that call, the same way for every backend. Ea
   time on it (an extra not installed, no GPU): called before any work;
 - `versions(device)`, the library and device versions a latency depends on, recorded in the
   machine fingerprint (the latency cache key, and what `autokd compare` checks runs agree on);
-- `deploy(model, calibration, threads=)` and `precision`, for a backend that quantizes: the
-  trained student as it ships, whose accuracy the search then takes as the objective.
+- `deployed_file`, `write_deployed(model, calibration, path)`, `load_deployed(path, threads)`
+  and `precision`, for a backend that quantizes: the file the trained student ships as, whose
+  accuracy the search then takes as the objective and `autokd export` ships and checks.
 
 A new backend is one module that calls `register_backend(Backend(...))` when imported (shipped:
 `torch_eager`, `onnxruntime_cpu`, `onnxruntime_int8`; a user's own through `AUTOKD_PLUGINS`).

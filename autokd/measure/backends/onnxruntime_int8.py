@@ -4,7 +4,8 @@ by MinMax on the target's `calibration_images`), run by the CPU provider as `onn
 
 The search times the quantized model of an untrained student, calibrated on random normal
 images: the scales change no kernel, so the latency is the trained model's. The accuracy is the
-trained student's, quantized on the run's calibration images (`deploy`).
+trained student's, quantized on the run's calibration images (`write_deployed`), the file
+`autokd export` ships.
 """
 
 from __future__ import annotations
@@ -64,8 +65,12 @@ def quantize(model: nn.Module, calibration: torch.Tensor) -> bytes:
         return int8.read_bytes()
 
 
-def deploy(model: nn.Module, calibration: torch.Tensor, *, threads: int) -> Predict:
-    session = cpu_session(quantize(model, calibration), threads)
+def write_deployed(model: nn.Module, calibration: torch.Tensor, path: Path) -> None:
+    path.write_bytes(quantize(model, calibration))
+
+
+def load_deployed(path: Path, threads: int) -> Predict:
+    session = cpu_session(str(path), threads)
     return lambda images: session.run(None, {"input": images})[0]
 
 
@@ -84,6 +89,8 @@ BACKEND = Backend(
     check=onnxruntime_cpu.check,
     versions=onnxruntime_cpu.versions,
     description="ONNX Runtime, CPU execution provider, static INT8 (QDQ)",
-    deploy=deploy,
+    deployed_file="student.int8.onnx",
+    write_deployed=write_deployed,
+    load_deployed=load_deployed,
     precision="int8",
 )

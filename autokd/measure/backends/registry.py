@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
+from torch import nn
 
 from autokd.runtime.registry import Registry
 
@@ -31,15 +34,18 @@ class Backend:
     check: Callable[[str, str], None] = _usable_anywhere
     versions: Callable[[str], dict[str, str]] = _no_versions
     description: str = ""
-    # A backend that changes the model's numbers (INT8) deploys it: (trained model, calibration
-    # images, *, threads) -> its predictions. The search then takes the deployed model's
-    # accuracy as the objective; None: the model runs as trained, its PyTorch accuracy counts.
-    deploy: Callable[..., Predict] | None = None
+    # A backend that changes the model's numbers (INT8) ships a file of its own: written from
+    # the trained model and calibration images, loaded back to predict. The search then takes
+    # that file's accuracy as the objective and export ships it; without one, the model runs as
+    # trained and its PyTorch accuracy counts.
+    deployed_file: str = ""  # its name in a bundle, `student.int8.onnx`
+    write_deployed: Callable[[nn.Module, torch.Tensor, Path], None] | None = None
+    load_deployed: Callable[[Path, int], Predict] | None = None  # (file, threads)
     precision: str = "fp32"  # of the model the backend times: fp32 or int8
 
     @property
     def quantizes(self) -> bool:
-        return self.deploy is not None
+        return self.write_deployed is not None
 
 
 BACKENDS: Registry[Backend] = Registry("backend")
