@@ -1,8 +1,11 @@
-"""The `onnxruntime-int8` target: students quantized statically by ONNX Runtime, timed as they
-ship, and judged by the accuracy of the quantized model (`accuracy`, with `accuracy_fp32` and
-`accuracy_drop` beside it)."""
+"""The targets that quantize (`onnxruntime-int8`, `openvino-int8`): students quantized after
+training, timed as they ship, and judged by the accuracy of the quantized model (`accuracy`,
+with `accuracy_fp32` and `accuracy_drop` beside it); export ships the quantized file."""
 
 from __future__ import annotations
+
+import subprocess
+import sys
 
 import numpy as np
 import onnxruntime
@@ -14,7 +17,7 @@ import yaml
 from autokd.cli import main
 from autokd.data import load_data
 from autokd.errors import ConfigError, TrialFailed
-from autokd.measure.backends import get_backend, onnxruntime_int8
+from autokd.measure.backends import get_backend, onnxruntime_int8, openvino_int8
 from autokd.measure.deployed import accuracy_of, calibration_images, deployed_accuracy
 from autokd.measure.targets import DEFAULT_CALIBRATION_IMAGES, load_target
 from autokd.records.folder import RunFolder, load_study, weights_file
@@ -24,6 +27,10 @@ from autokd.study.trial import TrialRecord
 from tests.helpers import tiny_search
 
 pytest.importorskip("onnxruntime.quantization")
+QUANTIZERS = [
+    pytest.param(onnxruntime_int8, "onnxruntime-int8", id="onnxruntime"),
+    pytest.param(openvino_int8, "openvino-int8", id="openvino"),
+]
 
 
 @pytest.fixture(scope="module")
@@ -37,15 +44,20 @@ def test_the_quantized_model_has_integer_weights_and_follows_the_float_one(
     student, digits, tmp_path
 ):
     config, model = student
-    calibration = calibration_images(digits, 32, seed=0)
-    int8 = onnxruntime_int8.quantize(model, calibration)
+    int8 = onnxruntime_int8.quantize(model, calibration_images(digits, 32, seed=0))
     assert b"QuantizeLinear" in int8 and b"DequantizeLinear" in int8
+
+
+@pytest.mark.parametrize(("backend", "target_name"), QUANTIZERS)
+def test_the_shipped_file_follows_the_float_model(backend, target_name, student, digits, tmp_path):
+    config, model = student
+    calibration = calibration_images(digits, 32, seed=0)
     images = digits.val_x[torch.arange(64)]
     with torch.inference_mode():
         expected = model(images).argmax(1).numpy()
-    path = tmp_path / "student.int8.onnx"
-    onnxruntime_int8.write_deployed(model, calibration, path)
-    predicted = onnxruntime_int8.load_deployed(path, 1)(images.numpy())
+    path = tmp_path / get_backend(target_name).deployed_file
+    backend.write_deployed(model, calibration, path)
+    predicted = backend.load_deployed(path, 1)(images.numpy())
     assert predicted.shape == (64, digits.classes)
     assert (predicted.argmax(1) == expected).mean() >= 0.8  # 8 bits: close, not equal
 
@@ -57,15 +69,31 @@ def test_calibration_images_are_a_seeded_draw_of_training_images(digits):
     assert len(calibration_images(digits, 10**6, seed=0)) == len(digits.train_x)  # all there are
 
 
-def test_the_deployed_accuracy_is_the_runtimes_on_every_validation_image(student, digits, tmp_path):
+@pytest.mark.parametrize(("backend", "target_name"), QUANTIZERS)
+def test_the_deployed_accuracy_is_the_runtimes_on_every_validation_image(
+    backend, target_name, student, digits, tmp_path
+):
     config, model = student
     calibration = calibration_images(digits, 32, seed=0)
-    target = load_target("onnxruntime-int8")
+    target = load_target(target_name)
     deployed = deployed_accuracy(
         config, model.state_dict(), target, calibration, digits, keep_in=tmp_path
     )
-    predict = onnxruntime_int8.load_deployed(tmp_path / "student.int8.onnx", 1)
+    predict = backend.load_deployed(tmp_path / get_backend(target_name).deployed_file, 1)
     assert deployed.accuracy == accuracy_of(predict, digits) and deployed.seconds > 0
+
+
+def test_openvino_and_nncf_send_no_telemetry():
+    """Outside pytest (NNCF turns its telemetry off under pytest by itself), in a fresh process."""
+    probe = (
+        "from autokd.measure.openvino import openvino_offline; openvino_offline(); "
+        "import nncf.telemetry.wrapper as nncf_side; "
+        "import openvino.tools.ovc.telemetry_utils as converter_side; "
+        "from unittest.mock import MagicMock; "
+        "print(isinstance(nncf_side.telemetry, MagicMock), converter_side.tm.__name__)"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
+    assert done.stdout.split() == ["True", "openvino.tools.ovc.telemetry_stub"], done.stderr
 
 
 def test_a_student_the_quantizer_refuses_fails_its_trial_with_the_reason(student, monkeypatch):
@@ -146,6 +174,17 @@ def test_an_int8_search_records_the_deployed_accuracy_and_its_drop(tmp_path, dig
     logits = session.run(None, {"input": images})[0]
     accuracy = float((logits.argmax(1) == raw.val_y.numpy()).mean())
     assert accuracy == pytest.approx(metrics["accuracy"], abs=1.5 / len(raw.val_y))
+
+
+@pytest.mark.slow
+def test_an_openvino_int8_search_exports_its_ir(tmp_path):
+    args = [*tiny_search(tmp_path, "ov", 2), "--target", "openvino-int8"]
+    assert main(args) == 0
+    trials = pd.read_csv(tmp_path / "runs" / "ov" / "trials.csv")
+    assert (trials["state"] == "COMPLETE").all() and trials["accuracy_fp32"].notna().all()
+    bundle = tmp_path / "bundle"
+    assert main(["export", str(tmp_path / "runs" / "ov"), "-o", str(bundle)]) == 0
+    assert (bundle / "student.int8.xml").is_file() and (bundle / "student.int8.bin").is_file()
 
 
 @pytest.mark.slow

@@ -15,12 +15,19 @@ protocol (`measure.latency`) times that call, the same way for every backend. Ea
   accuracy the search then takes as the objective and `autokd export` ships and checks.
 
 A new backend is one module that calls `register_backend(Backend(...))` when imported (shipped:
-`torch_eager`, `onnxruntime_cpu`, `onnxruntime_int8`; a user's own through `AUTOKD_PLUGINS`).
+`torch_eager`, `onnxruntime_cpu`, `onnxruntime_int8`, `openvino_cpu`, `openvino_int8`; a user's
+own through `AUTOKD_PLUGINS`).
 """
 
 from __future__ import annotations
 
-from autokd.measure.backends import onnxruntime_cpu, onnxruntime_int8, torch_eager
+from autokd.measure.backends import (
+    onnxruntime_cpu,
+    onnxruntime_int8,
+    openvino_cpu,
+    openvino_int8,
+    torch_eager,
+)
 from autokd.measure.backends.registry import (
     Backend,
     Predict,
@@ -34,3 +41,5 @@ __all__ = ["Backend", "Predict", "get_backend", "list_backends", "register_backe
 register_backend(torch_eager.BACKEND)
 register_backend(onnxruntime_cpu.BACKEND)
 register_backend(onnxruntime_int8.BACKEND)
+register_backend(openvino_cpu.BACKEND)
+register_backend(openvino_int8.BACKEND)

@@ -19,10 +19,8 @@ from torch import nn
 
 from autokd.errors import TrialFailed
 from autokd.measure.backends import onnxruntime_cpu
-from autokd.measure.backends.registry import Backend, Predict, TimedCall
+from autokd.measure.backends.registry import Backend, Predict, TimedCall, timing_calibration
 from autokd.measure.onnx import cpu_session, onnx_bytes
-
-TIMING_CALIBRATION = 8  # random images that calibrate the model a latency is measured on
 
 
 def quantize(model: nn.Module, calibration: torch.Tensor) -> bytes:
@@ -75,8 +73,7 @@ def load_deployed(path: Path, threads: int) -> Predict:
 
 
 def make_call(model: nn.Module, x: torch.Tensor, *, device: str, threads: int) -> TimedCall:
-    generator = torch.Generator().manual_seed(0)
-    calibration = torch.randn((TIMING_CALIBRATION, *x.shape[1:]), generator=generator)
+    calibration = timing_calibration(x)
     session = cpu_session(quantize(model, calibration), threads)
     feeds = {"input": x.numpy()}
     return lambda: session.run(None, feeds)
