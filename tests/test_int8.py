@@ -40,6 +40,7 @@ def student(digits):
     return config, build_student(config).eval()
 
 
+@pytest.mark.slow
 def test_the_quantized_model_has_integer_weights_and_follows_the_float_one(
     student, digits, tmp_path
 ):
@@ -48,6 +49,7 @@ def test_the_quantized_model_has_integer_weights_and_follows_the_float_one(
     assert b"QuantizeLinear" in int8 and b"DequantizeLinear" in int8
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("backend", "target_name"), QUANTIZERS)
 def test_the_shipped_file_follows_the_float_model(backend, target_name, student, digits, tmp_path):
     config, model = student
@@ -69,6 +71,7 @@ def test_calibration_images_are_a_seeded_draw_of_training_images(digits):
     assert len(calibration_images(digits, 10**6, seed=0)) == len(digits.train_x)  # all there are
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("backend", "target_name"), QUANTIZERS)
 def test_the_deployed_accuracy_is_the_runtimes_on_every_validation_image(
     backend, target_name, student, digits, tmp_path
@@ -83,6 +86,7 @@ def test_the_deployed_accuracy_is_the_runtimes_on_every_validation_image(
     assert deployed.accuracy == accuracy_of(predict, digits) and deployed.seconds > 0
 
 
+@pytest.mark.slow
 def test_openvino_and_nncf_send_no_telemetry():
     """Outside pytest (NNCF turns its telemetry off under pytest by itself), in a fresh process."""
     probe = (
