@@ -206,7 +206,7 @@ def validate_run(
                 trial=number,
                 architecture=str(row.architecture),
                 latency_ms=float(row.latency_ms),
-                search_accuracy=float(row.accuracy),
+                search_accuracy=_float32_accuracy(row),
                 kd_accuracy=kd,
                 no_kd_accuracy=no_kd,
                 kd_gain=kd - no_kd,
@@ -264,3 +264,10 @@ def _retrain_in_workers(
             results[job.trial, job.label] = future.result()
             bar.update(1)
     return results
+
+
+def _float32_accuracy(row: Any) -> float:
+    """The brief training's float32 accuracy, what a longer float32 training is compared with:
+    on a target that quantizes, `accuracy` is the deployed model's and `accuracy_fp32` this."""
+    fp32 = getattr(row, "accuracy_fp32", None)
+    return float(row.accuracy if fp32 is None or pd.isna(fp32) else fp32)
