@@ -905,9 +905,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _quiet_lost_interrupts(previous: Callable[[Any], None]) -> Callable[[Any], None]:
-    """A Ctrl-C that lands in a finalizer is dropped by Python, which prints its traceback; the
-    worker loop remembers it and stops at the next trial boundary all the same
-    (`study.workers`), so the user sees one line, not a traceback. Anything else: `previous`."""
+    """A Ctrl-C or SIGTERM (`Terminated`) that lands in a finalizer is dropped by Python, which
+    prints its traceback; the worker loop remembers it and stops at the next trial boundary
+    all the same (`study.workers`), so the user sees one line, not a traceback. Anything else:
+    `previous`."""
 
     def hook(unraisable: Any) -> None:
         if not isinstance(unraisable.exc_value, KeyboardInterrupt):

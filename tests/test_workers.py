@@ -195,6 +195,37 @@ def test_a_signal_inside_a_storage_call_leaves_no_running_trial(
     assert [t.state.name for t in study.trials] == [expected]
 
 
+class _SignalsWhenCollected:
+    """Sends a signal from its finalizer, where Python drops the exception the handler raises."""
+
+    def __init__(self, signum):
+        self.signum = signum
+
+    def __del__(self):
+        signal.raise_signal(self.signum)
+
+
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")  # the dropped one
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_a_signal_whose_exception_a_finalizer_swallowed_still_stops_the_worker(tmp_path, signum):
+    """A SIGTERM (or Ctrl-C) that lands while SQLAlchemy runs a finalizer is lost by Python; the
+    worker must stop at the next trial boundary all the same, not run the rest of the budget."""
+    previous = signal.signal(signal.SIGTERM, signal.default_int_handler)  # the CLI's, in short
+    study = _study(tmp_path)
+
+    def objective(trial):
+        _SignalsWhenCollected(signum)  # collected at once: the handler's exception is dropped
+        return 0.5
+
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            run_trials(study, objective, budget=5)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    assert [t.state.name for t in study.trials] == ["COMPLETE"]
+    assert signal.getsignal(signal.SIGTERM) is previous
+
+
 def test_plan_on_the_cpu_is_one_thread_per_worker(monkeypatch):
     monkeypatch.setattr("autokd.study.workers.physical_cores", lambda: 4)
     auto = plan_workers(None, Execution("cpu"), budget=50)

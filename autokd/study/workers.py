@@ -272,10 +272,9 @@ def run_trials(
     import optuna
 
     ran = 0
-    with _ctrl_c_remembered():
+    with _interrupts_remembered() as raise_any_swallowed:
         while True:
-            if _INTERRUPTED.is_set():  # a Ctrl-C that Python swallowed (it hit a finalizer)
-                raise KeyboardInterrupt
+            raise_any_swallowed()  # a Ctrl-C or SIGTERM whose exception hit a finalizer
             fail_abandoned(study)
             state = _slot_free(study, number=sys.maxsize, budget=budget)
             if state is False:
@@ -359,7 +358,6 @@ def _close_interrupted(study: Any, trial: Any) -> None:
         study.tell(trial, state=optuna.trial.TrialState.FAIL)
 
 
-_INTERRUPTED = threading.Event()
 _DEFERRED_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
@@ -388,26 +386,33 @@ def _interrupts_deferred() -> Iterator[None]:
 
 
 @contextlib.contextmanager
-def _ctrl_c_remembered() -> Iterator[None]:
-    """SIGINT raises KeyboardInterrupt as usual and is also remembered: Python drops an
-    exception raised while a finalizer runs (SQLAlchemy's, say), and the next trial boundary
-    then stops the worker all the same. Signal handlers belong to the main thread only."""
-    import signal
-
+def _interrupts_remembered() -> Iterator[Callable[[], None]]:
+    """Ctrl-C and SIGTERM act through their handlers as usual (KeyboardInterrupt, or the CLI's
+    `Terminated`) and are also remembered: Python drops an exception raised while a finalizer
+    runs (SQLAlchemy's, say). The callable this yields raises the remembered one again, so the
+    next trial boundary stops the worker all the same. Signal handlers belong to the main thread
+    only; a signal with no Python handler (the default, or ignored) is left as it is."""
     if threading.current_thread() is not threading.main_thread():
-        yield
+        yield lambda: None
         return
+    handlers = {n: h for n in _DEFERRED_SIGNALS if callable(h := signal.getsignal(n))}
+    received: list[int] = []
 
     def remember(signum: int, frame: Any) -> None:
-        _INTERRUPTED.set()
-        raise KeyboardInterrupt
+        received.append(signum)
+        handlers[signum](signum, frame)
 
-    _INTERRUPTED.clear()
-    previous = signal.signal(signal.SIGINT, remember)
+    def raise_any_swallowed() -> None:
+        if received:
+            handlers[received[0]](received[0], None)
+
+    for number in handlers:
+        signal.signal(number, remember)
     try:
-        yield
+        yield raise_any_swallowed
     finally:
-        signal.signal(signal.SIGINT, previous)
+        for number, handler in handlers.items():
+            signal.signal(number, handler)
 
 
 _PR_SET_PDEATHSIG = 1
