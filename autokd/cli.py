@@ -747,7 +747,10 @@ def _train(args: argparse.Namespace) -> int:
         f"{result.final_val_accuracy:.4f} (best {result.best_val_accuracy:.4f}, search "
         f"{result.search_accuracy:.4f}); {result.latency_ms:.3f} ms on {result.target}"
     )
+    if result.deployed_accuracy is not None:
+        print(f"  deployed on {result.target}: accuracy {result.deployed_accuracy:.4f}")
     print(f"  result: {result.output}/result.json")
+    print(f"  files: {', '.join(result.files.values())}")
     return 0
 
 

@@ -93,6 +93,7 @@ def test_a_summary_written_before_the_types_reads_and_writes_back_unchanged():
     assert written["teacher"].pop("members") == []
     assert written["target"].pop("calibration_images") == 0  # a float32 target calibrates none
     assert (written["data"].pop("mean"), written["data"].pop("std")) == ([], [])  # not recorded
+    assert written["data"].pop("class_names") == []  # nor these
     assert written == raw  # every key it had, values unchanged
 
 

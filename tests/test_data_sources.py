@@ -156,6 +156,7 @@ def test_an_image_folder_with_stratified_split(tmp_path):
     write_pngs(tmp_path / "pets", per_class=10)
     data = load_data(f"folder:{tmp_path / 'pets'}", seed=0)
     assert data.classes == 2 and data.input_shape == (3, 12, 12)
+    assert data.class_names == ("cat", "dog")  # label index -> its folder's name
     assert len(data.train_y) == 16 and torch.bincount(data.val_y).tolist() == [2, 2]
     smaller = load_data(f"folder:{tmp_path / 'pets'}", input_size=8)
     assert smaller.input_shape == (3, 8, 8)
@@ -196,6 +197,7 @@ def test_npz_archives(tmp_path):
     np.savez(tmp_path / "a.npz", x=x, y=y)
     data = load_data(f"npz:{tmp_path / 'a.npz'}")
     assert data.classes == 2 and data.input_shape == (1, 10, 10)
+    assert data.class_names == ("3", "7")  # the archive's own label values
     np.savez(tmp_path / "c.npz", x=RNG.random((30, 3, 8, 8), dtype=np.float32), y=np.arange(30) % 3)
     assert load_data(f"npz:{tmp_path / 'c.npz'}").input_shape == (3, 8, 8)
 
@@ -214,6 +216,22 @@ def test_bad_npz_archives_are_one_clear_line(tmp_path, arrays, message):
     np.savez(tmp_path / "bad.npz", **arrays)
     with pytest.raises(AutoKDError, match=message):
         load_data(f"npz:{tmp_path / 'bad.npz'}")
+
+
+def test_every_source_names_its_classes(tmp_path, digits):
+    assert digits.class_names == tuple("0123456789")
+    write_cifar(tmp_path / "c10", per_batch=100)
+    assert load_data("cifar10", data_dir=tmp_path / "c10").class_names[:2] == (
+        "airplane",
+        "automobile",
+    )
+    write_idx(tmp_path / "f" / "FashionMNIST" / "raw")
+    fashion = load_data("fashion-mnist", data_dir=tmp_path / "f")
+    assert fashion.class_names[0] == "T-shirt/top" and fashion.class_names[9] == "Ankle boot"
+    write_cifar(tmp_path / "c100", hundred=True, per_batch=100)
+    meta = {b"fine_label_names": [f"kind{i}".encode() for i in range(100)]}
+    (tmp_path / "c100" / "cifar-100-python" / "meta").write_bytes(pickle.dumps(meta))
+    assert load_data("cifar100", data_dir=tmp_path / "c100").class_names[3] == "kind3"
 
 
 def test_a_stratified_subset_of_the_training_images(digits):

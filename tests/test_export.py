@@ -287,3 +287,67 @@ def test_validate_in_worker_processes_matches_one_process(run_and_bundle, monkey
         results.append(json.loads((run / "validation.json").read_text()))
     assert [r["workers"] for r in results] == [1, min(2, 2 * results[0]["students_validated"])]
     assert results[0]["students"] == results[1]["students"]
+
+
+def _write_digit_folders(root, *, classes=("zero", "one", "two"), val_per_class=12):
+    """scikit-learn's digits 0-2 as 16x16 grey PNGs in train/ and val/ class folders."""
+    from PIL import Image
+    from sklearn.datasets import load_digits
+
+    digits = load_digits()
+    for label, name in enumerate(classes):
+        images = digits.images[digits.target == label]
+        for split, part in (("val", images[:val_per_class]), ("train", images[val_per_class:])):
+            (root / split / name).mkdir(parents=True)
+            for i, image in enumerate(part):
+                pixels = Image.fromarray((image * 255 / 16).astype(np.uint8), "L")
+                pixels.resize((16, 16), Image.BILINEAR).save(root / split / name / f"{i}.png")
+
+
+def _accuracy_outside_autokd(onnx_file, student_yaml, val_folder):
+    """What a user does with a bundle and plain onnxruntime: read the recorded preprocessing
+    and class names, normalise each raw image, run it and name its class."""
+    import onnxruntime as ort
+    from PIL import Image
+
+    description = yaml.safe_load(student_yaml.read_text())
+    prep, names = description["preprocessing"], description["class_names"]
+    mean = np.array(prep["mean"], np.float32).reshape(-1, 1, 1)
+    std = np.array(prep["std"], np.float32).reshape(-1, 1, 1)
+    session = ort.InferenceSession(str(onnx_file), providers=["CPUExecutionProvider"])
+    right = total = 0
+    for path in sorted(val_folder.glob("*/*.png")):
+        image = Image.open(path)
+        assert image.size == (prep["input_size"],) * 2  # saved at the student's input size
+        pixels = np.asarray(image, np.float32)[None] / 255.0  # (C, H, W), [0, 1]
+        logits = session.run(None, {"input": ((pixels - mean) / std)[None].astype(np.float32)})
+        right += names[int(logits[0].argmax())] == path.parent.name
+        total += 1
+    return right / total, total
+
+
+@pytest.mark.slow
+def test_a_bundle_runs_on_raw_images_with_only_what_it_records(tmp_path):
+    """The exported ONNX file, and the one `autokd train` writes of the trained weights, named
+    by class outside autokd, give the accuracies autokd recorded."""
+    _write_digit_folders(tmp_path / "digits")
+    search = tiny_search(tmp_path, "folder", 2)
+    assert main([*search, "--data", f"folder:{tmp_path / 'digits'}"]) == 0
+    bundle = tmp_path / "bundle"
+    assert main(["export", str(tmp_path / "runs" / "folder"), "-o", str(bundle)]) == 0
+    description = yaml.safe_load((bundle / "student.yaml").read_text())
+    assert description["class_names"] == ["one", "two", "zero"]  # sorted folder names
+    val = tmp_path / "digits" / "val"
+    accuracy, images = _accuracy_outside_autokd(
+        bundle / "student.onnx", bundle / "student.yaml", val
+    )
+    assert images == 36
+    assert accuracy == pytest.approx(description["metrics"]["accuracy"], abs=1.5 / images)
+
+    trained = tmp_path / "trained"
+    assert main(["train", str(bundle), "--epochs", "2", "-o", str(trained), "--quiet"]) == 0
+    result = json.loads((trained / "result.json").read_text())
+    assert set(result["files"].values()) == {"student.pt", "student.onnx", "student.torchscript.pt"}
+    assert max(result["parity"].values()) <= 1e-4
+    accuracy, _ = _accuracy_outside_autokd(trained / "student.onnx", bundle / "student.yaml", val)
+    assert accuracy == pytest.approx(result["final_val_accuracy"], abs=1.5 / images)

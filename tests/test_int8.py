@@ -4,6 +4,7 @@ with `accuracy_fp32` and `accuracy_drop` beside it); export ships the quantized 
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 
@@ -178,6 +179,18 @@ def test_an_int8_search_records_the_deployed_accuracy_and_its_drop(tmp_path, dig
     logits = session.run(None, {"input": images})[0]
     accuracy = float((logits.argmax(1) == raw.val_y.numpy()).mean())
     assert accuracy == pytest.approx(metrics["accuracy"], abs=1.5 / len(raw.val_y))
+
+    # `autokd train` ships the trained student quantized too, and records its accuracy
+    trained = tmp_path / "trained"
+    assert main(["train", str(bundle), "--epochs", "1", "-o", str(trained), "--quiet"]) == 0
+    result = json.loads((trained / "result.json").read_text())
+    assert result["files"]["deployed"] == "student.int8.onnx"
+    session = onnxruntime.InferenceSession(
+        str(trained / "student.int8.onnx"), providers=["CPUExecutionProvider"]
+    )
+    logits = session.run(None, {"input": images})[0]
+    accuracy = float((logits.argmax(1) == raw.val_y.numpy()).mean())
+    assert accuracy == pytest.approx(result["deployed_accuracy"], abs=1.5 / len(raw.val_y))
 
 
 @pytest.mark.slow

@@ -70,6 +70,7 @@ class DataBundle:
     input_size: int
     key: str  # identity of exactly these tensors; keys the teacher and teacher-output caches
     description: str = ""
+    class_names: tuple[str, ...] = ()  # label index -> the name of its class
     augment: Augment | None = None
     options: dict[str, Any] | None = None  # how to prepare it again (seed, size, subset, dir)
     key_parts: tuple = ()  # what the key is made of besides the subset and the storage
@@ -113,6 +114,7 @@ class DataBundle:
             "val_images": len(self.val_y),
             "channels": self.channels,
             "classes": self.classes,
+            "class_names": list(self.class_names),
             "input_size": self.input_size,
             "key": self.key,
             "description": self.description,
@@ -207,6 +209,14 @@ register_dataset(
         augment=random_shift,
     )
 )
+
+
+def _class_names(names: tuple[str, ...], classes: int) -> tuple[str, ...]:
+    """One name per output of a student: the source's (a file may use only its first labels),
+    or, where it names none or too few, the label index itself."""
+    if len(names) >= classes:
+        return names[:classes]
+    return tuple(str(label) for label in range(classes))
 
 
 def data_key(parts: tuple, *, subset: int | None, compact: bool) -> str:
@@ -304,6 +314,7 @@ def load_data(
         key=data_key(key_parts, subset=subset, compact=compact),
         key_parts=key_parts,
         description=spec.description,
+        class_names=_class_names(raw.class_names, classes),
         augment=spec.augment,
         options=options,
         loader_workers=loader_workers(settings.loader_workers),

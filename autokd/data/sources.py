@@ -35,6 +35,14 @@ _GREY_MODES = {"1", "L", "LA", "I", "I;16", "F"}
 # order, when --data-dir lacks torchvision's layout.
 DEBIAN_FASHION_MNIST = (Path("/usr/share/datasets/fashion-mnist"),)
 DEBIAN_FASHION_MNIST_APT = "apt-get install dataset-fashion-mnist"
+# The names the data sets' authors give their labels, index by index.
+CIFAR10_CLASSES = (
+    "airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"
+)  # fmt: skip
+FASHION_MNIST_CLASSES = (
+    "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
+    "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot",
+)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -44,6 +52,7 @@ class RawData:
     val_images: np.ndarray | None = None  # a validation split the source itself defines
     val_labels: np.ndarray | None = None
     identity: str = ""  # what makes these the same images next time: file names, sizes, times
+    class_names: tuple[str, ...] = ()  # label index -> what it means; empty: the index itself
 
 
 @dataclass(frozen=True)
@@ -150,7 +159,18 @@ def load_cifar(request: SourceRequest, *, hundred: bool) -> RawData:
         np.concatenate(images),
         np.asarray(labels, dtype=np.int64),
         identity=files_identity(files),
+        class_names=_cifar100_classes(folder / "meta") if hundred else CIFAR10_CLASSES,
     )
+
+
+def _cifar100_classes(meta: Path) -> tuple[str, ...]:
+    """CIFAR-100's fine label names, from the archive's `meta` file; none when it is absent."""
+    try:
+        with meta.open("rb") as handle:
+            names = _CifarUnpickler(handle, encoding="bytes").load()[b"fine_label_names"]
+        return tuple(n.decode() if isinstance(n, bytes) else str(n) for n in names)
+    except (OSError, pickle.UnpicklingError, KeyError, ValueError, EOFError, TypeError):
+        return ()
 
 
 def _read_idx(path: Path, ndim: int) -> np.ndarray:
@@ -202,6 +222,7 @@ def load_mnist(request: SourceRequest, *, fashion: bool) -> RawData:
         images[:, None],
         labels.astype(np.int64),
         identity=files_identity([image_file, label_file]),
+        class_names=FASHION_MNIST_CLASSES if fashion else (),
     )
 
 
@@ -297,8 +318,9 @@ def load_folder(root: Path, *, side: int | None = None) -> RawData:
             images[n_train:],
             labels[n_train:],
             identity=identity,
+            class_names=tuple(names),
         )
-    return RawData(images, labels, identity=identity)
+    return RawData(images, labels, identity=identity, class_names=tuple(names))
 
 
 def load_npz(path: Path) -> RawData:
@@ -348,8 +370,13 @@ def load_npz(path: Path) -> RawData:
         x = x.transpose(0, 3, 1, 2)  # channels last (N, H, W, C), as images usually come
     images = x[:, None] if x.ndim == 3 else x
     images = images if x.dtype == np.uint8 else _unit_range(images.astype(np.float32), path)
-    _, labels = np.unique(y, return_inverse=True)  # any label values become 0 .. classes - 1
-    return RawData(images, labels.astype(np.int64), identity=files_identity([path]))
+    values, labels = np.unique(y, return_inverse=True)  # any label values: 0 .. classes - 1
+    return RawData(
+        images,
+        labels.astype(np.int64),
+        identity=files_identity([path]),
+        class_names=tuple(str(v) for v in values.tolist()),  # the archive's own label values
+    )
 
 
 def _real_numbers(array: np.ndarray) -> bool:

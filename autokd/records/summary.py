@@ -58,6 +58,7 @@ class DataRecord:
     data_dir: str | None = None
     mean: tuple[float, ...] = ()  # per channel, of the training images on the [0, 1] scale
     std: tuple[float, ...] = ()  # (runs before these were recorded: empty)
+    class_names: tuple[str, ...] = ()  # label index -> class name (older runs: empty)
     extra: dict[str, Any] = field(default_factory=dict)
 
 

@@ -2,7 +2,9 @@
 
 A bundle folder holds
     student.yaml             a `BundleDescription`: architecture, distillation settings, schedule,
-                             teacher and data identities, target and the measured metrics
+                             teacher and data identities, target, the measured metrics, and
+                             what a user needs to run the files: the preprocessing (input size,
+                             channels, mean and std) and the class name of each output
     student.pt               the weights trained during the search
     student.onnx             ONNX (dynamic batch axis), checked against PyTorch with ONNX Runtime
     student.torchscript.pt   TorchScript, checked against PyTorch
@@ -88,6 +90,7 @@ class BundleDescription:
     files: Mapping[str, str]
     autokd_bundle: int = BUNDLE_FORMAT
     preprocessing: Preprocessing | None = None  # bundles before it was recorded: None
+    class_names: tuple[str, ...] = ()  # the student's output index -> class; older bundles: ()
     parity: Mapping[str, float] = field(default_factory=dict)  # file role -> largest |diff|
 
     def to_dict(self) -> dict[str, Any]:
@@ -104,6 +107,7 @@ class BundleDescription:
                 "metrics": to_mapping(self.metrics),
                 "files": dict(self.files),
                 "preprocessing": to_mapping(self.preprocessing) if self.preprocessing else None,
+                "class_names": list(self.class_names),
                 "parity": dict(self.parity),
             }
         )
@@ -128,6 +132,7 @@ class BundleDescription:
             files=dict(mapping.get("files") or FILES),
             autokd_bundle=mapping["autokd_bundle"],
             preprocessing=_optional(Preprocessing, mapping.get("preprocessing"), "preprocessing"),
+            class_names=tuple(str(name) for name in mapping.get("class_names") or ()),
             parity=dict(mapping.get("parity") or {}),
         )
 

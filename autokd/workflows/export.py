@@ -12,6 +12,7 @@ import tempfile
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -181,7 +182,7 @@ def export_run(
             accuracy_fp32=_present(row.get("accuracy_fp32")),
         ),
         files=dict(FILES),
-        preprocessing=_preprocessing(run, summary, config, settings),
+        **_what_the_images_are(run, summary, config, settings),
     )
     staging = Path(tempfile.mkdtemp(prefix=f".{output.name}-", dir=output.parent))
     try:
@@ -203,16 +204,18 @@ def export_run(
     return ExportResult(output, number, description, onnx_diff, script_diff)
 
 
-def _preprocessing(
+def _what_the_images_are(
     run: RunFolder, summary: RunSummary, student: StudentSpec, settings: Settings
-) -> Preprocessing:
-    """What the student expects of an image, from the run's summary (a run from before the
-    statistics were recorded: from its data, prepared again)."""
-    mean, std = summary.data.mean, summary.data.std
-    if not mean:
-        stores = load_identified_data(run.data_identity(), settings=settings).train_x
-        mean, std = tuple(stores.mean.flatten().tolist()), tuple(stores.std.flatten().tolist())
-    return Preprocessing(student.in_channels, student.input_size, tuple(mean), tuple(std))
+) -> dict[str, Any]:
+    """What the student expects of an image and what each output means, from the run's
+    summary (a run from before these were recorded: from its data, prepared again)."""
+    mean, std, names = summary.data.mean, summary.data.std, summary.data.class_names
+    if not (mean and names):
+        data = load_identified_data(run.data_identity(), settings=settings)
+        mean, std = data.train_x.mean.flatten().tolist(), data.train_x.std.flatten().tolist()
+        names = data.class_names
+    preprocessing = Preprocessing(student.in_channels, student.input_size, tuple(mean), tuple(std))
+    return {"preprocessing": preprocessing, "class_names": tuple(names)}
 
 
 def _check_output_folder(output: Path, *, force: bool) -> None:

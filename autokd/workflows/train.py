@@ -1,6 +1,7 @@
 """`autokd train`: a bundle's student trained from scratch, longer, with the search's
 distillation settings (or on labels alone), through `distill.training.train_student`, the same
-loop every search trial runs.
+loop every search trial runs. The trained student is written in every format the bundle has
+(weights, ONNX, TorchScript, the deployed INT8 file), each checked as `autokd export` checks it.
 """
 
 from __future__ import annotations
@@ -19,16 +20,21 @@ from autokd.distill.config import KDConfig, TrainConfig
 from autokd.distill.engine import EpochReport
 from autokd.distill.training import place_on_device, train_student
 from autokd.errors import AutoKDError
+from autokd.measure.backends import get_backend
+from autokd.measure.deployed import calibration_images, deployed_accuracy
 from autokd.measure.metrics import MetricsCache
+from autokd.measure.onnx import require_onnx
 from autokd.records.cache import atomic_write, write_json
 from autokd.records.codec import Codable
 from autokd.runtime.cores import set_training_threads, threads_for
 from autokd.runtime.device import Execution
 from autokd.runtime.settings import Settings
+from autokd.students import build_student
 from autokd.teachers import load_identified_teacher
 from autokd.teachers.outputs import teacher_signal
-from autokd.workflows.bundle import Bundle
+from autokd.workflows.bundle import FILES, Bundle
 from autokd.workflows.config import DEFAULT_FULL_EPOCHS
+from autokd.workflows.export import write_deployables
 
 CHECKPOINT = "checkpoint.pt"
 RESULT = "result.json"
@@ -55,8 +61,13 @@ class TrainResult(Codable):
     target: str
     train_seconds: float
     seconds: float  # of the whole command: data, teacher, training
-    output: str  # the folder holding result.json and student.pt
+    output: str  # the folder holding result.json, student.pt and the bundle's other formats
     distill: KDConfig | None = None  # the settings distilled with, when `kd`
+    files: dict[str, str] = field(default_factory=dict)  # role -> file in `output`, as a bundle's
+    parity: dict[str, float] = field(default_factory=dict)  # format -> largest |diff| to PyTorch
+    # A target that quantizes: the deployed (INT8) model's validation accuracy, in its runtime;
+    # `final_val_accuracy` is the float32 model's
+    deployed_accuracy: float | None = None
     training: dict[str, Any] = field(default_factory=dict)  # device, precision, threads
     history: tuple[EpochReport, ...] = ()
     extra: dict[str, Any] = field(default_factory=dict)
@@ -130,6 +141,8 @@ def train_bundle(
     )
     # Everything that can refuse comes before anything in `output` is removed or written.
     remove_earlier = _check_output(output, resume=resume, force=force)
+    if "onnx" in bundle.description.files:
+        require_onnx("the bundle has an ONNX file, and `autokd train` writes one of its student")
     execution = execution or Execution()
     set_training_threads(threads_for(1, settings.threads))  # trains alone: every physical core
     started = time.perf_counter()
@@ -166,7 +179,8 @@ def train_bundle(
             execution=execution,
         )
     state = {k: v.cpu() for k, v in model.state_dict().items()}
-    atomic_write(output / "student.pt", lambda tmp: torch.save(state, tmp))
+    atomic_write(output / FILES["weights"], lambda tmp: torch.save(state, tmp))
+    shipped = write_trained_formats(bundle, state, data, output, seed=seed)
     result = TrainResult(
         bundle=str(bundle.path),
         kd=use_kd,
@@ -189,9 +203,46 @@ def train_bundle(
         seconds=round(time.perf_counter() - started, 2),
         history=tuple(fitted.history),
         output=str(output),
+        files=shipped.files,
+        parity=shipped.parity,
+        deployed_accuracy=shipped.deployed_accuracy,
     )
     write_json(output / RESULT, result.to_dict())
     return result
+
+
+@dataclass(frozen=True)
+class ShippedFormats:
+    files: dict[str, str]  # role -> file name, as in a bundle
+    parity: dict[str, float]
+    deployed_accuracy: float | None
+
+
+def write_trained_formats(
+    bundle: Bundle, state: dict[str, torch.Tensor], data: Any, output: Path, *, seed: int
+) -> ShippedFormats:
+    """The trained student in every format its bundle has, checked as `autokd export` checks
+    them: ONNX and TorchScript against PyTorch, and for a target that quantizes the deployed
+    file, calibrated on `seed`'s draw of training images and evaluated in its runtime."""
+    model = build_student(bundle.student)
+    model.load_state_dict(state)
+    model.eval()
+    roles = bundle.description.files
+    files, parity = {"weights": FILES["weights"]}, {}
+    if "onnx" in roles or "torchscript" in roles:
+        onnx_diff, script_diff = write_deployables(model, bundle.student, output)
+        files |= {"onnx": FILES["onnx"], "torchscript": FILES["torchscript"]}
+        parity = {"onnx": onnx_diff, "torchscript": script_diff}
+    accuracy = None
+    if "deployed" in roles:
+        target = bundle.target
+        calibration = calibration_images(data, target.calibration_images, seed)
+        deployed = deployed_accuracy(
+            bundle.student, state, target, calibration, data, keep_in=output
+        )
+        files["deployed"] = get_backend(target.backend).deployed_file
+        accuracy = deployed.accuracy
+    return ShippedFormats(files, parity, accuracy)
 
 
 def _float32_search_accuracy(metrics: Any) -> float:
