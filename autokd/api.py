@@ -531,6 +531,8 @@ def train(
     device: str = _RUN.device,
     precision: str = _RUN.precision,
     progress: bool = True,
+    qat: bool = False,
+    qat_epochs: int | None = None,
 ) -> Any:
     """Train a bundle's student from scratch with the search's distillation settings and the
     same engine; write result.json and student.pt and return the `TrainResult`.
@@ -549,6 +551,9 @@ def train(
         device: where it trains: `auto`, `cpu`, `cuda`, `cuda:N`.
         precision: `mixed` (autocast on CUDA) or `fp32`.
         progress: show a progress bar over the epochs.
+        qat: then fine-tune it with fake quantization (a bundle of a target that quantizes)
+            and record the deployed accuracy after both (`result.qat`).
+        qat_epochs: epochs of that fine-tuning (default: a fifth of `epochs`, at least 1).
     """
     from autokd.runtime.device import resolve_execution
     from autokd.workflows.train import train_bundle
@@ -569,6 +574,8 @@ def train(
             teacher_weights=Path(teacher_weights) if teacher_weights else None,
             progress=progress,
             execution=resolve_execution(device, precision, lock=settings.core_lock()),
+            qat=qat,
+            qat_epochs=None if qat_epochs is None else _positive("qat_epochs", qat_epochs),
             settings=settings,
         )
 

@@ -696,6 +696,20 @@ def _add_train(commands: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--resume", action="store_true", help="continue an interrupted training")
     p.add_argument("--force", action="store_true", help="start a non-empty output folder over")
+    p.add_argument(
+        "--qat",
+        action="store_true",
+        help="then fine-tune the trained student with fake quantization (NNCF) and the same KD "
+        "terms, and quantize it again: result.json gives the deployed accuracy after "
+        "post-training quantization and after QAT (a bundle of an INT8 target)",
+    )
+    p.add_argument(
+        "--qat-epochs",
+        type=_positive_int,
+        metavar="N",
+        help="epochs of the quantization-aware fine-tuning (default: a fifth of --epochs, "
+        "at least 1)",
+    )
     _add_teacher_weights(p)
     _add_execution(p)
     _add_quiet(p)
@@ -740,6 +754,8 @@ def _train(args: argparse.Namespace) -> int:
         device=args.device,
         precision=args.precision,
         progress=not args.quiet,
+        qat=args.qat,
+        qat_epochs=args.qat_epochs,
     )
     print(
         f"autokd: trained {'with' if result.kd else 'without'} KD for {result.epochs} "
@@ -747,7 +763,13 @@ def _train(args: argparse.Namespace) -> int:
         f"{result.final_val_accuracy:.4f} (best {result.best_val_accuracy:.4f}, search "
         f"{result.search_accuracy:.4f}); {result.latency_ms:.3f} ms on {result.target}"
     )
-    if result.deployed_accuracy is not None:
+    if result.qat is not None:
+        print(
+            f"  deployed on {result.target}: accuracy {result.qat.deployed_accuracy_ptq:.4f} "
+            f"quantized after training, {result.qat.deployed_accuracy:.4f} after "
+            f"{result.qat.epochs} epoch(s) of quantization-aware fine-tuning"
+        )
+    elif result.deployed_accuracy is not None:
         print(f"  deployed on {result.target}: accuracy {result.deployed_accuracy:.4f}")
     print(f"  result: {result.output}/result.json")
     print(f"  files: {', '.join(result.files.values())}")

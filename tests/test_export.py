@@ -225,6 +225,9 @@ def test_train_refuses_unclear_output_and_broken_bundles(run_and_bundle, capsys,
     (broken / "student.yaml").write_text((bundle / "student.yaml").read_text())
     assert main(["train", str(broken), "--quiet"]) == 2
     assert "has no student.pt; export it again" in capsys.readouterr().err
+    assert main(["train", str(bundle), "--qat", "-o", str(tmp_path / "q"), "--quiet"]) == 2
+    assert "--qat fine-tunes for a target that quantizes" in capsys.readouterr().err
+    assert not (tmp_path / "q").exists()
 
 
 @pytest.mark.slow

@@ -180,17 +180,29 @@ def test_an_int8_search_records_the_deployed_accuracy_and_its_drop(tmp_path, dig
     accuracy = float((logits.argmax(1) == raw.val_y.numpy()).mean())
     assert accuracy == pytest.approx(metrics["accuracy"], abs=1.5 / len(raw.val_y))
 
-    # `autokd train` ships the trained student quantized too, and records its accuracy
+    # `autokd train --qat` ships the trained student quantized after training and after
+    # quantization-aware fine-tuning, and records both accuracies, each its file's
     trained = tmp_path / "trained"
-    assert main(["train", str(bundle), "--epochs", "1", "-o", str(trained), "--quiet"]) == 0
+    train = ["train", str(bundle), "--epochs", "2", "--qat", "-o", str(trained), "--quiet"]
+    assert main(train) == 0
     result = json.loads((trained / "result.json").read_text())
     assert result["files"]["deployed"] == "student.int8.onnx"
-    session = onnxruntime.InferenceSession(
-        str(trained / "student.int8.onnx"), providers=["CPUExecutionProvider"]
+    assert result["files"]["qat_deployed"] == "qat/student.int8.onnx"
+    qat = result["qat"]
+    assert qat["epochs"] == 1 and qat["deployed_accuracy_ptq"] == result["deployed_accuracy"]
+    before, after = (
+        torch.load(trained / f, weights_only=True) for f in ("student.pt", "qat/student.pt")
     )
-    logits = session.run(None, {"input": images})[0]
-    accuracy = float((logits.argmax(1) == raw.val_y.numpy()).mean())
-    assert accuracy == pytest.approx(result["deployed_accuracy"], abs=1.5 / len(raw.val_y))
+    assert before.keys() == after.keys()  # the student's own weights, NNCF's left out
+    assert any(not torch.equal(before[k], after[k]) for k in before)  # fine-tuned
+    for file, recorded in (("student.int8.onnx", qat["deployed_accuracy_ptq"]),
+                           ("qat/student.int8.onnx", qat["deployed_accuracy"])):  # fmt: skip
+        session = onnxruntime.InferenceSession(
+            str(trained / file), providers=["CPUExecutionProvider"]
+        )
+        logits = session.run(None, {"input": images})[0]
+        accuracy = float((logits.argmax(1) == raw.val_y.numpy()).mean())
+        assert accuracy == pytest.approx(recorded, abs=1.5 / len(raw.val_y))
 
 
 @pytest.mark.slow

@@ -7,6 +7,7 @@ loop every search trial runs. The trained student is written in every format the
 from __future__ import annotations
 
 import dataclasses
+import math
 import shutil
 import time
 from dataclasses import dataclass, field
@@ -17,13 +18,15 @@ import torch
 
 from autokd.data import load_identified_data
 from autokd.distill.config import KDConfig, TrainConfig
-from autokd.distill.engine import EpochReport
+from autokd.distill.engine import EpochReport, fit
 from autokd.distill.training import place_on_device, train_student
 from autokd.errors import AutoKDError
 from autokd.measure.backends import get_backend
 from autokd.measure.deployed import calibration_images, deployed_accuracy
+from autokd.measure.fake_quant import fake_quantized, float_weights
 from autokd.measure.metrics import MetricsCache
 from autokd.measure.onnx import require_onnx
+from autokd.measure.openvino import require_openvino
 from autokd.records.cache import atomic_write, write_json
 from autokd.records.codec import Codable
 from autokd.runtime.cores import set_training_threads, threads_for
@@ -38,6 +41,23 @@ from autokd.workflows.export import write_deployables
 
 CHECKPOINT = "checkpoint.pt"
 RESULT = "result.json"
+QAT_FOLDER = "qat"  # in the output folder: the fine-tuned weights and their deployed file
+QAT_LR_FACTOR = 0.1  # fine-tuning a trained student: a tenth of its peak learning rate
+QAT_EPOCH_SHARE = 5  # default fine-tuning epochs: a fifth of the training's, at least one
+
+
+@dataclass(frozen=True)
+class QATResult(Codable):
+    """Quantization-aware fine-tuning of the trained student (`--qat`): the same engine and KD
+    terms, with fake quantization in the forward pass; then the target's converter."""
+
+    epochs: int
+    lr: float
+    deployed_accuracy_ptq: float  # the trained student quantized after training
+    deployed_accuracy: float  # the fine-tuned one, quantized the same way
+    fake_quant_val_accuracy: float  # in PyTorch, with the simulated rounding
+    seconds: float
+    history: tuple[EpochReport, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -68,6 +88,7 @@ class TrainResult(Codable):
     # A target that quantizes: the deployed (INT8) model's validation accuracy, in its runtime;
     # `final_val_accuracy` is the float32 model's
     deployed_accuracy: float | None = None
+    qat: QATResult | None = None  # with --qat
     training: dict[str, Any] = field(default_factory=dict)  # device, precision, threads
     history: tuple[EpochReport, ...] = ()
     extra: dict[str, Any] = field(default_factory=dict)
@@ -120,6 +141,8 @@ def train_bundle(
     teacher_weights: Path | None = None,
     progress: bool = True,
     execution: Execution | None = None,
+    qat: bool = False,
+    qat_epochs: int | None = None,
     settings: Settings,
 ) -> TrainResult:
     """Train the bundle's student from scratch with its distillation settings (or, without
@@ -130,6 +153,8 @@ def train_bundle(
     data set that defines random views), every batch is a fresh random view and the teacher runs
     live on exactly those views, since cached outputs exist for the stored images only. With
     `all_images`, a student searched on a `--subset` trains on every training image.
+    With `qat` (a bundle of a target that quantizes), the trained student is then fine-tuned
+    with fake quantization for `qat_epochs` (see `QATResult`) and quantized again.
     """
     from autokd.runtime.progress import epoch_bar
 
@@ -143,6 +168,8 @@ def train_bundle(
     remove_earlier = _check_output(output, resume=resume, force=force)
     if "onnx" in bundle.description.files:
         require_onnx("the bundle has an ONNX file, and `autokd train` writes one of its student")
+    if qat:
+        _check_qat(bundle)
     execution = execution or Execution()
     set_training_threads(threads_for(1, settings.threads))  # trains alone: every physical core
     started = time.perf_counter()
@@ -181,6 +208,21 @@ def train_bundle(
     state = {k: v.cpu() for k, v in model.state_dict().items()}
     atomic_write(output / FILES["weights"], lambda tmp: torch.save(state, tmp))
     shipped = write_trained_formats(bundle, state, data, output, seed=seed)
+    qat_result = None
+    if qat:
+        qat_result = fine_tune_quantized(
+            bundle,
+            state,
+            kd,
+            schedule,
+            data,
+            outputs,
+            output / QAT_FOLDER,
+            epochs=qat_epochs or max(1, epochs // QAT_EPOCH_SHARE),
+            ptq_accuracy=shipped.deployed_accuracy,
+            execution=execution,
+            progress=progress,
+        )
     result = TrainResult(
         bundle=str(bundle.path),
         kd=use_kd,
@@ -203,9 +245,10 @@ def train_bundle(
         seconds=round(time.perf_counter() - started, 2),
         history=tuple(fitted.history),
         output=str(output),
-        files=shipped.files,
+        files=shipped.files | (_qat_files(bundle) if qat else {}),
         parity=shipped.parity,
         deployed_accuracy=shipped.deployed_accuracy,
+        qat=qat_result,
     )
     write_json(output / RESULT, result.to_dict())
     return result
@@ -243,6 +286,79 @@ def write_trained_formats(
         files["deployed"] = get_backend(target.backend).deployed_file
         accuracy = deployed.accuracy
     return ShippedFormats(files, parity, accuracy)
+
+
+def _qat_files(bundle: Bundle) -> dict[str, str]:
+    deployed = get_backend(bundle.target.backend).deployed_file
+    return {
+        "qat_weights": f"{QAT_FOLDER}/{FILES['weights']}",
+        "qat_deployed": f"{QAT_FOLDER}/{deployed}",
+    }
+
+
+def _check_qat(bundle: Bundle) -> None:
+    target = bundle.target
+    if not get_backend(target.backend).quantizes:
+        raise AutoKDError(
+            f"--qat fine-tunes for a target that quantizes (onnxruntime-int8, openvino-int8); "
+            f"bundle '{bundle.path}' was searched for {target.name}, which does not"
+        )
+    require_openvino("--qat simulates quantization with NNCF", nncf=True)
+
+
+def fine_tune_quantized(
+    bundle: Bundle,
+    state: dict[str, torch.Tensor],
+    kd: KDConfig | None,
+    schedule: TrainConfig,
+    data: Any,
+    outputs: Any,
+    folder: Path,
+    *,
+    epochs: int,
+    ptq_accuracy: float | None,
+    execution: Execution,
+    progress: bool,
+) -> QATResult:
+    """Quantization-aware distillation: the trained student (`state`), fake-quantized with
+    ranges from the run's calibration images, trained on by the engine with the same KD terms
+    at a tenth of the learning rate; its weights, written to `folder`, then deployed as the
+    target deploys every student (`deployed_accuracy`)."""
+    from autokd.runtime.progress import epoch_bar
+
+    started = time.perf_counter()
+    student = build_student(bundle.student)
+    student.load_state_dict(state)
+    calibration = calibration_images(data, bundle.target.calibration_images, schedule.seed)
+    quantized = fake_quantized(student, calibration.to(torch.float32))
+    fine_tuning = dataclasses.replace(
+        schedule, epochs=epochs, lr=schedule.lr * QAT_LR_FACTOR, warmup_fraction=0.0
+    )
+    with epoch_bar("quantization-aware fine-tuning", epochs, enabled=progress) as show:
+        fitted = fit(
+            quantized,
+            data,
+            fine_tuning,
+            kd=kd,
+            teacher=outputs if kd is not None else None,
+            callbacks=[show],
+            execution=execution,
+        )
+    weights = float_weights(quantized, student)
+    folder.mkdir(parents=True, exist_ok=True)
+    atomic_write(folder / FILES["weights"], lambda tmp: torch.save(weights, tmp))
+    deployed = deployed_accuracy(
+        bundle.student, weights, bundle.target, calibration, data, keep_in=folder
+    )
+    return QATResult(
+        epochs=fitted.epochs_run,
+        lr=fine_tuning.lr,
+        deployed_accuracy_ptq=float(ptq_accuracy if ptq_accuracy is not None else math.nan),
+        deployed_accuracy=deployed.accuracy,
+        fake_quant_val_accuracy=fitted.val_accuracy,
+        seconds=round(time.perf_counter() - started, 2),
+        history=tuple(fitted.history),
+    )
 
 
 def _float32_search_accuracy(metrics: Any) -> float:
