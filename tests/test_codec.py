@@ -92,6 +92,7 @@ def test_a_summary_written_before_the_types_reads_and_writes_back_unchanged():
     assert added == {"pruner": "none", "stopped": 0, "epochs_saved": 0}
     assert written["teacher"].pop("members") == []
     assert written["target"].pop("calibration_images") == 0  # a float32 target calibrates none
+    assert written["target"].pop("performance_hint") is None  # nor takes a runtime's hint
     assert (written["data"].pop("mean"), written["data"].pop("std")) == ([], [])  # not recorded
     assert written["data"].pop("class_names") == []  # nor these
     assert written == raw  # every key it had, values unchanged

@@ -225,3 +225,34 @@ def test_export_refuses_an_int8_model_whose_accuracy_moved(tmp_path, monkeypatch
     bundle = tmp_path / "bundle"
     assert main(["export", str(tmp_path / "runs" / "moved"), "-o", str(bundle)]) == 2
     assert not bundle.exists()
+
+
+def test_the_openvino_performance_hint_is_the_targets_and_only_openvino_takes_one(tmp_path):
+    assert load_target("openvino").performance_hint == "latency"  # the default, and the file's
+    assert load_target("cpu").performance_hint is None
+    (tmp_path / "ov.yaml").write_text("backend: openvino\nperformance_hint: throughput\n")
+    throughput = load_target(tmp_path / "ov.yaml")
+    assert throughput.performance_hint == "throughput"
+    from autokd.measure.metrics import machine_fingerprint
+
+    latency_key = machine_fingerprint(load_target("openvino"))
+    assert machine_fingerprint(throughput) != latency_key  # timed apart, cached apart
+    assert "performance_hint" not in machine_fingerprint(load_target("onnxruntime"))
+    for text, message in (
+        ("backend: openvino\nperformance_hint: fastest\n", "must be one of latency, throughput"),
+        ("backend: onnxruntime\nperformance_hint: latency\n", "backend 'onnxruntime' takes none"),
+    ):
+        (tmp_path / "bad.yaml").write_text(text)
+        with pytest.raises(ConfigError, match=message):
+            load_target(tmp_path / "bad.yaml")
+
+
+def test_the_plugin_compiles_with_the_targets_hint(student, digits):
+    pytest.importorskip("openvino")
+    from autokd.measure.openvino import compile_cpu, to_openvino
+
+    _, model = student
+    converted = to_openvino(model, torch.randn(1, *digits.input_shape))
+    for hint in ("latency", "throughput"):
+        compiled = compile_cpu(converted, 1, hint)
+        assert str(compiled.get_property("PERFORMANCE_HINT")).lower().endswith(hint)

@@ -190,7 +190,8 @@ def measure_latency(
         # No autokd process on this machine trains while the cores are timed (autokd.cores).
         with lock.timing(), torch.inference_mode():
             make_call = get_backend(target.backend).make_call
-            call = make_call(model, x, device=target.device, threads=threads)
+            hint = {"hint": target.performance_hint} if target.performance_hint else {}
+            call = make_call(model, x, device=target.device, threads=threads, **hint)
             starved = _warm_up(call, target, threads)
             synchronize()
             # (contended, blocks spoiled by contention, IQR / median, result): best first

@@ -60,6 +60,8 @@ def machine_fingerprint(target: Target) -> dict[str, Any]:
         "batch_size": target.batch_size,
         "warmup": target.warmup,
         "min_run_time": target.min_run_time,
+        # a runtime's hint (OpenVINO's) changes how it runs; targets without one keep their keys
+        **({"performance_hint": target.performance_hint} if target.performance_hint else {}),
     }
 
 

@@ -69,13 +69,17 @@ def quantize_openvino(converted: Any, calibration: torch.Tensor) -> Any:
         return nncf.quantize(converted, nncf.Dataset(images), subset_size=len(images))
 
 
-def compile_cpu(converted: Any, threads: int) -> Any:
-    """The model compiled by the CPU plugin: `threads` inference threads, the latency hint (one
-    stream: batch-1 latency, not throughput) and float32 precision, so that a CPU with bf16
-    or AMX does not silently run the float32 model in bf16."""
+HINTS = ("latency", "throughput")  # a target's `performance_hint`; the first is the default
+
+
+def compile_cpu(converted: Any, threads: int, hint: str = HINTS[0]) -> Any:
+    """The model compiled by the CPU plugin: `threads` inference threads, the performance
+    `hint` (`latency`: one stream, batch-1 latency; `throughput`: as many streams as the plugin
+    chooses, for batches) and float32 precision, so that a CPU with bf16 or AMX does not
+    silently run the float32 model in bf16."""
     ov = openvino_offline()
     config = {
-        "PERFORMANCE_HINT": "LATENCY",
+        "PERFORMANCE_HINT": hint.upper(),
         "INFERENCE_NUM_THREADS": threads,
         "INFERENCE_PRECISION_HINT": "f32",
     }

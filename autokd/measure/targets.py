@@ -29,6 +29,7 @@ _TARGET_KEYS = [
     "warmup",
     "min_run_time",
     "calibration_images",
+    "performance_hint",
 ]
 DEFAULT_CALIBRATION_IMAGES = 256  # of a quantizing backend: seeded training images per run
 
@@ -48,6 +49,7 @@ class Target:
     warmup: int
     min_run_time: float
     calibration_images: int = 0  # training images that calibrate INT8 (0: the backend does not)
+    performance_hint: str | None = None  # the runtime's (OpenVINO's); None: it takes none
     digest: str = field(default="", compare=False)  # of the file: a rerun must measure alike
 
     @property
@@ -73,6 +75,26 @@ def _target_int(path: Path, raw: dict[str, Any], key: str, default: int | None) 
     if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
         raise ConfigError(
             f"{path}: key '{key}' must be an integer in [{low}, {high}], got {value!r}"
+        )
+    return value
+
+
+def _performance_hint(path: Path, backend: str, value: Any) -> str | None:
+    """The target's performance hint: one its backend offers (default: the backend's first);
+    refused on a backend that takes none."""
+    hints = get_backend(backend).hints
+    if not hints:
+        if value is not None:
+            takers = ", ".join(b for b in list_backends() if get_backend(b).hints)
+            raise ConfigError(
+                f"{path}: key 'performance_hint': backend '{backend}' takes none; only {takers} do"
+            )
+        return None
+    if value is None:
+        return hints[0]
+    if value not in hints:
+        raise ConfigError(
+            f"{path}: key 'performance_hint' must be one of {', '.join(hints)}, got {value!r}"
         )
     return value
 
@@ -128,6 +150,7 @@ def parse_target(path: Path, name: str, raw: Mapping[str, Any], *, digest: str =
             f"{', '.join(b for b in list_backends() if get_backend(b).quantizes)} calibrate"
         )
     return Target(
+        performance_hint=_performance_hint(path, backend, raw.get("performance_hint")),
         name=name,
         source=str(path),
         description=description_of(path, dict(raw)),

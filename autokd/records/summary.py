@@ -74,6 +74,7 @@ class TargetRecord:
     min_run_time: float
     description: str = ""
     calibration_images: int = 0  # INT8 targets: the training images that calibrate each student
+    performance_hint: str | None = None  # OpenVINO targets: the runtime's hint
 
     def settings(self) -> dict[str, Any]:
         """What a latency depends on from the target: every field but its name and words."""

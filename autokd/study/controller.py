@@ -642,6 +642,7 @@ def build_summary(
             warmup=target.warmup,
             min_run_time=target.min_run_time,
             calibration_images=target.calibration_images,
+            performance_hint=target.performance_hint,
         ),
         # everything a latency depends on besides the architecture (compare checks it)
         latency_fingerprint=machine_fingerprint(target),

@@ -7,11 +7,13 @@ import torch
 from torch import nn
 
 from autokd.measure.backends.registry import Backend, TimedCall
-from autokd.measure.openvino import compile_cpu, require_openvino, to_openvino, versions
+from autokd.measure.openvino import HINTS, compile_cpu, require_openvino, to_openvino, versions
 
 
-def make_call(model: nn.Module, x: torch.Tensor, *, device: str, threads: int) -> TimedCall:
-    request = compile_cpu(to_openvino(model, x), threads).create_infer_request()
+def make_call(
+    model: nn.Module, x: torch.Tensor, *, device: str, threads: int, hint: str = HINTS[0]
+) -> TimedCall:
+    request = compile_cpu(to_openvino(model, x), threads, hint).create_infer_request()
     feeds = {0: x.numpy()}
     return lambda: request.infer(feeds)
 
@@ -24,6 +26,7 @@ BACKEND = Backend(
     name="openvino",
     devices=("cpu",),
     make_call=make_call,
+    hints=HINTS,
     check=check,
     versions=lambda device: versions(),
     description="OpenVINO, CPU plugin, float32",

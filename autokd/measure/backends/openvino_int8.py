@@ -16,6 +16,7 @@ from torch import nn
 from autokd.errors import TrialFailed
 from autokd.measure.backends.registry import Backend, Predict, TimedCall, timing_calibration
 from autokd.measure.openvino import (
+    HINTS,
     compile_cpu,
     openvino_offline,
     quantize_openvino,
@@ -43,9 +44,11 @@ def load_deployed(path: Path, threads: int) -> Predict:
     return lambda images: compiled(images)[0]
 
 
-def make_call(model: nn.Module, x: torch.Tensor, *, device: str, threads: int) -> TimedCall:
+def make_call(
+    model: nn.Module, x: torch.Tensor, *, device: str, threads: int, hint: str = HINTS[0]
+) -> TimedCall:
     calibration = timing_calibration(x)
-    request = compile_cpu(quantize(model, calibration), threads).create_infer_request()
+    request = compile_cpu(quantize(model, calibration), threads, hint).create_infer_request()
     feeds = {0: x.numpy()}
     return lambda: request.infer(feeds)
 
@@ -58,6 +61,7 @@ BACKEND = Backend(
     name="openvino-int8",
     devices=("cpu",),
     make_call=make_call,
+    hints=HINTS,
     check=check,
     versions=lambda device: versions(),
     description="OpenVINO, CPU plugin, INT8 by NNCF",

@@ -30,7 +30,7 @@ def _no_versions(device: str) -> dict[str, str]:
 class Backend:
     name: str
     devices: tuple[str, ...]
-    make_call: Callable[..., TimedCall]  # (model, x, *, device, threads) -> call
+    make_call: Callable[..., TimedCall]  # (model, x, *, device, threads[, hint]) -> call
     check: Callable[[str, str], None] = _usable_anywhere
     versions: Callable[[str], dict[str, str]] = _no_versions
     description: str = ""
@@ -42,6 +42,9 @@ class Backend:
     write_deployed: Callable[[nn.Module, torch.Tensor, Path], None] | None = None
     load_deployed: Callable[[Path, int], Predict] | None = None  # (file, threads)
     precision: str = "fp32"  # of the model the backend times: fp32 or int8
+    # The runtime's performance hints a target may choose, its default first (OpenVINO's
+    # `latency`, `throughput`); a backend with some is given the target's as `hint=`
+    hints: tuple[str, ...] = ()
 
     @property
     def quantizes(self) -> bool:
