@@ -44,7 +44,8 @@ def unknown_name_message(kind: str, name: str, valid: list[str], *, hint: str = 
         shown = ", ".join(valid)
     else:
         shown = f"{len(valid)} names" + (f", the closest: {', '.join(close)}" if close else "")
-    return f"unknown {kind} '{name}'{guess}; valid: {shown}{hint}"
+    printable = name if name.isprintable() else repr(name)[1:-1]  # a newline stays one line
+    return f"unknown {kind} '{printable}'{guess}; valid: {shown}{hint}"
 
 
 def check_choice(kind: str, value: str, valid: Iterable[str]) -> str:

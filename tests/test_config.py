@@ -160,6 +160,15 @@ def test_unknown_names_list_the_valid_ones_and_the_closest():
         load_target("cpux")
 
 
+def test_an_unknown_key_with_a_newline_is_still_one_line(tmp_path):
+    """Found by tests/test_fuzz.py: a key ending in a newline printed it, on two lines."""
+    target = write(tmp_path, 'backend: torch\n"threads\\n": 2\n', "t.yaml")
+    with pytest.raises(ConfigError) as caught:
+        load_target(str(target))
+    assert "unknown key 'threads\\n'" in str(caught.value)
+    assert "\n" not in str(caught.value)
+
+
 def test_a_missing_file_is_named(tmp_path):
     with pytest.raises(ConfigError, match="target file '.*nothere.yaml' does not exist"):
         load_target(str(tmp_path / "nothere.yaml"))
