@@ -7,7 +7,6 @@ loop every search trial runs. The trained student is written in every format the
 from __future__ import annotations
 
 import dataclasses
-import math
 import shutil
 import time
 from dataclasses import dataclass, field
@@ -219,7 +218,7 @@ def train_bundle(
             outputs,
             output / QAT_FOLDER,
             epochs=qat_epochs or max(1, epochs // QAT_EPOCH_SHARE),
-            ptq_accuracy=shipped.deployed_accuracy,
+            ptq_accuracy=shipped.deployed_accuracy or 0.0,  # present: --qat needs an INT8 target
             execution=execution,
             progress=progress,
         )
@@ -277,7 +276,7 @@ def write_trained_formats(
         files |= {"onnx": FILES["onnx"], "torchscript": FILES["torchscript"]}
         parity = {"onnx": onnx_diff, "torchscript": script_diff}
     accuracy = None
-    if "deployed" in roles:
+    if bundle.target.quantizes:  # the file the target ships, whatever an older bundle lists
         target = bundle.target
         calibration = calibration_images(data, target.calibration_images, seed)
         deployed = deployed_accuracy(
@@ -316,7 +315,7 @@ def fine_tune_quantized(
     folder: Path,
     *,
     epochs: int,
-    ptq_accuracy: float | None,
+    ptq_accuracy: float,
     execution: Execution,
     progress: bool,
 ) -> QATResult:
@@ -330,7 +329,7 @@ def fine_tune_quantized(
     student = build_student(bundle.student)
     student.load_state_dict(state)
     calibration = calibration_images(data, bundle.target.calibration_images, schedule.seed)
-    quantized = fake_quantized(student, calibration.to(torch.float32))
+    quantized = fake_quantized(student, calibration)
     fine_tuning = dataclasses.replace(
         schedule, epochs=epochs, lr=schedule.lr * QAT_LR_FACTOR, warmup_fraction=0.0
     )
@@ -353,7 +352,7 @@ def fine_tune_quantized(
     return QATResult(
         epochs=fitted.epochs_run,
         lr=fine_tuning.lr,
-        deployed_accuracy_ptq=float(ptq_accuracy if ptq_accuracy is not None else math.nan),
+        deployed_accuracy_ptq=ptq_accuracy,
         deployed_accuracy=deployed.accuracy,
         fake_quant_val_accuracy=fitted.val_accuracy,
         seconds=round(time.perf_counter() - started, 2),
