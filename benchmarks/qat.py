@@ -8,7 +8,9 @@ INT8 search.
    and after E/5 epochs of quantization-aware fine-tuning (QAT), with the time each took.
 
 Usage: python benchmarks/qat.py [--data digits] [--subset N] [--budget 20] [--epochs 30]
-       [--seeds 0 1 2] [--work DIR]   (alone: nothing else running)
+       [--seeds 0 1 2] [--work DIR] [--run RUN]   (alone: nothing else running)
+`--run` takes the knee of an `onnxruntime-int8` run already made (benchmarks/int8.py's) instead
+of searching.
 Writes benchmarks/results/qat[_DATA].json and prints Markdown for docs/performance.md.
 """
 
@@ -31,14 +33,21 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=30)
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--work", type=Path, default=None)
+    parser.add_argument("--run", type=Path, default=None, help="an onnxruntime-int8 run")
     args = parser.parse_args()
     work = work_folder(args.work, "autokd-qat-")
     data = ["--data", args.data] + (["--subset", str(args.subset)] if args.subset else [])
     flags = [*data, "--budget", str(args.budget), "--workers", "1", "--pruner", "none"]
-    _, search_seconds = search_once(work, "int8", "--target", "onnxruntime-int8", *flags, "--quiet")
+    if args.run is None:
+        target = ["--target", "onnxruntime-int8"]
+        _, search_seconds = search_once(work, "int8", *target, *flags, "--quiet")
+        run = work / "runs" / "int8"
+    else:
+        run = args.run.resolve()  # its wall time is kept beside it, as `search_once` keeps it
+        search_seconds = json.loads(run.with_name(f"{run.name}.said.json").read_text())[1]
     bundle = work / "knee"
     if not bundle.is_dir():
-        autokd("export", str(work / "runs" / "int8"), "--pick", "knee", "-o", str(bundle), cwd=work)
+        autokd("export", str(run), "--pick", "knee", "-o", str(bundle), cwd=work)
     description = yaml.safe_load((bundle / "student.yaml").read_text())
     trainings = []
     for seed in args.seeds:
@@ -66,6 +75,7 @@ def main() -> None:
         "budget": args.budget,
         "epochs": args.epochs,
         "search_seconds": round(search_seconds, 1),
+        "run": str(run),
         "knee": {"trial": description["source"]["trial"], **description["metrics"]},
         "trainings": trainings,
         "mean": mean,

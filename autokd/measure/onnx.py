@@ -27,7 +27,12 @@ def require_onnx(why: str) -> None:
 
 
 def to_onnx(model: nn.Module, example: torch.Tensor, destination: str | Path | BinaryIO) -> None:
-    """Export with torch's ONNX exporter (torch.export based), batch axis dynamic, one file."""
+    """Export with torch's ONNX exporter (torch.export based), batch axis dynamic, one file.
+
+    The example is given plain strides: a slice of a one-channel image store has a stride of 1
+    on its channel axis (any stride is valid on a size-1 axis), from which torch.export derives
+    contradictory bounds for the dynamic batch ("Invalid ranges [2:1]", on Fashion-MNIST)."""
+    example = example.clone(memory_format=torch.contiguous_format)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the exporter announces its own deprecations
         torch.onnx.export(

@@ -20,7 +20,7 @@ from autokd.distill.config import KDConfig, TrainConfig
 from autokd.distill.engine import EpochReport, fit
 from autokd.distill.training import place_on_device, train_student
 from autokd.errors import AutoKDError
-from autokd.measure.backends import get_backend
+from autokd.measure.backends import get_backend, list_backends
 from autokd.measure.deployed import calibration_images, deployed_accuracy
 from autokd.measure.fake_quant import fake_quantized, float_weights
 from autokd.measure.metrics import MetricsCache
@@ -298,8 +298,9 @@ def _qat_files(bundle: Bundle) -> dict[str, str]:
 def _check_qat(bundle: Bundle) -> None:
     target = bundle.target
     if not get_backend(target.backend).quantizes:
+        quantizing = ", ".join(b for b in list_backends() if get_backend(b).quantizes)
         raise AutoKDError(
-            f"--qat fine-tunes for a target that quantizes (onnxruntime-int8, openvino-int8); "
+            f"--qat fine-tunes for a target that quantizes ({quantizing}); "
             f"bundle '{bundle.path}' was searched for {target.name}, which does not"
         )
     require_openvino("--qat simulates quantization with NNCF", nncf=True)

@@ -15,13 +15,15 @@ protocol (`measure.latency`) times that call, the same way for every backend. Ea
   accuracy the search then takes as the objective and `autokd export` ships and checks.
 
 A new backend is one module that calls `register_backend(Backend(...))` when imported (shipped:
-`torch_eager`, `onnxruntime_cpu`, `onnxruntime_int8`, `openvino_cpu`, `openvino_int8`; a user's
-own through `AUTOKD_PLUGINS`).
+`torch_eager`, `onnxruntime_cpu`, `onnxruntime_int8`, `openvino_cpu`, `openvino_int8`,
+`executorch_xnnpack`, `executorch_int8`; a user's own through `AUTOKD_PLUGINS`).
 """
 
 from __future__ import annotations
 
 from autokd.measure.backends import (
+    executorch_int8,
+    executorch_xnnpack,
     onnxruntime_cpu,
     onnxruntime_int8,
     openvino_cpu,
@@ -43,3 +45,5 @@ register_backend(onnxruntime_cpu.BACKEND)
 register_backend(onnxruntime_int8.BACKEND)
 register_backend(openvino_cpu.BACKEND)
 register_backend(openvino_int8.BACKEND)
+register_backend(executorch_xnnpack.BACKEND)
+register_backend(executorch_int8.BACKEND)
