@@ -97,9 +97,11 @@ def test_the_int8_target_calibrates_and_lists(capsys):
 
 
 @pytest.mark.slow
-def test_an_executorch_int8_search_exports_its_program(tmp_path, digits):
+def test_an_executorch_int8_search_exports_its_program(tmp_path, digits, capfd):
     args = [*tiny_search(tmp_path, "et", 2), "--target", "executorch-int8"]
     assert main(args) == 0
+    said = "".join(capfd.readouterr())
+    assert "threadpool" not in said and "cpuinfo" not in said  # the C++ runtime's log kept out
     trials = pd.read_csv(tmp_path / "runs" / "et" / "trials.csv")
     assert (trials["state"] == "COMPLETE").all() and trials["accuracy_fp32"].notna().all()
     bundle = tmp_path / "bundle"

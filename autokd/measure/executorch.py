@@ -13,6 +13,8 @@ from __future__ import annotations
 import contextlib
 import io
 import logging
+import os
+import sys
 import warnings
 from collections.abc import Iterator
 from typing import Any
@@ -27,8 +29,9 @@ from autokd.errors import AutoKDError, TrialFailed
 def require_executorch(why: str) -> None:
     """Fail with the install command when the `executorch` extra is missing."""
     try:
-        import executorch.runtime  # noqa: F401
-        from executorch.backends.xnnpack.partition import xnnpack_partitioner  # noqa: F401
+        with _quiet():
+            import executorch.runtime  # noqa: F401
+            from executorch.backends.xnnpack.partition import xnnpack_partitioner  # noqa: F401
     except ImportError:
         raise AutoKDError(
             f"{why}, which is not installed: pip install 'autokd[executorch]' (from a checkout: "
@@ -39,13 +42,34 @@ def require_executorch(why: str) -> None:
 @contextlib.contextmanager
 def _quiet() -> Iterator[None]:
     """torch.export, PT2E and the lowering warn about their own APIs (deprecations, registered
-    enums) on every call; a search's output keeps none of that."""
+    enums) on every call, and ExecuTorch's C++ runtime logs its CPU probing and thread pool to
+    the process's own stdout and stderr; a search's output keeps none of that."""
     logging.getLogger("torch.utils._pytree").setLevel(logging.ERROR)
     logging.getLogger("torch._export").setLevel(logging.ERROR)
-    noise = io.StringIO()
-    with warnings.catch_warnings(), contextlib.redirect_stdout(noise):
+    with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()), _fds_silenced():
         warnings.simplefilter("ignore")
         yield
+
+
+@contextlib.contextmanager
+def _fds_silenced() -> Iterator[None]:
+    """File descriptors 1 and 2 pointed at /dev/null meanwhile (C++ writes bypass Python's
+    streams), then restored."""
+    for stream in (sys.stdout, sys.stderr):
+        stream.flush()
+    saved = [os.dup(1), os.dup(2)]
+    null = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(null, 1)
+        os.dup2(null, 2)
+        yield
+    finally:
+        for stream in (sys.stdout, sys.stderr):
+            stream.flush()
+        os.dup2(saved[0], 1)
+        os.dup2(saved[1], 2)
+        for fd in (*saved, null):
+            os.close(fd)
 
 
 def _calibration_batches(calibration: torch.Tensor, batch: int) -> list[torch.Tensor]:
@@ -79,11 +103,11 @@ def to_pte(
     """The model as an ExecuTorch program lowered to XNNPACK, for inputs shaped like `example`;
     INT8 when `calibration` images are given. A student the exporter, the quantizer or the
     lowering refuses fails its trial with the reason."""
-    from executorch.backends.xnnpack.partition.xnnpack_partitioner import XnnpackPartitioner
-    from executorch.exir import to_edge_transform_and_lower
-
     # The latency protocol runs under inference mode; export and calibration need plain tensors.
     with torch.inference_mode(False), torch.no_grad(), _quiet():
+        from executorch.backends.xnnpack.partition.xnnpack_partitioner import XnnpackPartitioner
+        from executorch.exir import to_edge_transform_and_lower
+
         example = example.detach().cpu().clone(memory_format=torch.contiguous_format)
         try:
             model = model.eval().cpu()
@@ -103,10 +127,10 @@ class LoadedProgram:
     crashes the process)."""
 
     def __init__(self, program: bytes, threads: int) -> None:
-        from executorch.extension.pybindings.portable_lib import _unsafe_reset_threadpool
-        from executorch.runtime import Runtime
-
         with _quiet():
+            from executorch.extension.pybindings.portable_lib import _unsafe_reset_threadpool
+            from executorch.runtime import Runtime
+
             _unsafe_reset_threadpool(threads)  # one pool per process: the last count holds
             self.program = Runtime.get().load_program(program)
             self.forward = self.program.load_method("forward")
