@@ -18,7 +18,9 @@ Usage (alone: nothing else running):
   python benchmarks/int8.py --budget 20                                    # digits, 1 worker
   python benchmarks/int8.py --data fashion-mnist --subset 10000 --budget 50 --workers 2 \
       --pruner mo-asha --teacher-epochs 10 --targets onnxruntime-int8,openvino-int8
-Writes benchmarks/results/int8[_<data>].json and prints Markdown for docs/performance.md.
+  python benchmarks/int8.py --budget 20 --targets executorch-int8 --name int8_executorch
+Writes benchmarks/results/int8[_<data>].json (or --name) and prints Markdown for
+docs/performance.md.
 """
 
 from __future__ import annotations
@@ -154,6 +156,7 @@ def main() -> None:
     parser.add_argument("--teacher-epochs", type=int, default=None)
     parser.add_argument("--targets", default="onnxruntime-int8")
     parser.add_argument("--work", type=Path, default=None)
+    parser.add_argument("--name", default=None, help="results file (default int8[_<data>])")
     args = parser.parse_args()
     work = work_folder(args.work, "autokd-int8-")
     flags = ["--data", args.data, "--budget", str(args.budget), "--workers", args.workers]
@@ -186,7 +189,7 @@ def main() -> None:
             "int8_front_hypervolume": both[name]["latency_ms"],
         }
     suffix = "" if args.data == "digits" else "_" + args.data.replace("-", "_")
-    path = save_result(f"int8{suffix}", result)
+    path = save_result(args.name or f"int8{suffix}", result)
     for name, found in result["searches"].items():
         print(f"\n### {name}\n")
         print("| trial | architecture | front | fp32 acc | INT8 acc | drop | fp32 ms | INT8 ms |")

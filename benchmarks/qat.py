@@ -25,6 +25,27 @@ import yaml
 from common import autokd, save_result, search_once, work_folder
 
 
+def on_other_target(bundle: Path, output: Path, seed: int, target_name: str) -> dict[str, float]:
+    """The trained and the fine-tuned weights of one training deployed on another quantizing
+    target, calibrated as `autokd train` calibrates (the images drawn by its seed)."""
+    import torch
+
+    from autokd.data import load_identified_data
+    from autokd.measure.deployed import calibration_images, deployed_accuracy
+    from autokd.measure.targets import load_target
+    from autokd.runtime.settings import Settings
+    from autokd.workflows.bundle import load_bundle
+
+    described, target = load_bundle(bundle), load_target(target_name)
+    data = load_identified_data(described.data, settings=Settings())
+    calibration = calibration_images(data, target.calibration_images, seed)
+    found = {}
+    for key, weights in (("ptq", "student.pt"), ("qat", "qat/student.pt")):
+        state = torch.load(output / weights, weights_only=True)
+        found[key] = deployed_accuracy(described.student, state, target, calibration, data).accuracy
+    return found
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", default="digits")
@@ -34,6 +55,7 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--work", type=Path, default=None)
     parser.add_argument("--run", type=Path, default=None, help="an onnxruntime-int8 run")
+    parser.add_argument("--also", default=None, help="another INT8 target: both weights on it")
     args = parser.parse_args()
     work = work_folder(args.work, "autokd-qat-")
     data = ["--data", args.data] + (["--subset", str(args.subset)] if args.subset else [])
@@ -66,6 +88,7 @@ def main() -> None:
                 "qat_epochs": result["qat"]["epochs"],
                 "train_seconds": result["train_seconds"],
                 "qat_seconds": result["qat"]["seconds"],
+                **({"also": on_other_target(bundle, output, seed, args.also)} if args.also else {}),
             }
         )
     mean = {key: statistics.mean(t[key] for t in trainings) for key in ("fp32", "ptq", "qat")}
@@ -76,6 +99,7 @@ def main() -> None:
         "epochs": args.epochs,
         "search_seconds": round(search_seconds, 1),
         "run": str(run),
+        "also": args.also,
         "knee": {"trial": description["source"]["trial"], **description["metrics"]},
         "trainings": trainings,
         "mean": mean,
@@ -90,6 +114,9 @@ def main() -> None:
             f"{t['qat_epochs']} | {t['train_seconds']:.1f} | {t['qat_seconds']:.1f} |"
         )
     print(f"| mean | {mean['fp32']:.4f} | {mean['ptq']:.4f} | {mean['qat']:.4f} | | | |")
+    for t in trainings if args.also else []:
+        also = t["also"]
+        print(f"seed {t['seed']} on {args.also}: PTQ {also['ptq']:.4f}, QAT {also['qat']:.4f}")
     print(f"written to {path}")
 
 

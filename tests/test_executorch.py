@@ -56,6 +56,7 @@ def test_the_shipped_int8_program_follows_the_float_model(student, digits, tmp_p
     assert 0.0 <= accuracy_of(predict, digits) <= 1.0
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["executorch", "executorch-int8"])
 def test_the_latency_protocol_times_both_programs(name, student, tmp_path):
     config, model = student
