@@ -11,6 +11,7 @@ one image per call.
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import io
 import logging
 import os
@@ -51,6 +52,9 @@ def _quiet() -> Iterator[None]:
         yield
 
 
+_C_STDIO = ctypes.CDLL(None)
+
+
 @contextlib.contextmanager
 def _fds_silenced() -> Iterator[None]:
     """File descriptors 1 and 2 pointed at /dev/null meanwhile (C++ writes bypass Python's
@@ -66,6 +70,7 @@ def _fds_silenced() -> Iterator[None]:
     finally:
         for stream in (sys.stdout, sys.stderr):
             stream.flush()
+        _C_STDIO.fflush(None)  # C's buffered stdout too, or its log is written after the restore
         os.dup2(saved[0], 1)
         os.dup2(saved[1], 2)
         for fd in (*saved, null):
