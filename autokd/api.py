@@ -203,6 +203,7 @@ def search(
     download: bool = False,
     subset: int | None = None,
     input_size: int | None = None,
+    augment_policy: str = _RUN.data_options.augment_policy,
     max_latency_ms: float | None = None,
     max_flops: int | None = None,
     max_params: int | None = None,
@@ -250,6 +251,9 @@ def search(
         download: download a torchvision data set `data_dir` lacks.
         subset: search on a stratified subset of this many training images.
         input_size: resize images to this side (default: the data set's own).
+        augment_policy: the random views the teacher trains on: `auto` (the data set's own;
+            for a folder or npz, crops and flips for colour images, shifts for grey ones),
+            `shift`, `crop-flip` or `none`. A continued run keeps its own under `auto`.
         max_latency_ms: a student slower than this on the target is rejected untrained.
         max_flops: a student with more FLOPs is rejected untrained.
         max_params: a student with more parameters is rejected untrained.
@@ -262,6 +266,7 @@ def search(
         AutoKDError: bad input, explained in one line; nothing is written.
         SearchInterrupted: Ctrl-C or SIGTERM; what ran is written, `.run` holds it.
     """
+    from autokd.data.augment import check_augment_policy
     from autokd.measure.targets import load_target
     from autokd.records.folder import check_run_name
     from autokd.records.run import Constraints, DataOptions
@@ -291,8 +296,12 @@ def search(
             pruner=pruner,
             constraints=Constraints(max_latency_ms, max_flops, max_params),
             data_options=DataOptions(
-                Path(data_dir) if data_dir else None, download, subset, input_size
-            ),  # fmt: skip
+                Path(data_dir) if data_dir else None,
+                download,
+                subset,
+                input_size,
+                augment_policy=check_augment_policy(augment_policy),
+            ),
             workers=workers,
             device=device,
             precision=precision,
@@ -393,6 +402,7 @@ def objective(
     seed: int = _RUN.seed,
     teacher_weights: str | Path | None = None,
     teacher_epochs: int = _RUN.teacher_epochs,
+    augment_policy: str = _RUN.data_options.augment_policy,
     device: str = _RUN.device,
     precision: str = _RUN.precision,
     weights_dir: str | Path | None = None,
@@ -412,6 +422,7 @@ def objective(
         seed: seed of the data split, the teacher and each trial's training (plus its number).
         teacher_weights: a checkpoint of a teacher trained on this data.
         teacher_epochs: epochs to train the teacher when it is not cached.
+        augment_policy: the random views the teacher trains on, as for `search`.
         device: where the students train: `auto`, `cpu`, `cuda`, `cuda:N`.
         precision: `mixed` (autocast on CUDA) or `fp32`.
         weights_dir: keep each trained student's weights there (`trial-<n>.pt`); None keeps none.
@@ -447,7 +458,7 @@ def objective(
         )
         check_target_usable(trial_settings.target)
         execution = resolve_execution(device, precision, lock=settings.core_lock())
-        prepared = load_data(data, seed=seed, settings=settings)
+        prepared = load_data(data, seed=seed, augment_policy=augment_policy, settings=settings)
         check_space_size(trial_settings.space, prepared)
         names = [teacher] if isinstance(teacher, str) else list(teacher)
         prepared_teacher = prepare_teacher(
@@ -648,6 +659,37 @@ def validate(
         )
         # where the caller says: a path recorded in a run folder (which may come from anyone)
         # never decides where autokd writes
+        write_run_report(folder, reports_dir=Path(reports_dir))
+        return result
+
+
+def remeasure(
+    run: Run | str | Path,
+    *,
+    every: bool = False,
+    reports_dir: str | Path = _RUN.reports_dir,
+    progress: bool = True,
+) -> Any:
+    """Time the doubtful latencies of the run's front again (contended, noisy, timed in too few
+    blocks), with the run's target and protocol; run it on a quiet machine. The new timings
+    are stored in the study and read over the first ones by every table, the report (rewritten
+    in `reports_dir`) and `export`; the trusted ones are cached for later runs.
+
+    Args:
+        run: a `Run` or a run folder.
+        every: time every student of the front again, not only the doubtful ones.
+        reports_dir: where the run's report is rewritten (`<reports_dir>/<run name>.html`).
+        progress: show a progress bar.
+
+    Returns:
+        `workflows.remeasure.RemeasureResult`: each student timed again, first and new latency.
+    """
+    from autokd.reporting import write_run_report
+    from autokd.workflows.remeasure import remeasure_run
+
+    with _library_call() as settings:
+        folder = _run_of(run).folder
+        result = remeasure_run(folder, every=every, settings=settings, progress=progress)
         write_run_report(folder, reports_dir=Path(reports_dir))
         return result
 

@@ -22,9 +22,10 @@ from autokd.errors import AutoKDError, Terminated
 from autokd.records.yamlfiles import SPACES_FOLDER, TARGETS_FOLDER, shipped_names
 from autokd.study.config import DEFAULT_SPACE, DEFAULT_TARGET
 from autokd.study.config import SEARCH_DEFAULTS as SEARCH
+from autokd.study.picks import PICKS
 from autokd.study.pruners import list_pruners
 from autokd.study.samplers import list_samplers
-from autokd.workflows.config import DEFAULT_FULL_EPOCHS, DEFAULT_TOP_K, PICKS
+from autokd.workflows.config import DEFAULT_FULL_EPOCHS, DEFAULT_TOP_K
 
 
 class _Parser(argparse.ArgumentParser):
@@ -191,6 +192,15 @@ def _add_search(commands: argparse._SubParsersAction) -> None:
         help="search on a stratified subset of N training images",
     )
     p.add_argument(
+        "--augment-policy",
+        default=SEARCH.data_options.augment_policy,
+        metavar="NAME",
+        help="random views the teacher trains on (and autokd train --augment): auto (the data "
+        "set's own: shifts for digits and MNIST, crops and flips for CIFAR; for a folder or npz, "
+        "crops and flips for colour images, shifts for grey ones), shift, crop-flip or none "
+        f"(default {SEARCH.data_options.augment_policy}; a continued run keeps its own)",
+    )
+    p.add_argument(
         "--teacher",
         action="append",
         metavar="NAME[:WEIGHT]",
@@ -328,6 +338,7 @@ def _search(args: argparse.Namespace) -> int:
             download=args.download,
             subset=args.subset,
             input_size=args.input_size,
+            augment_policy=args.augment_policy,
             max_latency_ms=args.max_latency_ms,
             max_flops=args.max_flops,
             max_params=args.max_params,
@@ -355,13 +366,23 @@ def _say_search(run: Any, started: float, *, storage: str | None) -> None:
     )
     if s.stopped:
         print(
-            f"  {s.stopped} students stopped early by {s.pruner} ({s.epochs_saved} epochs of "
-            f"training saved); the others trained {s.epochs} epochs"
+            f"  {s.stopped} students stopped early by {s.pruner} ({s.epochs_saved} epochs, about "
+            f"{s.timings.get('stopped_saved_s', 0):.0f} s of training saved); the others "
+            f"trained {s.epochs} epochs"
         )
     if s.rejected:
         print(
             f"  {s.rejected} students over the limits were rejected untrained (about "
-            f"{s.timings.get('training_saved_s', 0):.0f} s of training saved)"
+            f"{s.timings.get('rejected_saved_s', s.timings.get('training_saved_s', 0)):.0f} s of "
+            "training saved)"
+        )
+    if complete == 0 and run.trials_run:
+        failed = s.trials.get("fail", 0)
+        print(
+            f"  no student finished: {s.rejected} over the limits, {s.stopped} stopped early, "
+            f"{failed} failed (trials.csv says why); this is not a front: loosen the limits or "
+            "fix what failed, then rerun with the same --name",
+            file=sys.stderr,
         )
     training = s.training
     print(f"  trained on {training.device} ({training.precision}) by {training.workers_plan}")
@@ -370,6 +391,16 @@ def _say_search(run: Any, started: float, *, storage: str | None) -> None:
     where = "study.db" if not storage else f"study in {_masked(storage)}"
     print(f"  run:    {run.path}/ (trials.csv, pareto.csv, summary.json, {where})")
     print(f"  report: {run.report_path}")
+    _warn_if_teacher_behind(s)
+
+
+def _warn_if_teacher_behind(summary: Any) -> None:
+    from autokd.teachers.checks import teacher_behind_note
+
+    teacher = summary.teacher
+    note = teacher_behind_note(teacher.name, teacher.accuracy, summary.best_accuracy)
+    if note:
+        print(f"autokd: warning: {note}", file=sys.stderr)
 
 
 def _masked(url: str) -> str:
@@ -542,6 +573,58 @@ def _report(args: argparse.Namespace) -> int:
 
     path = autokd.report(_run_of(args), reports_dir=args.reports_dir, output=args.output)
     print(f"autokd: report written to {path}")
+    return 0
+
+
+# --------------------------------------------------------------------------------------------
+# autokd remeasure
+
+
+def _add_remeasure(commands: argparse._SubParsersAction) -> None:
+    p = commands.add_parser(
+        "remeasure",
+        help="time the front's doubtful latencies again, on a quiet machine",
+        description="Time again the students of a run's front whose latency was timed while "
+        "other programs took the cores (contended), with a wide spread (noisy) or in too few "
+        "blocks, with the run's own target and protocol. The new timings are stored in the "
+        "study and used by trials.csv, pareto.csv, the report and export. Run it with nothing "
+        "else working on the machine.",
+    )
+    _add_run_source(p)
+    p.add_argument(
+        "--all", action="store_true", help="time every student of the front again, not only "
+        "the doubtful ones",
+    )  # fmt: skip
+    _add_reports_dir(p, "the run's report is rewritten as <folder>/<run name>.html")
+    _add_quiet(p)
+    p.set_defaults(handler=_remeasure)
+
+
+def _remeasure(args: argparse.Namespace) -> int:
+    import autokd
+
+    run = _run_of(args)
+    result = autokd.remeasure(
+        run, every=args.all, reports_dir=args.reports_dir, progress=not args.quiet
+    )
+    if not result.retimed:
+        print(f"autokd: no latency of run {run.name}'s front is doubtful; nothing timed again")
+        print("  (--all times every student of the front again)")
+        return 0
+    print(f"  trial  first ms  doubt        new ms  {'doubt':<10}  architecture")
+    for r in result.retimed:
+        print(
+            f"  {r.trial:>5}  {r.first_ms:>8.4f}  {r.first_doubt or '-':<11}"
+            f"{r.latency.median_ms:>8.4f}  {r.doubt or '-':<10}  {r.architecture}"
+        )
+    print(
+        f"autokd: {len(result.retimed)} students of run {run.name} timed again on target "
+        f"{result.target}; {result.still_doubtful} still doubtful; the front has "
+        f"{len(result.front_after)} students (had {len(result.front_before)})"
+    )
+    if result.still_doubtful:
+        print("  the machine is still busy: stop what else runs, then remeasure again")
+    print(f"  report: {Path(args.reports_dir) / f'{run.name}.html'}")
     return 0
 
 
@@ -720,9 +803,9 @@ def _add_augment(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--augment",
         action="store_true",
-        help="train on the data set's random views (shifts; crops and flips for CIFAR) with the "
-        "teacher run live on each, instead of the stored images and cached teacher outputs the "
-        "search used",
+        help="train on the random views of the run's --augment-policy (shifts; crops and flips "
+        "for CIFAR and colour folders) with the teacher run live on each, instead of the stored "
+        "images and cached teacher outputs the search used",
     )
 
 
@@ -862,6 +945,7 @@ COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [
     _add_search,
     _add_worker,
     _add_report,
+    _add_remeasure,
     _add_compare,
     _add_targets,
     _add_measure,

@@ -1,8 +1,10 @@
 """Acceptance benchmark of the reports: two searches on the default data with different samplers,
-compared in one report, both pages checked in headless Chromium, screenshots written to docs/.
+compared in one report, both pages checked in headless Chromium at 1,280 and 1,920 px (no
+JavaScript error, no clipped axis title, legend entry or annotation, no table wider than the
+page), screenshots written to docs/.
 
 Usage: python benchmarks/compare_samplers.py [--budget 50] [--samplers tpe random]
-Writes benchmarks/results/compare_samplers.json, docs/report.png and docs/compare.png.
+Writes benchmarks/results/compare_samplers.json and docs/{report,compare}-{1280,1920}.png.
 """
 
 from __future__ import annotations
@@ -17,7 +19,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # for tests.helpers
 from common import ROOT, autokd, save_result  # noqa: E402
 
-from tests.helpers import render_in_chromium, screenshot  # noqa: E402
+from tests.helpers import layout_findings, render_in_chromium, screenshot  # noqa: E402
+
+WIDTHS = (1280, 1920)
 
 
 def main() -> None:
@@ -59,12 +63,16 @@ def main() -> None:
     for name, page in pages.items():
         dom, errors = render_in_chromium(page, work / f"profile-{name}")
         browser[name] = {"javascript_errors": errors, "plots_drawn": dom.count('class="main-svg"')}
-        screenshot(
-            page,
-            ROOT / "docs" / f"{name}.png",
-            work / f"shot-{name}",
-            size="1400,1500" if name == "report" else "1400,1250",
-        )
+        for width in WIDTHS:
+            browser[name][f"layout_{width}"] = layout_findings(
+                page, work / f"layout-{name}-{width}", width
+            )
+            screenshot(
+                page,
+                ROOT / "docs" / f"{name}-{width}.png",
+                work / f"shot-{name}-{width}",
+                size=f"{width},{2300 if name == 'report' else 1500}",
+            )
     result = {
         "budget": args.budget,
         "runs": runs,

@@ -105,7 +105,7 @@ def _complete_trials(study_db: Path) -> list[dict]:
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    study = optuna.load_study(study_name="autokd", storage=f"sqlite:///{study_db}")
+    study = optuna.load_study(study_name=None, storage=f"sqlite:///{study_db}")
     return [
         {
             "number": t.number,
@@ -163,7 +163,7 @@ def replay_agreement(work: Path, base_cache: Path, run: dict) -> dict:
     every = ["--workers", "1", "--pruner", "none"]  # each enqueued student completes
     search(work, base_cache, name, 1, every)
     storage = f"sqlite:///{work / 'runs' / name / 'study.db'}"
-    study = optuna.load_study(study_name="autokd", storage=storage)
+    study = optuna.load_study(study_name=None, storage=storage)
     for trial in run["trials"]:
         study.enqueue_trial(trial["params"])
     command, env = autokd_command(None)

@@ -8,16 +8,19 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 from tests.conftest import TINY_TEACHER
 
-# A search small enough for a test: timm's tiny test model as teacher, one epoch everywhere.
+# A search small enough for a test: timm's tiny test model as teacher, one epoch for every
+# student. The teacher trains two: after one it reaches 0.10-0.36 on the digits, by seed and
+# subset, which a run may rightly refuse as no better than chance (after two: 0.79-0.88).
 # One worker: reproducible trials (parallel workers interleave), and no worker start-up to wait for.
 TINY_SEARCH = [
     "--teacher",
     TINY_TEACHER,
     "--teacher-epochs",
-    "1",
+    "2",
     "--epochs",
     "1",
     "--workers",
@@ -169,14 +172,16 @@ def fake_run(
     target: str = "cpu",
     cpu: str = "Test CPU",
     threads: int = 1,
+    trial_attrs: dict[int, dict[str, Any]] | None = None,
 ) -> Path:
     """A run folder with the study, run.json and summary.json autokd writes, written by autokd's
     own writers (records and `write_json`), holding complete trials with the given (accuracy,
-    latency_ms, flops): for report tests with known numbers."""
+    latency_ms, flops), and `trial_attrs` added to the user attributes of trial n (a flag):
+    for report tests with known numbers."""
     import optuna
 
     from autokd.distill.config import KDConfig, TrainConfig
-    from autokd.records.attrs import OBJECTIVES, STUDY_NAME
+    from autokd.records.attrs import OBJECTIVES
     from autokd.records.cache import write_json
     from autokd.records.folder import RunFolder
     from autokd.records.run import RunRecord
@@ -194,7 +199,7 @@ def fake_run(
     run = RunFolder(folder)
     folder.mkdir(parents=True)
     study = optuna.create_study(
-        study_name=STUDY_NAME, storage=run.storage_url, directions=[d for _, d in OBJECTIVES]
+        study_name=run.study_name, storage=run.storage_url, directions=[d for _, d in OBJECTIVES]
     )
     for number, (accuracy, latency, flops) in enumerate(points):
         study.add_trial(
@@ -219,6 +224,7 @@ def fake_run(
                         KDConfig(temperature=2.0, alpha=0.5, feature_weights=(0.0,)),
                         TrainConfig(epochs=1, lr=0.01, batch_size=64, seed=number),
                     ).attrs(),
+                    **(trial_attrs or {}).get(number, {}),
                 },
             )
         )
@@ -279,3 +285,61 @@ def quick_target(name: str, **changes):
     from autokd.measure.targets import load_target
 
     return dataclasses.replace(load_target(name), **{"min_run_time": 0.02, "warmup": 2, **changes})
+
+
+# Run in the page once plotly has drawn and been fitted: every axis title, plot title, legend
+# entry and annotation must lie inside its plot's cell and SVG, and no table may need a
+# horizontal scrollbar. The findings go into <body data-layout="..."> for --dump-dom to carry.
+_LAYOUT_CHECK = """<script>
+window.addEventListener("load", () => setTimeout(() => {
+  const found = {clipped: [], overflowing: [], plots: 0};
+  const within = (r, b) => r.left >= b.left - 1 && r.right <= b.right + 1 &&
+                           r.top >= b.top - 1 && r.bottom <= b.bottom + 1;
+  document.querySelectorAll(".plot").forEach((cell, plot) => {
+    const svg = cell.querySelector(".main-svg");
+    if (!svg) return;
+    found.plots += 1;
+    const boxes = [cell.getBoundingClientRect(), svg.getBoundingClientRect()];
+    const parts = ".g-xtitle, .g-ytitle, .g-gtitle, .legend .traces, .annotation";
+    cell.querySelectorAll(parts).forEach((el) => {
+      const r = el.getBoundingClientRect();
+      if (r.width > 0 && !boxes.every((b) => within(r, b))) {
+        found.clipped.push(`plot ${plot}: ${el.getAttribute("class")} '${el.textContent}'`);
+      }
+    });
+  });
+  document.querySelectorAll(".scroll").forEach((box, index) => {
+    if (box.scrollWidth > box.clientWidth + 1) {
+      found.overflowing.push(`table ${index}: ${box.scrollWidth} px in ${box.clientWidth}`);
+    }
+  });
+  document.body.setAttribute("data-layout", JSON.stringify(found));
+}, 1500));
+</script>"""
+
+
+def layout_findings(page: Path, profile: Path, width: int) -> dict[str, Any]:
+    """What `_LAYOUT_CHECK` finds in `page` drawn by headless Chromium `width` pixels wide."""
+    import html as html_module
+    import json
+    import re
+
+    checked = profile.parent / f"{page.stem}-checked-{width}.html"
+    checked.write_text(page.read_text().replace("</body>", _LAYOUT_CHECK + "</body>"))
+    done = subprocess.run(
+        [
+            chromium(),
+            *CHROMIUM_FLAGS,
+            f"--user-data-dir={profile}",
+            f"--window-size={width},1200",
+            "--virtual-time-budget=15000",
+            "--dump-dom",
+            checked.resolve().as_uri(),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    match = re.search(r'data-layout="([^"]*)"', done.stdout)
+    assert match, f"the layout check did not run in Chromium: {done.stderr[-500:]}"
+    return json.loads(html_module.unescape(match.group(1)))

@@ -168,3 +168,23 @@ def test_fixed_settings_in_a_space_reach_the_report(tmp_path, capsys):
     assert "lr" not in trials and "temperature" not in trials  # fixed values are not sampled
     html = (tmp_path / "reports" / "fixed.html").read_text()
     assert "T 3.00, alpha 0.50" in html and "lr 0.01" in html
+
+
+def test_an_unknown_augment_policy_is_one_line_and_exit_2(tmp_path, capsys):
+    code, err = run_main(capsys, *tiny_search(tmp_path, "views", 1), "--augment-policy", "flip")
+    assert code == 2 and err.count("\n") == 1
+    valid = "valid: auto, crop-flip, none, shift"
+    assert f"unknown augment policy 'flip' (did you mean 'crop-flip'?); {valid}" in err
+    assert not (tmp_path / "runs").exists()  # refused before anything is written
+
+
+def test_the_search_help_lists_every_augment_policy(capsys, monkeypatch):
+    from autokd.data.augment import list_augment_policies
+
+    monkeypatch.setenv("COLUMNS", "1000")  # no line breaks inside the names
+    with pytest.raises(SystemExit):
+        main(["search", "--help"])
+    help_text = capsys.readouterr().out
+    assert "--augment-policy NAME" in help_text and "(default auto;" in help_text
+    for name in list_augment_policies():
+        assert f" {name}" in help_text

@@ -95,6 +95,7 @@ def test_a_summary_written_before_the_types_reads_and_writes_back_unchanged():
     assert written["target"].pop("performance_hint") is None  # nor takes a runtime's hint
     assert (written["data"].pop("mean"), written["data"].pop("std")) == ([], [])  # not recorded
     assert written["data"].pop("class_names") == []  # nor these
+    assert written["data"].pop("augment_policy") is None  # before policies: the data set's own
     assert written == raw  # every key it had, values unchanged
 
 
@@ -113,3 +114,8 @@ def test_the_run_folder_gives_typed_identities(tmp_path):
         "digits", 0, 16, "a4c6a1a6a7259156", data_dir="/tmp/legacy-cache/data"
     )
     assert DataIdentity.from_dict(identity.to_dict()) == identity
+
+
+def test_a_run_written_before_runs_named_their_study_keeps_its_study_name(tmp_path):
+    assert RunFolder(LEGACY_RUN).study_name == "autokd"  # the one study its study.db holds
+    assert RunFolder(tmp_path / "fresh").study_name == "fresh"  # a new run: its own name

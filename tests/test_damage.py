@@ -315,6 +315,7 @@ def test_the_largest_seed_can_be_continued(tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.usefixtures("teacher_on_noise")
 def test_user_strings_are_escaped_in_both_pages(tmp_path, capsys):
     """A description, a file path and a data path holding markup reach the pages as text."""
     hostile = '<script>alert("x")</script><img src=x onerror=alert(1)>'
@@ -352,7 +353,7 @@ def test_two_searches_on_one_run_share_its_budget(tmp_path):
     errors = [first.communicate(timeout=600)[1], second.communicate(timeout=600)[1]]
     assert (first.returncode, second.returncode) == (0, 0), errors
     db = tmp_path / "runs" / "shared" / "study.db"
-    study = optuna.load_study(study_name="autokd", storage=f"sqlite:///{db}")
+    study = optuna.load_study(study_name=None, storage=f"sqlite:///{db}")
     complete = study.get_trials(states=(optuna.trial.TrialState.COMPLETE,))
     assert len(complete) == 6
     assert len({t.number for t in complete}) == 6

@@ -73,3 +73,44 @@ def test_crop_and_flip_keeps_shapes_and_mirrors_about_half():
     assert views.shape == x.shape
     mirrored = (views[..., :, 12:].mean(dim=(1, 2, 3)) > 0.5).float().mean()
     assert 0.35 < mirrored < 0.65
+
+
+def test_the_crop_flip_policy_mirrors_some_images_and_shift_none():
+    from autokd.data.augment import POLICIES
+
+    x = torch.zeros(64, 3, 16, 16)
+    x[..., 6:10, 0:3] = 1.0  # a bar on the left edge: left and right tell flipped views apart
+    generator = torch.Generator().manual_seed(0)
+    flipped = POLICIES["crop-flip"](x, generator)[..., :, 8:].sum(dim=(1, 2, 3)) > 0
+    assert 0 < flipped.sum() < len(x)  # some mirrored, some not
+    shifted = POLICIES["shift"](x, generator)[..., :, 8:].sum(dim=(1, 2, 3)) > 0
+    assert not shifted.any()  # shifts move the bar by two pixels at most: never to the right
+    assert POLICIES["none"] is None
+
+
+def test_named_data_sets_keep_their_own_views_and_keys(digits):
+    from autokd.data.augment import crop_and_flip, list_augment_policies, random_shift
+
+    assert list_augment_policies()[0] == "auto"  # the default first
+    assert digits.augment is random_shift and digits.augment_policy == "shift"
+    flipped = load_data("digits", augment_policy="crop-flip")
+    assert flipped.augment is crop_and_flip and flipped.key != digits.key
+    assert load_data("digits", augment_policy="shift").key == digits.key  # its own, by name
+
+
+def test_an_unknown_augment_policy_lists_the_valid_ones():
+    message = "unknown augment policy 'flip' .*; valid: auto, crop-flip, none, shift$"
+    with pytest.raises(UnknownNameError, match=message):
+        load_data("digits", augment_policy="flip")
+
+
+def test_a_run_from_before_policies_prepares_its_data_with_its_views(settings):
+    from pathlib import Path
+
+    from autokd.data import load_identified_data
+    from autokd.records.folder import RunFolder
+
+    identity = RunFolder(Path(__file__).parent / "data" / "run-before-plugins").data_identity()
+    assert identity.augment_policy is None  # its summary has no such field
+    data = load_identified_data(identity, settings=settings)  # its key checked: the same
+    assert data.augment_policy == "shift" and data.key == identity.key

@@ -1,6 +1,7 @@
 """Every data format autokd reads, on small files the tests write in the real on-disk format,
 through the same `load_data` (and command line) users take."""
 
+import dataclasses
 import gzip
 import pickle
 import struct
@@ -10,9 +11,15 @@ import pytest
 import torch
 
 from autokd.cli import main
-from autokd.data import load_data, sources
+from autokd.data import PREPROCESSING_VERSION, load_data, load_identified_data, sources
+from autokd.data.augment import POLICIES
 from autokd.data.sources import SourceRequest
 from autokd.errors import AutoKDError
+from autokd.records.attrs import RUN_ATTR
+from autokd.records.folder import RunFolder, load_study, read_worker_record
+from autokd.records.summary import DataIdentity
+from autokd.records.yamlfiles import stable_hash
+from autokd.teachers.timm import teacher_cache_path
 from tests.helpers import TINY_SEARCH
 
 RNG = np.random.default_rng(0)
@@ -244,6 +251,7 @@ def test_a_stratified_subset_of_the_training_images(digits):
 
 
 @pytest.mark.slow
+@pytest.mark.usefixtures("teacher_on_noise")
 def test_a_search_on_an_image_folder_end_to_end(tmp_path, capsys):
     write_pngs(tmp_path / "pets", classes=("cat", "dog", "owl"), per_class=12, size=16)
     args = [
@@ -331,6 +339,7 @@ def test_a_subset_needs_an_image_per_class(digits):
         load_data("digits", subset=5)
 
 
+@pytest.mark.usefixtures("teacher_on_noise")
 def test_a_run_refuses_to_continue_on_changed_data(tmp_path, capsys):
     np.savez(
         tmp_path / "d.npz",
@@ -358,3 +367,82 @@ def test_a_run_refuses_to_continue_on_changed_data(tmp_path, capsys):
     capsys.readouterr()
     assert main([*args, "--budget", "2"]) == 2
     assert "changed since run 'd' started" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(("mode", "policy"), [("RGB", "crop-flip"), ("L", "shift")])
+def test_auto_augmentation_of_a_folder_follows_its_channels(tmp_path, mode, policy):
+    write_pngs(tmp_path / "pets", per_class=5, mode=mode)
+    data = load_data(f"folder:{tmp_path / 'pets'}")
+    assert data.channels == (3 if mode == "RGB" else 1)
+    assert data.augment_policy == policy and data.augment is POLICIES[policy]
+    assert data.summary()["augment_policy"] == policy  # summary.json's data record
+
+
+@pytest.mark.parametrize(
+    ("shape", "policy"),
+    [((20, 3, 8, 8), "crop-flip"), ((20, 8, 8, 3), "crop-flip"), ((20, 8, 8), "shift")],
+)
+def test_auto_augmentation_of_an_archive_follows_its_channels(tmp_path, shape, policy):
+    np.savez(tmp_path / "a.npz", x=RNG.integers(0, 256, shape, dtype=np.uint8), y=np.arange(20) % 2)
+    data = load_data(f"npz:{tmp_path / 'a.npz'}")
+    assert data.augment_policy == policy and data.augment is POLICIES[policy]
+    off = load_data(f"npz:{tmp_path / 'a.npz'}", augment_policy="none")
+    assert off.augment is None and off.augment_policy == "none"
+
+
+def test_the_augment_policy_is_part_of_the_data_and_teacher_identity(tmp_path, settings):
+    write_pngs(tmp_path / "pets", per_class=5)
+    name = f"folder:{tmp_path / 'pets'}"
+    auto, shift = load_data(name), load_data(name, augment_policy="shift")
+    assert (auto.augment_policy, shift.augment_policy) == ("crop-flip", "shift")
+    assert auto.key != shift.key
+    cached = {
+        teacher_cache_path("resnet18", data, epochs=1, seed=0, cache_dir=tmp_path)
+        for data in (auto, shift)
+    }
+    assert len(cached) == 2  # a teacher trained on shifts is never reused for crops and flips
+    # shifts, what folders drew before policies, keep the key they had then: old caches load
+    *parts, policy_part = shift.key_parts
+    name_, seed, val_images, size, images, source = parts
+    old_key = stable_hash([name_, seed, val_images, size, images, None, source,
+                           PREPROCESSING_VERSION])  # fmt: skip
+    assert policy_part is None and shift.key == old_key
+    # a run, bundle or worker prepares the data again with the views it recorded
+    identity = DataIdentity.from_dict(auto.identity().to_dict())
+    assert identity.augment_policy == "crop-flip"
+    again = load_identified_data(identity, settings=settings)
+    assert again.augment_policy == "crop-flip" and again.key == auto.key
+    # one recorded before policies (no field) drew shifts, whatever `auto` picks now
+    before = dataclasses.replace(identity, key=shift.key, augment_policy=None)
+    assert load_identified_data(before, settings=settings).augment is POLICIES["shift"]
+
+
+@pytest.mark.slow
+def test_a_continued_run_keeps_its_augment_policy(tmp_path, capsys):
+    labels = np.arange(60) % 3
+    noise = RNG.integers(0, 40, (60, 3, 16, 16))
+    bright = (labels[:, None, None, None] * 100 + noise).astype(np.uint8)  # a teacher learns it
+    np.savez(tmp_path / "c.npz", x=bright, y=labels)
+    args = [
+        "search",
+        "--data",
+        f"npz:{tmp_path / 'c.npz'}",
+        "--name",
+        "c",
+        "--runs-dir",
+        str(tmp_path / "runs"),
+        "--reports-dir",
+        str(tmp_path / "reports"),
+        *TINY_SEARCH,
+    ]
+    assert main([*args, "--budget", "1", "--augment-policy", "none"]) == 0
+    capsys.readouterr()
+    assert main([*args, "--budget", "2", "--augment-policy", "crop-flip"]) == 2
+    err = capsys.readouterr().err
+    assert "run 'c' trains with --augment-policy none, this command asks for crop-flip" in err
+    assert main([*args, "--budget", "2"]) == 0  # auto: the run's own
+    folder = RunFolder(tmp_path / "runs" / "c")
+    assert folder.read_summary().data.augment_policy == "none"
+    assert folder.data_identity().augment_policy == "none"  # what train and validate prepare
+    record = read_worker_record(load_study(folder).user_attrs[RUN_ATTR], "test")
+    assert record.data.augment_policy == "none"  # what `autokd worker` prepares

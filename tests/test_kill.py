@@ -56,7 +56,7 @@ def test_a_search_killed_while_its_study_is_created_is_started_afresh(tmp_path, 
         link(source, destination)
 
     monkeypatch.setattr(controller.os, "link", killed_at_the_link)
-    tiny = dict(name="k", runs_dir=tmp_path / "runs", teacher=TINY_TEACHER, teacher_epochs=1,
+    tiny = dict(name="k", runs_dir=tmp_path / "runs", teacher=TINY_TEACHER, teacher_epochs=2,
                 epochs=1, pruner="none", budget=1, progress=False)  # fmt: skip
     with pytest.raises(SystemExit):
         autokd.search(**tiny)

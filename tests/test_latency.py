@@ -183,3 +183,15 @@ def test_call_by_call_timing_is_bounded_by_its_run_time():
         min_run_time=0.01
     )
     assert len(result.times) == 1 and result.number_per_run == 1
+
+
+@pytest.mark.parametrize(
+    ("target", "call"),
+    [("cpu", "the module's forward, eval mode"), ("onnxruntime", "InferenceSession.run")],
+)
+def test_the_protocol_text_says_what_one_call_runs_on_the_targets_backend(target, call):
+    from autokd.measure.latency import protocol_text
+
+    text = protocol_text(load_target(target))
+    assert call in text and "blocked_autorange" in text
+    assert ("inference_mode" in text) == (target == "cpu")

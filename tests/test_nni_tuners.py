@@ -124,7 +124,7 @@ def test_without_nni_the_sampler_names_the_extra(monkeypatch):
 def test_a_search_with_nni_evolution_opens_in_report_and_export(tmp_path):
     assert main([*tiny_search(tmp_path, "evo", 4), "--sampler", "nni-evolution"]) == 0
     run = tmp_path / "runs" / "evo"
-    study = optuna.load_study(study_name="autokd", storage=f"sqlite:///{run / 'study.db'}")
+    study = optuna.load_study(study_name=None, storage=f"sqlite:///{run / 'study.db'}")
     complete = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
     assert len(complete) == 4
     assert all(NNI_SCALAR_ATTR in t.system_attrs for t in complete)
@@ -133,5 +133,5 @@ def test_a_search_with_nni_evolution_opens_in_report_and_export(tmp_path):
     assert main(["export", str(run), "--pick", "knee", "-o", str(tmp_path / "bundle")]) == 0
     # continuing the run: a fresh tuner is fed the four trials before it proposes more
     assert main([*tiny_search(tmp_path, "evo", 5), "--sampler", "nni-evolution"]) == 0
-    study = optuna.load_study(study_name="autokd", storage=f"sqlite:///{run / 'study.db'}")
+    study = optuna.load_study(study_name=None, storage=f"sqlite:///{run / 'study.db'}")
     assert len([t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]) == 5

@@ -67,6 +67,9 @@ def test_search_writes_every_output_file(finished_run):
     assert environment["cpu"] and environment["torch"] and summary["target"]["threads"] >= 1
     assert summary["pareto_size"] == len(pareto)
     assert summary["best_accuracy"] == pytest.approx(trials["accuracy"].max())
+    assert "InferenceSession" not in summary["latency_protocol"]
+    assert "one call: the module's forward, eval mode" in summary["latency_protocol"]
+    assert optuna.get_all_study_names(f"sqlite:///{run / 'study.db'}") == ["e2e"]
 
 
 def test_is_pareto_matches_optunas_best_trials(finished_run):
@@ -99,7 +102,7 @@ def test_rerunning_the_same_name_continues_the_study(finished_run):
         after.iloc[:3][["number", "accuracy", "latency_ms"]],
         before[["number", "accuracy", "latency_ms"]],
     )
-    study = optuna.load_study(study_name="autokd", storage=f"sqlite:///{run / 'study.db'}")
+    study = optuna.load_study(study_name=None, storage=f"sqlite:///{run / 'study.db'}")
     assert len(study.trials) == 4
 
 

@@ -210,7 +210,17 @@ def test_a_search_with_the_stopper_records_stopped_students(tmp_path, workers):
     assert summary.pruner == "mo-asha" and summary.epochs == 3
     assert summary.stopped == len(stopped)
     assert summary.epochs_saved == int((3 - stopped["epochs_trained"]).sum())
-    study = optuna.load_study(study_name="autokd", storage=run.storage_url)
+    study = optuna.load_study(study_name=None, storage=run.storage_url)
     assert all(len(t.user_attrs[CURVE_ATTR]) == 3 for t in study.trials if t.values)
     for trial in study.trials:  # each epoch's accuracy recorded, in both arms
         assert len(trial.user_attrs[CURVE_ATTR]) == trial.user_attrs["epochs_trained"]
+
+
+def test_the_training_saved_counts_stopped_and_rejected_students():
+    from autokd.study.controller import training_saved
+
+    complete = pd.DataFrame({"train_seconds": [10.0, 14.0]})  # 12 s for 6 epochs: 2 s an epoch
+    stopped = pd.DataFrame({"epochs_trained": [1, 3]})  # 5 + 3 epochs not trained
+    rejected = pd.DataFrame({"number": [7]})  # 6 epochs not trained
+    saved = training_saved(complete, rejected, stopped, epochs=6)
+    assert saved == {"rejected_saved_s": 12.0, "stopped_saved_s": 16.0, "training_saved_s": 28.0}

@@ -39,7 +39,7 @@ def test_a_search_with_local_workers_runs_the_budget_exactly(tmp_path):
     result = autokd(*tiny_search(tmp_path, "two", 5), "--workers", "2")
     assert result.returncode == 0, result.stderr
     study = optuna.load_study(
-        study_name="autokd", storage=f"sqlite:///{tmp_path / 'runs' / 'two' / 'study.db'}"
+        study_name=None, storage=f"sqlite:///{tmp_path / 'runs' / 'two' / 'study.db'}"
     )
     complete = study.get_trials(states=(optuna.trial.TrialState.COMPLETE,))
     assert len(complete) == 5
@@ -162,7 +162,7 @@ def test_ctrl_c_stops_every_worker_writes_the_tables_and_the_same_command_contin
     out, err = search.communicate(timeout=120)
     assert search.returncode == 130, err
     assert "Traceback" not in err and "run the same command with --name stopped" in err
-    study = optuna.load_study(study_name="autokd", storage=f"sqlite:///{db}")
+    study = optuna.load_study(study_name=None, storage=f"sqlite:///{db}")
     states = [t.state for t in study.trials]
     assert optuna.trial.TrialState.RUNNING not in states  # every worker stopped and told
     complete = states.count(optuna.trial.TrialState.COMPLETE)
@@ -171,5 +171,5 @@ def test_ctrl_c_stops_every_worker_writes_the_tables_and_the_same_command_contin
     assert sum(",COMPLETE," in row for row in rows) == complete
     again = autokd(*args, "--budget", str(complete + 1))
     assert again.returncode == 0, again.stderr
-    study = optuna.load_study(study_name="autokd", storage=f"sqlite:///{db}")
+    study = optuna.load_study(study_name=None, storage=f"sqlite:///{db}")
     assert len(study.get_trials(states=(optuna.trial.TrialState.COMPLETE,))) == complete + 1

@@ -74,6 +74,33 @@ def test_a_checkpoint_of_another_model_or_not_a_checkpoint_is_refused(settings, 
         )
 
 
+def test_a_whole_pickled_model_is_refused_in_one_line_asking_for_a_state_dict(
+    settings, digits, tmp_path
+):
+    import argparse
+
+    model = create_teacher(TINY_TEACHER, digits)
+    torch.save(model, tmp_path / "whole.pt")  # torch.save(model): refused by weights_only
+    torch.save(model, tmp_path / "legacy.pt", _use_new_zipfile_serialization=False)
+    torch.save({"state_dict": model.state_dict(), "args": argparse.Namespace()}, tmp_path / "a.pt")
+    (tmp_path / "junk.pt").write_text("not a checkpoint")
+    expected = {
+        "whole.pt": "holds a whole pickled model, not a state_dict",
+        "legacy.pt": "holds a whole pickled model, not a state_dict",
+        "a.pt": "pickles Python objects besides tensors (argparse.Namespace)",
+        "junk.pt": "is not a readable PyTorch checkpoint (Unsupported operand 110)",
+    }
+    for file, reason in expected.items():
+        with pytest.raises(AutoKDError) as refused:
+            prepare_teacher(
+                TINY_TEACHER, digits, weights=tmp_path / file, progress=False, settings=settings
+            )
+        message = str(refused.value)
+        assert f"'{tmp_path / file}' {reason}" in message
+        assert f"save `model.state_dict()` of the timm model '{TINY_TEACHER}'" in message
+        assert "\n" not in message and "\x1b" not in message and "weights_only" not in message
+
+
 def test_offline_pretrained_download_says_what_to_do(digits, monkeypatch):
     import timm
 

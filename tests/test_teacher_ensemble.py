@@ -17,7 +17,7 @@ from autokd.teachers.outputs import TeacherOutputs, feature_indices, run_teacher
 from autokd.teachers.timm import transformer_patch_size
 from tests.helpers import write_space
 
-FAST = ["--teacher-epochs", "1", "--epochs", "1", "--workers", "1", "--pruner", "none", "--quiet"]
+FAST = ["--teacher-epochs", "2", "--epochs", "1", "--workers", "1", "--pruner", "none", "--quiet"]
 
 
 def _search(tmp_path, name, *args):

@@ -9,6 +9,10 @@ index, which is what lets them be computed once and cached. Data sets whose floa
 pass the in-memory limit (`AUTOKD_IN_MEMORY_GB`, default 2) are stored as 8-bit pixels instead,
 turned into training batches in process or by DataLoader workers (`store.py`, `batches.py`).
 Decoding a folder of images, the one costly load, uses a pool of threads.
+
+The random views of full training (the teacher's, `autokd train --augment`) follow an
+augmentation policy (`augment.POLICIES`); `auto` is the data set's own, and for a folder or an
+archive crops and flips when its images are colour, shifts when grey.
 """
 
 from __future__ import annotations
@@ -22,7 +26,16 @@ from typing import Any
 import numpy as np
 import torch
 
-from autokd.data.augment import Augment, crop_and_flip, random_shift
+from autokd.data.augment import (
+    AUTO,
+    POLICIES,
+    Augment,
+    check_augment_policy,
+    crop_and_flip,
+    policy_for_channels,
+    policy_name,
+    random_shift,
+)
 from autokd.data.batches import loader_workers
 from autokd.data.sources import (
     RawData,
@@ -54,6 +67,9 @@ class DatasetSpec:
     input_size: int | None  # the size images are resized to by default; None: their own size
     description: str
     augment: Augment | None = None  # label-preserving random views for full training
+    # the user's own images: `auto` picks the views by their channels (before policies existed,
+    # `augment` for every image)
+    augment_by_channels: bool = False
 
 
 @dataclass(frozen=True)
@@ -72,6 +88,7 @@ class DataBundle:
     description: str = ""
     class_names: tuple[str, ...] = ()  # label index -> the name of its class
     augment: Augment | None = None
+    augment_policy: str = AUTO  # the policy `augment` is drawn by (`auto`: a plugin's own)
     options: dict[str, Any] | None = None  # how to prepare it again (seed, size, subset, dir)
     key_parts: tuple = ()  # what the key is made of besides the subset and the storage
     loader_workers: int = 0  # DataLoader workers that make 8-bit training batches
@@ -105,6 +122,7 @@ class DataBundle:
             subset=options.get("subset"),
             data_dir=options.get("data_dir"),
             compact=self.train_x.compact,
+            augment_policy=self.augment_policy,
         )
 
     def summary(self) -> dict[str, Any]:
@@ -118,6 +136,7 @@ class DataBundle:
             "input_size": self.input_size,
             "key": self.key,
             "description": self.description,
+            "augment_policy": self.augment_policy,
             "storage": self.storage,
             "compact": self.train_x.compact,
             "mean": self.train_x.mean.flatten().tolist(),
@@ -159,6 +178,7 @@ def get_dataset(name: str) -> DatasetSpec:
             None,
             f"{what} at {path}",
             augment=random_shift,
+            augment_by_channels=True,
         )
     return DATASETS.get(name, also_valid=[f"{prefix}:PATH" for prefix in _PATH_SOURCES])
 
@@ -220,13 +240,39 @@ def _class_names(names: tuple[str, ...], classes: int) -> tuple[str, ...]:
 
 
 def data_key(parts: tuple, *, subset: int | None, compact: bool) -> str:
-    """Identity of exactly the prepared tensors; keys the teacher and teacher-output caches.
-    8-bit storage rounds the resized pixels: other tensors, so another key."""
-    name, seed, val_images, size, images, source = parts
+    """Identity of exactly the prepared tensors and the views drawn from them; keys the teacher
+    and teacher-output caches. 8-bit storage rounds the resized pixels: other tensors, so
+    another key. The augmentation policy is in `parts` only where it is not what autokd drew
+    before policies existed (None), so runs and caches from then keep their keys."""
+    name, seed, val_images, size, images, source, policy = parts
     return stable_hash(
         [name, seed, val_images, size, images, subset, source, PREPROCESSING_VERSION]
         + (["uint8"] if compact else [])
+        + ([f"augment:{policy}"] if policy is not None else [])
     )
+
+
+def _augmentation(
+    spec: DatasetSpec, policy: str | None, channels: int
+) -> tuple[str, Augment | None, str | None]:
+    """(policy name, its views, the name for the key: None when it is the views autokd drew
+    before policies, the spec's `augment`). `policy` None: a run or bundle that recorded none."""
+    before = policy_name(spec.augment)
+    if policy is None:
+        policy = before
+    elif policy == AUTO:
+        by_channels = spec.augment_by_channels
+        policy = policy_for_channels(channels) if by_channels else before
+    views = spec.augment if policy == AUTO else POLICIES[policy]
+    return policy, views, None if policy == before else policy
+
+
+def draws_views(name: str, policy: str | None) -> bool:
+    """Whether data set `name` prepared with `policy` (a recorded one; None: before policies)
+    has random views, known without preparing it: `auto` picks views for every folder."""
+    if policy is None or policy == AUTO:
+        return get_dataset(name).augment is not None
+    return POLICIES[check_augment_policy(policy)] is not None
 
 
 def _stratified_split(
@@ -252,6 +298,7 @@ def load_data(
     data_dir: Path | None = None,
     download: bool = False,
     compact: bool | None = None,
+    augment_policy: str | None = AUTO,
     settings: Settings | None = None,
 ) -> DataBundle:
     """Load a data set, split off validation images (stratified, by seed) unless the source has
@@ -259,9 +306,14 @@ def load_data(
 
     `compact` stores the images as 8-bit pixels (True) or float32 (False); None decides by the
     in-memory limit. A run records its choice, so that preparing its data again gives the same
-    tensors whatever the limit is then. `settings` (read by the caller; default autokd's):
-    the cache folder's `data` is the default `data_dir`, the in-memory limit, the DataLoader
-    workers of 8-bit batches."""
+    tensors whatever the limit is then. `augment_policy` names the random views of full
+    training (`augment.list_augment_policies()`; None: what autokd drew before policies, for a
+    run that recorded none); a teacher trained on other views is another teacher, so the policy
+    is part of the key. `settings` (read by the caller; default autokd's): the cache folder's
+    `data` is the default `data_dir`, the in-memory limit, the DataLoader workers of 8-bit
+    batches."""
+    if augment_policy is not None:
+        check_augment_policy(augment_policy)  # before a folder is decoded
     settings = settings or Settings()
     spec = get_dataset(name)
     name = spec.name  # a folder or archive by its absolute path
@@ -290,6 +342,7 @@ def load_data(
             )
         _, chosen = _stratified_split(labels[train_idx], subset, seed)
         train_idx = train_idx[np.sort(chosen)]
+    policy, augment, policy_part = _augmentation(spec, augment_policy, images.shape[1])
     size = input_size or spec.input_size or images.shape[-1]
     float_bytes = (len(train_idx) + len(val_y)) * images.shape[1] * size * size * 4
     if compact is None:
@@ -301,7 +354,7 @@ def load_data(
         "requested_input_size": input_size,
         "data_dir": str(request.data_dir),
     }
-    key_parts = (name, seed, len(val_y), size, len(labels), raw.identity)
+    key_parts = (name, seed, len(val_y), size, len(labels), raw.identity, policy_part)
     return DataBundle(
         name=name,
         train_x=train_x,
@@ -315,7 +368,8 @@ def load_data(
         key_parts=key_parts,
         description=spec.description,
         class_names=_class_names(raw.class_names, classes),
-        augment=spec.augment,
+        augment=augment,
+        augment_policy=policy,
         options=options,
         loader_workers=loader_workers(settings.loader_workers),
     )
@@ -339,6 +393,7 @@ def load_identified_data(
         subset=None if all_images else identity.subset,
         data_dir=identity.data_dir,
         compact=None if all_images else identity.compact,  # all images may pass the limit
+        augment_policy=identity.augment_policy,  # None: recorded before policies
         settings=settings,
     )
     now = data.key_for(subset=identity.subset, compact=identity.compact)

@@ -2,7 +2,9 @@
 
 Each function takes a normalised batch (N, C, H, W) and a torch.Generator and returns a batch of
 the same shape. Which one a data set uses is part of its definition: a mirrored digit is another
-digit, a mirrored cat is still a cat.
+digit, a mirrored cat is still a cat. `POLICIES` names them for `--augment-policy`; `auto` (the
+default) is the data set's own choice, and for the user's own images (a folder, an archive) one
+made by their channels (`policy_for_channels`).
 """
 
 from __future__ import annotations
@@ -11,6 +13,8 @@ from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
+
+from autokd.errors import check_choice
 
 Augment = Callable[[torch.Tensor, torch.Generator], torch.Tensor]  # a batch -> a random view
 
@@ -35,3 +39,38 @@ def crop_and_flip(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
     flip = torch.rand(len(x), generator=generator) < 0.5
     shifted[flip] = shifted[flip].flip(-1)
     return shifted
+
+
+AUTO = "auto"  # the data set's own views; for a folder or archive, by its channels
+# --augment-policy NAME -> the views full training draws (None: the stored images only)
+POLICIES: dict[str, Augment | None] = {
+    "shift": random_shift,
+    "crop-flip": crop_and_flip,
+    "none": None,
+}
+
+
+def list_augment_policies() -> list[str]:
+    """Every name --augment-policy takes, the default first."""
+    return [AUTO, *POLICIES]
+
+
+def check_augment_policy(name: str) -> str:
+    """`name` when --augment-policy takes it, else `UnknownNameError` listing the valid ones."""
+    return check_choice("augment policy", name, list_augment_policies())
+
+
+def policy_for_channels(channels: int) -> str:
+    """`auto` for the user's own images: crops and flips for colour photos (a mirrored cat is
+    a cat), shifts for grey ones (digits, scans: a mirrored 2 is no 2, and shifts are what
+    folders and archives had before policies)."""
+    return "crop-flip" if channels == 3 else "shift"
+
+
+def policy_name(augment: Augment | None) -> str:
+    """The policy that draws `augment`'s views; `auto` for a data set's own that no policy
+    names (a plugin's), which only `auto` gives again."""
+    for name, views in POLICIES.items():
+        if views is augment:
+            return name
+    return AUTO

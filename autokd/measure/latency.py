@@ -92,6 +92,17 @@ def target_threads(target: Target) -> int:
     return target.threads or physical_cores()
 
 
+def protocol_text(target: Target) -> str:
+    """The protocol in one line, with what one timed call runs on this target's backend."""
+    backend = get_backend(target.backend)
+    return (
+        f"median and IQR over timed blocks of torch.utils.benchmark blocked_autorange "
+        f"(min_run_time {target.min_run_time} s) after {target.warmup} warm-up calls; one call: "
+        f"{backend.timed_call} ({backend.description}); batch {target.batch_size}, "
+        f"{target_threads(target)} thread(s)"
+    )
+
+
 def check_target_usable(target: Target) -> None:
     """Fail at once, with what to do, when this machine cannot measure on `target`."""
     get_backend(target.backend).check(target.name, target.device)

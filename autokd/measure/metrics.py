@@ -86,8 +86,7 @@ class MetricsCache:
         started = time.perf_counter()
         input_shape = (config.in_channels, config.input_size, config.input_size)
         latency_shape = latency_input_shape(config, target)
-        arch_key = stable_hash([config.arch_hash(), METRICS_FORMAT])
-        latency_key = stable_hash([arch_key, latency_shape, machine_fingerprint(target)])
+        arch_key, latency_key = _keys(config, target)
         counts = self.counts.get(arch_key, valid=_valid_counts)
         latency = _as_latency(self.latencies.get(latency_key, valid=_valid_latency))
         cached = counts is not None and latency is not None
@@ -106,6 +105,23 @@ class MetricsCache:
             cached=cached,
             seconds=0.0 if cached else time.perf_counter() - started,
         )
+
+    def retime(self, config: StudentSpec, target: Target) -> LatencyMeasurement:
+        """The architecture's latency timed afresh, whatever the cache holds (`autokd
+        remeasure`: a doubtful timing is never cached, a trusted one replaces the cache's)."""
+        check_target_usable(target)
+        shape = latency_input_shape(config, target)
+        latency = measure_latency(build_student(config), target, shape, lock=self.lock)
+        if latency.trusted:
+            self.latencies.put(_keys(config, target)[1], asdict(latency))
+        return latency
+
+
+def _keys(config: StudentSpec, target: Target) -> tuple[str, str]:
+    """(counts key, latency key) of an architecture on a target and this machine."""
+    arch_key = stable_hash([config.arch_hash(), METRICS_FORMAT])
+    shape = latency_input_shape(config, target)
+    return arch_key, stable_hash([arch_key, shape, machine_fingerprint(target)])
 
 
 def _valid_counts(stored: dict[str, Any]) -> bool:

@@ -4,7 +4,8 @@ trial's user attributes. Every writer and every reader takes a name from here.
 
 from __future__ import annotations
 
-STUDY_NAME = "autokd"  # the study in a run folder's study.db (in a --storage: the run's name)
+# A run's study is named after the run; a study.db written before that holds one named this
+STUDY_NAME = "autokd"
 # The study's objectives, in Optuna's order: accuracy against the two costs of a student, its
 # latency on the target and its FLOPs (what it costs on hardware that was not measured).
 OBJECTIVES: tuple[tuple[str, str], ...] = (
@@ -21,6 +22,9 @@ DIRECTIONS = tuple(direction for _, direction in OBJECTIVES)
 PARAMS_ATTR = "params"  # every parameter the space may sample, with its kind and type
 RUN_ATTR = "autokd_run"  # the WorkerRecord: the settings every worker reads
 SUMMARY_ATTR = "autokd_summary"  # summary.json, written after a search
+# `autokd remeasure`: trial number -> the latency attributes timed again (Optuna keeps a
+# finished trial's values as they were; every table autokd builds reads these over them)
+REMEASURED_ATTR = "autokd_remeasured"
 
 # --------------------------------------------------------------------------------------------
 # A trial's attributes, in the order the search writes them
@@ -40,6 +44,7 @@ LATENCY_NOISY_ATTR = "latency_noisy"
 LATENCY_CONTENDED_ATTR = "latency_contended"
 LATENCY_ATTEMPTS_ATTR = "latency_attempts"
 LATENCY_BLOCKS_ATTR = "latency_blocks"
+LATENCY_REMEASURED_ATTR = "latency_remeasured"  # set by `autokd remeasure`, over the first timing
 METRICS_CACHED_ATTR = "metrics_cached"
 MEASURE_SECONDS_ATTR = "measure_seconds"
 REJECTED_ATTR = "rejected_by"  # over a limit: rejected untrained, with the numbers

@@ -12,13 +12,14 @@ runs/<name>/
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 from pathlib import Path
 from typing import Any, TypeVar
 
 from autokd.errors import AutoKDError
-from autokd.records.attrs import RUN_ATTR, STUDY_NAME, SUMMARY_ATTR
+from autokd.records.attrs import RUN_ATTR, SUMMARY_ATTR
 from autokd.records.cache import write_json
 from autokd.records.codec import Codable, RecordError
 from autokd.records.results import ValidationResult
@@ -56,7 +57,11 @@ class RunFolder:
 
     @property
     def study_name(self) -> str:
-        return self.name if self.storage else STUDY_NAME
+        """The run's name; in a study.db written before runs named their study, the one study
+        it holds (`STUDY_NAME`), so that older runs still open and continue."""
+        if self.storage:
+            return self.name
+        return _only_study_in(self.study_db) or self.name
 
     def weights_path(self, trial_number: int) -> Path:
         return weights_file(self.weights_dir, trial_number)
@@ -118,6 +123,7 @@ class RunFolder:
             subset=data.subset,
             data_dir=data.data_dir,
             compact=data.compact,
+            augment_policy=data.augment_policy,
         )
 
     def read_summary(self) -> RunSummary:
@@ -239,6 +245,21 @@ def find_run(run: str | Path) -> RunFolder:
     return folder
 
 
+def _only_study_in(study_db: Path) -> str | None:
+    """The name of the only study in an SQLite study file (read without Optuna: the name is
+    needed before the study is opened), or None: no file, no study, or several."""
+    import sqlite3
+
+    if not study_db.is_file():
+        return None
+    try:
+        with contextlib.closing(sqlite3.connect(f"file:{study_db}?mode=ro", uri=True)) as db:
+            names = [row[0] for row in db.execute("SELECT study_name FROM studies")]
+    except sqlite3.Error:
+        return None
+    return names[0] if len(names) == 1 else None
+
+
 def load_study(folder: RunFolder) -> Any:
     """The run's Optuna study, from its study.db or its --storage."""
     import optuna
@@ -248,7 +269,7 @@ def load_study(folder: RunFolder) -> Any:
     if folder.storage:
         return load_run_study(open_storage(folder.storage), folder.name, folder.storage)
     try:
-        return optuna.load_study(study_name=STUDY_NAME, storage=folder.storage_url)
+        return optuna.load_study(study_name=folder.study_name, storage=folder.storage_url)
     except KeyError:
         raise AutoKDError(f"'{folder.study_db}' holds no autokd study") from None
     except Exception as err:  # noqa: BLE001 - SQLAlchemy and Optuna raise many types here

@@ -53,6 +53,9 @@ class DataOptions:
     download: bool = False
     subset: int | None = None  # search on a stratified subset of this many training images
     input_size: int | None = None  # resize to this side instead of the data set's default
+    # the random views the teacher trains on (`data.augment.list_augment_policies()`); not in
+    # `identity`: the data key holds it, and a continued run keeps its own (`RunRecord`)
+    augment_policy: str = "auto"
 
     def identity(self) -> dict[str, Any]:
         """What changes the tensors (where they come from is checked by the data key)."""
@@ -72,11 +75,18 @@ class RunRecord(Codable):
     data_key: str | None = None
     data_compact: bool = False  # 8-bit images (runs before 8-bit storage: float32)
     storage: str | None = None  # the --storage URL, password masked
+    augment_policy: str | None = None  # the data's, resolved (runs before policies: None)
     extra: dict[str, Any] = field(default_factory=dict)
 
     def stored_identity(self) -> dict[str, Any]:
         """The identity, with what a run before a key existed did for that key."""
         return {**IDENTITY_BEFORE_KEYS, **self.identity}
+
+    def augment_policy_for(self, asked: str) -> str | None:
+        """The policy a continuation prepares the data with: `auto` is the run's own, whatever
+        `auto` would pick now (None: the views of a run from before policies); another name is
+        checked against the run's data key."""
+        return self.augment_policy if asked == "auto" else asked
 
 
 @dataclass(frozen=True)

@@ -59,6 +59,9 @@ class DataRecord:
     mean: tuple[float, ...] = ()  # per channel, of the training images on the [0, 1] scale
     std: tuple[float, ...] = ()  # (runs before these were recorded: empty)
     class_names: tuple[str, ...] = ()  # label index -> class name (older runs: empty)
+    # the views the teacher and `train --augment` drew (`data.augment.POLICIES`); runs before
+    # policies: None, the data set's own (shifts for a folder or an archive)
+    augment_policy: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -147,4 +150,5 @@ class DataIdentity(Codable):
     subset: int | None = None
     data_dir: str | None = None
     compact: bool = False  # runs before 8-bit storage: float32
+    augment_policy: str | None = None  # as `DataRecord.augment_policy`: None, before policies
     extra: dict[str, Any] = field(default_factory=dict)

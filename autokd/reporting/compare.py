@@ -2,9 +2,9 @@
 
 Hypervolumes of different runs are comparable only against one reference point, so the point is
 computed once over every run's complete trials (the lowest accuracy and the highest latency seen
-anywhere). Latencies measured on different targets, or on another machine, are not comparable:
-such runs are refused unless the caller allows mixing, and then every run is labelled with where
-its latencies were measured.
+anywhere, trusted latencies only). Latencies measured on different targets, or on another
+machine, are not comparable: such runs are refused unless the caller allows mixing, and then
+every run is labelled with where its latencies were measured.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import pandas as pd
 from autokd.errors import AutoKDError
 from autokd.records.folder import RunFolder, load_study
 from autokd.records.summary import RunSummary
-from autokd.reporting.data import COST_AXES, front_of, reference_point
+from autokd.reporting.data import COST_AXES, front_of, reference_point, trusted_rows
 from autokd.study.pareto import hypervolume_2d
 from autokd.study.tables import trials_frame
 
@@ -37,6 +37,7 @@ class ComparedRun:
 class CompareData:
     runs: list[ComparedRun]
     reference: tuple[float, float] | None  # (accuracy, latency_ms) shared by every hypervolume
+    left_out: int  # doubtful latencies the reference point was placed without
     differences: list[tuple[str, list[str], bool]]  # setting, value per run, whether they differ
     mixed_targets: bool
 
@@ -107,6 +108,7 @@ def build_compare(folders: list[RunFolder], *, allow_mixed_targets: bool = False
         frame = trials_frame(load_study(folder))
         completes.append(frame[frame["state"] == "COMPLETE"])
     reference = reference_point(completes)
+    _, left_out = trusted_rows(completes)
     runs = []
     for folder, summary, complete in zip(folders, summaries, completes, strict=True):
         points = complete[["accuracy", "latency_ms"]].to_numpy(float)
@@ -127,4 +129,4 @@ def build_compare(folders: list[RunFolder], *, allow_mixed_targets: bool = False
     for setting, read in SETTINGS:
         values = [str(read(s)) for s in summaries]
         differences.append((setting, values, len(set(values)) > 1))
-    return CompareData(runs, reference, differences, mixed)
+    return CompareData(runs, reference, left_out, differences, mixed)

@@ -6,7 +6,7 @@ import html
 from typing import Any
 
 from autokd.reporting.compare import CompareData
-from autokd.reporting.data import COST_AXES
+from autokd.reporting.data import COST_AXES, DOUBTS
 from autokd.reporting.page import RUN_COLOURS, cards, figures, layout, page, table
 
 
@@ -25,11 +25,13 @@ def overlay_figure(data: CompareData, cost: str, label: str) -> Any:
         front = run.complete.set_index("number").loc[run.fronts[cost]].reset_index()
         hover = [
             f"{run.name}, trial {int(n)}<br>accuracy {a:.4f}<br>{label}: {c:.4g}<br>{arch}"
-            for n, a, c, arch in zip(
+            + (f"<br><b>latency doubtful</b>: {DOUBTS[doubt]}" if doubt else "")
+            for n, a, c, arch, doubt in zip(
                 run.complete["number"],
                 run.complete["accuracy"],
                 run.complete[cost],
                 run.complete["architecture"],
+                run.complete["latency_doubt"],
                 strict=True,
             )
         ]
@@ -108,9 +110,15 @@ def render_compare(data: CompareData) -> str:
         else ""
     )
     best = max(data.runs, key=lambda run: run.hypervolume)
+    left_out = (
+        f"; {data.left_out} doubtful latencies (contended, noisy or timed in too few blocks) "
+        "left out of it: re-time them with <code>autokd remeasure RUN</code>"
+        if data.left_out
+        else ""
+    )
     reference = (
         f"accuracy {data.reference[0]:.4f}, latency {data.reference[1]:.3f} ms: a tenth of each "
-        "range beyond the worst values among all the runs' trials"
+        f"range beyond the worst values among all the runs' trials{left_out}"
         if data.reference
         else "none: no run has a complete trial"
     )

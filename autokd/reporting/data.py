@@ -15,8 +15,10 @@ from autokd.records.params import ARCHITECTURE
 from autokd.records.results import ValidationResult
 from autokd.records.summary import RunSummary
 from autokd.study.pareto import hypervolume_2d, pareto_mask
+from autokd.study.picks import Pick, front_picks
 from autokd.study.tables import declared_params, trials_frame
 from autokd.study.trial import TrialRecord
+from autokd.teachers.checks import teacher_behind_note
 
 # The report's two fronts: accuracy against each cost, with its axis label.
 COST_AXES: dict[str, str] = {
@@ -48,6 +50,9 @@ class RunReportData:
     importances: dict[str, dict[str, float]]  # objective -> parameter -> fANOVA importance
     rejected: pd.DataFrame  # trials over a constraint: measured, never trained
     stopped: pd.DataFrame  # trials the stopper ended, with a `hover` column
+    picks: list[Pick]  # what `autokd export --pick` takes: knee, best-accuracy, fastest
+    front_doubts: dict[str, int]  # doubtful latencies on the accuracy-latency front, by reason
+    teacher_note: str | None  # the teacher is behind its students (`teachers.checks`)
 
 
 def front_of(frame: pd.DataFrame, cost: str) -> list[int]:
@@ -66,12 +71,23 @@ def accuracy_text(row: pd.Series) -> str:
     return text
 
 
+# What a doubtful latency means, by `study.tables.latency_doubt`'s reasons
+DOUBTS = {
+    "contended": "timed while other programs took the cores",
+    "few blocks": "timed in too few blocks for a spread",
+    "noisy": "its spread (IQR) was above a tenth of its median",
+}
+
+
 def hover_text(row: pd.Series, kd: KDConfig) -> str:
+    doubt = row.get("latency_doubt") or ""
+    remeasured = " (timed again)" if row.get("latency_remeasured") else ""
     return "<br>".join(
         [
             f"trial {int(row['number'])}",
             accuracy_text(row),
-            f"latency {row['latency_ms']:.3f} ms (IQR {row['latency_iqr_ms']:.3f})",
+            f"latency {row['latency_ms']:.3f} ms (IQR {row['latency_iqr_ms']:.3f}){remeasured}"
+            + (f"<br><b>latency doubtful</b>: {DOUBTS[doubt]}" if doubt else ""),
             f"{row['flops'] / 1e6:.2f} MFLOPs, {row['params'] / 1e3:.1f} k params",
             f"stages: {row['architecture']}",
             f"{kd.describe()}, lr {row['lr']:.3g}",
@@ -165,7 +181,17 @@ def build_run_report(
         importances=parameter_importances(study, len(complete)),
         rejected=frame[frame["rejected_by"].notna()],
         stopped=_stopped_rows(frame),
+        picks=front_picks(complete[complete["is_pareto"]]),
+        front_doubts=_doubts_on(complete, next(f.front for f in fronts if f.cost == "latency_ms")),
+        teacher_note=teacher_behind_note(
+            summary.teacher.name, summary.teacher.accuracy, summary.best_accuracy
+        ),
     )
+
+
+def _doubts_on(complete: pd.DataFrame, front: list[int]) -> dict[str, int]:
+    reasons = complete.set_index("number").loc[front, "latency_doubt"]
+    return {reason: int(n) for reason, n in reasons[reasons != ""].value_counts().items()}
 
 
 def _stopped_rows(frame: pd.DataFrame) -> pd.DataFrame:
@@ -183,11 +209,23 @@ def _stopped_rows(frame: pd.DataFrame) -> pd.DataFrame:
 REFERENCE_MARGIN = 0.1  # of each objective's range, beyond its worst value
 
 
+def trusted_rows(frames: list[pd.DataFrame]) -> tuple[pd.DataFrame, int]:
+    """The rows of `frames` whose latency is trusted, and how many doubtful ones were left out
+    (all rows when none is trusted: a reference point from doubtful values beats none)."""
+    rows = pd.concat([f[["accuracy", "latency_ms", "latency_doubt"]] for f in frames])
+    trusted = rows[rows["latency_doubt"] == ""]
+    if trusted.empty:
+        return rows, 0
+    return trusted, len(rows) - len(trusted)
+
+
 def reference_point(frames: list[pd.DataFrame]) -> tuple[float, float] | None:
     """The hypervolume reference for the complete trials of `frames` (one run, or every run of a
     comparison: one shared point): a tenth of each range worse than the lowest accuracy and the
-    highest latency, so the extreme students count too. None without a complete trial."""
-    rows = pd.concat([f[["accuracy", "latency_ms"]] for f in frames])
+    highest latency, so the extreme students count too. Only trusted latencies place it: one
+    student timed while the machine was busy would otherwise stretch the latency range and
+    squeeze every other point. None without a complete trial."""
+    rows, _ = trusted_rows(frames)
     if rows.empty:
         return None
     accuracy, latency = rows["accuracy"], rows["latency_ms"]

@@ -29,6 +29,9 @@ h1 { font-size: 24px; margin: 0 0 4px; } h2 { font-size: 18px; margin: 28px 0 8p
 table { border-collapse: collapse; background: #fff; font-size: 13px; width: 100%; }
 th, td { border: 1px solid #d1d9e0; padding: 4px 8px; text-align: right; white-space: nowrap; }
 th { background: #eef1f4; } td.l, th.l { text-align: left; } tr.differs td { background: #fff8c5; }
+td.w, th.w { white-space: normal; overflow-wrap: anywhere; } tr.doubtful td { background: #fff1d6; }
+button.copy { font: 12px system-ui, sans-serif; padding: 1px 8px; border: 1px solid #d1d9e0;
+              border-radius: 6px; background: #f6f8fa; cursor: pointer; }
 code { font-size: 12px; }
 .scroll { overflow-x: auto; }
 dl { display: grid; grid-template-columns: max-content 1fr; gap: 2px 16px; font-size: 13px; }
@@ -40,6 +43,28 @@ dt { color: #59636e; } dd { margin: 0; }
 _FIT_PLOTS = """
 window.addEventListener("load", () =>
   document.querySelectorAll(".js-plotly-plot").forEach((el) => Plotly.Plots.resize(el)));
+"""
+
+# A copy button puts its command on the clipboard (the Clipboard API where the page may use it,
+# else a selected text area: file:// pages are not always a secure context) and says so.
+_COPY = """
+document.addEventListener("click", (event) => {
+  const button = event.target.closest("button.copy");
+  if (!button) return;
+  const text = button.dataset.command, label = button.textContent;
+  const done = () => {
+    button.textContent = "copied";
+    setTimeout(() => (button.textContent = label), 1500);
+  };
+  const fallback = () => {
+    const area = document.createElement("textarea");
+    area.value = text; document.body.appendChild(area); area.select();
+    document.execCommand("copy"); area.remove(); done();
+  };
+  if (navigator.clipboard && window.isSecureContext) {
+    navigator.clipboard.writeText(text).then(done, fallback);
+  } else { fallback(); }
+});
 """
 
 
@@ -60,7 +85,7 @@ def page(title: str, body: str) -> str:
 <h1>{html.escape(title)}</h1>
 {body}
 </main>
-<script>{_FIT_PLOTS}</script>
+<script>{_FIT_PLOTS}{_COPY}</script>
 </body></html>
 """
 
@@ -97,6 +122,16 @@ def layout(fig: Any, title: str, *, x: str, y: str, log_x: bool = False) -> Any:
     return fig
 
 
+def copy_button(command: str, *, label: str = "copy command") -> str:
+    """A button that copies `command` (shown as its tooltip): a long command in a table cell
+    would widen the table past the page."""
+    quoted = html.escape(command, quote=True)
+    return (
+        f'<button class="copy" type="button" title="{quoted}" data-command="{quoted}">'
+        f"{html.escape(label)}</button>"
+    )
+
+
 def cards(items: list[tuple[str, str]]) -> str:
     cells = "".join(
         f"<div class=card><b>{html.escape(value)}</b><span>{html.escape(text)}</span></div>"
@@ -125,12 +160,15 @@ def table(
     rows: list[list[str]],
     *,
     left: set[int] = frozenset(),
+    wrap: set[int] = frozenset(),
     row_classes: list[str] | None = None,
 ) -> str:
-    """A table of already-formatted (escaped) cells; columns in `left` are left-aligned."""
+    """A table of already-formatted (escaped) cells; columns in `left` are left-aligned, those
+    in `wrap` may break their lines (the others keep each cell on one line)."""
 
     def align(i: int) -> str:
-        return ' class="l"' if i in left else ""
+        classes = " ".join(c for c, on in (("l", i in left), ("w", i in wrap)) if on)
+        return f' class="{classes}"' if classes else ""
 
     header = "".join(f"<th{align(i)}>{html.escape(h)}</th>" for i, h in enumerate(head))
     body = "".join(

@@ -6,7 +6,7 @@ import html
 import shlex
 from typing import Any
 
-from autokd.records.summary import RunSummary, TargetRecord, TrainingRecord
+from autokd.records.summary import RunSummary, TargetRecord, TeacherRecord, TrainingRecord
 from autokd.reporting.data import FrontInfo, RunReportData
 from autokd.reporting.page import (
     DOMINATED_COLOUR,
@@ -14,6 +14,7 @@ from autokd.reporting.page import (
     TEACHER_COLOUR,
     cards,
     cell,
+    copy_button,
     facts,
     figures,
     layout,
@@ -34,7 +35,7 @@ def front_figure(data: RunReportData, info: FrontInfo) -> Any:
     fig = go.Figure()
     for name, rows, marker in (
         (
-            "stopped early (accuracy when stopped)",
+            "stopped early",
             data.stopped,
             {"color": DOMINATED_COLOUR, "size": 6, "opacity": 0.3, "symbol": "x"},
         ),
@@ -44,7 +45,7 @@ def front_figure(data: RunReportData, info: FrontInfo) -> Any:
             {"color": DOMINATED_COLOUR, "size": 7, "opacity": 0.45},
         ),
         (
-            "Pareto, cheaper on the other cost",
+            "Pareto on the other cost",
             frame[~on_view_front & frame["is_pareto"]],
             {"color": FRONT_COLOUR, "size": 8, "symbol": "circle-open", "line": {"width": 2}},
         ),
@@ -65,13 +66,17 @@ def front_figure(data: RunReportData, info: FrontInfo) -> Any:
             x=front[info.cost],
             y=front["accuracy"],
             mode="lines+markers",
-            name=f"front of accuracy vs {info.cost.split('_')[0]}",
+            name=f"front ({info.cost.split('_')[0]})",
             line={"color": FRONT_COLOUR, "shape": "hv", "width": 2},
             marker={"color": FRONT_COLOUR, "size": 10, "line": {"color": "white", "width": 1}},
             hovertext=front["hover"],
             hoverinfo="text",
         )
     )
+    if info.cost == "latency_ms":
+        _mark_doubtful(fig, frame)
+        _mark_picks(fig, data)
+        _zoom_latency(fig, frame, front)
     limit = data.summary.constraints.get(
         {"latency_ms": "max_latency_ms", "flops": "max_flops"}[info.cost]
     )
@@ -82,22 +87,117 @@ def front_figure(data: RunReportData, info: FrontInfo) -> Any:
             annotation_text="limit",
             annotation_position="top left",
         )
-    teacher = data.summary.teacher
-    if teacher.accuracy is not None:
-        fig.add_hline(
-            y=teacher.accuracy,
-            line={"color": TEACHER_COLOUR, "dash": "dash"},
-            annotation_text=f"teacher {teacher.name} {teacher.accuracy:.3f}",
-            annotation_position="bottom right",
-        )
+    low, high = accuracy_range(frame, data.summary.teacher.accuracy)
+    _teacher_line(fig, data.summary.teacher, low, high)
     short = info.label.split(" (")[0]
-    return layout(
+    fig = layout(
         fig,
         f"accuracy vs {short}",
         x=info.label,
         y="validation accuracy",
         log_x=info.cost == "flops",
     )
+    return fig.update_yaxes(range=[low, high])
+
+
+def accuracy_range(complete: Any, teacher: float | None) -> tuple[float, float]:
+    """The accuracy axis: the range the complete students cover, padded by a tenth, and the
+    teacher's accuracy when it lies within one such range of them (a teacher far off would
+    flatten the front into a line: it is named at the edge instead)."""
+    if complete.empty:
+        return (0.0, 1.0)
+    low, high = float(complete["accuracy"].min()), float(complete["accuracy"].max())
+    span = max(high - low, 0.01)
+    if teacher is not None and low - span <= teacher <= high + span:
+        low, high = min(low, teacher), max(high, teacher)
+        span = max(high - low, 0.01)
+    return (max(0.0, low - 0.1 * span), high + 0.1 * span)
+
+
+def _teacher_line(fig: Any, teacher: TeacherRecord, low: float, high: float) -> None:
+    """The teacher's accuracy as a dashed line, or, off the axis, a note at the edge it is past."""
+    if teacher.accuracy is None:
+        return
+    text = f"teacher {teacher.name} {teacher.accuracy:.3f}"
+    if low <= teacher.accuracy <= high:
+        fig.add_hline(
+            y=teacher.accuracy,
+            line={"color": TEACHER_COLOUR, "dash": "dash"},
+            annotation_text=text,
+            annotation_position="bottom right",
+        )
+        return
+    below = teacher.accuracy < low
+    fig.add_annotation(
+        text=f"{text} ({'below' if below else 'above'} this axis)",
+        xref="paper", x=1, xanchor="right", yref="paper", y=0 if below else 1,
+        yanchor="bottom" if below else "top", showarrow=False,
+        font={"color": TEACHER_COLOUR},
+    )  # fmt: skip
+
+
+def latency_axis_end(complete: Any, front: Any) -> float | None:
+    """Where the latency axis ends: past the front's slowest student and nine in ten of all,
+    so that one student timed at 100x its peers (a busy machine) does not squeeze the rest into a
+    corner; None when every student fits anyway."""
+    if complete.empty:
+        return None
+    end = 1.15 * max(float(front["latency_ms"].max()), float(complete["latency_ms"].quantile(0.9)))
+    return end if (complete["latency_ms"] > end).any() else None
+
+
+def _zoom_latency(fig: Any, complete: Any, front: Any) -> None:
+    end = latency_axis_end(complete, front)
+    if end is None:
+        return
+    beyond = int((complete["latency_ms"] > end).sum())
+    fig.update_xaxes(range=[0, end])
+    fig.add_annotation(
+        text=f"{beyond} slower student(s) beyond this axis: double-click to see all",
+        xref="paper", x=1, xanchor="right", yref="paper", y=0, yanchor="bottom",
+        showarrow=False, font={"size": 11, "color": "#59636e"},
+    )  # fmt: skip
+
+
+DOUBT_MARKER = {"color": "#bf8700", "size": 17, "symbol": "circle-open", "line": {"width": 2}}
+
+
+def _mark_doubtful(fig: Any, complete: Any) -> None:
+    """A ring around each student whose latency is doubtful (contended, noisy, few blocks)."""
+    doubtful = complete[complete["latency_doubt"] != ""]
+    if doubtful.empty:
+        return
+    import plotly.graph_objects as go
+
+    fig.add_trace(
+        go.Scatter(
+            x=doubtful["latency_ms"],
+            y=doubtful["accuracy"],
+            mode="markers",
+            name="latency doubtful",
+            marker=DOUBT_MARKER,
+            hovertext=doubtful["hover"],
+            hoverinfo="text",
+        )
+    )
+
+
+PICK_LABELS = {"knee": "knee", "best-accuracy": "most accurate", "fastest": "fastest"}
+
+
+def _mark_picks(fig: Any, data: RunReportData) -> None:
+    """An arrow to each student `autokd export --pick` would take, named by its picks."""
+    by_trial: dict[int, list[Any]] = {}
+    for pick in data.picks:
+        by_trial.setdefault(pick.number, []).append(pick)
+    for number, picks in by_trial.items():
+        fig.add_annotation(
+            x=picks[0].latency_ms,
+            y=picks[0].accuracy,
+            text=f"{', '.join(PICK_LABELS[p.name] for p in picks)}: trial {number}",
+            showarrow=True, arrowhead=2, ax=0, ay=-36 if picks[0].name != "fastest" else 36,
+            font={"size": 12, "color": "#1f2328"}, bgcolor="rgba(255,255,255,0.85)",
+        )  # fmt: skip
 
 
 def hypervolume_figure(data: RunReportData) -> Any:
@@ -154,9 +254,31 @@ def importance_figure(data: RunReportData) -> Any:
     return layout(fig, "parameter importance (fANOVA)", x="share of the objective's variance", y="")
 
 
-def export_command(data: RunReportData, trial: int) -> str:
-    output = f"students/{data.name}-trial-{trial}"
-    return f"autokd export {shlex.quote(data.run_path)} --trial {trial} -o {output}"
+def export_command(data: RunReportData, trial: int, pick: str | None = None) -> str:
+    """The command that exports `trial` (by its pick's name, when it is one of the picks)."""
+    run = shlex.quote(data.run_path)
+    if pick:
+        return f"autokd export {run} --pick {pick} -o students/{data.name}-{pick}"
+    return f"autokd export {run} --trial {trial} -o students/{data.name}-trial-{trial}"
+
+
+def picks_section(data: RunReportData) -> str:
+    """The students `autokd export --pick` takes, why each, and the command for each."""
+    if not data.picks:
+        return ""
+    rows = [
+        [
+            f"<b>{html.escape(PICK_LABELS[p.name])}</b>",
+            str(p.number),
+            f"{p.accuracy:.4f}",
+            f"{p.latency_ms:.4g}",
+            html.escape(p.why),
+            copy_button(export_command(data, p.number, p.name)),
+        ]
+        for p in data.picks
+    ]
+    head = ["pick", "trial", "accuracy", "latency ms", "why", "export it"]
+    return "<h2>What to pick</h2>" + table(head, rows, left={0, 4}, wrap={4})
 
 
 def pareto_table(data: RunReportData) -> str:
@@ -175,12 +297,18 @@ def pareto_table(data: RunReportData) -> str:
         ("lr", "lr"),
     ]
     rows = [
-        [cell(row[c]) for c, _ in columns]
-        + [f"<code>{html.escape(export_command(data, int(row['number'])))}</code>"]
+        [cell(row[c]) for c, _ in columns] + [copy_button(export_command(data, int(row["number"])))]
         for _, row in data.pareto.iterrows()
     ]
+    doubtful = ["doubtful" if row["latency_doubt"] else "" for _, row in data.pareto.iterrows()]
     architecture = [c for c, _ in columns].index("architecture")
-    return table([t for _, t in columns] + ["export it"], rows, left={architecture, len(columns)})
+    return table(
+        [t for _, t in columns] + ["export it"],
+        rows,
+        left={architecture},
+        wrap={architecture},
+        row_classes=doubtful,
+    )
 
 
 def validation_section(data: RunReportData) -> str:
@@ -223,7 +351,8 @@ def rejected_section(data: RunReportData) -> str:
         for k, v in data.summary.constraints.items()
         if v is not None
     )
-    saved = data.summary.timings.get("training_saved_s")
+    timings = data.summary.timings
+    saved = timings.get("rejected_saved_s", timings.get("training_saved_s"))  # (older runs)
     rows = [
         [
             str(int(r["number"])),
@@ -258,7 +387,9 @@ def _stopping_text(summary: RunSummary) -> str:
     rungs = ", ".join(str(epoch) for epoch in rungs_for(summary.epochs))
     return (
         f"{summary.pruner}: rungs at epochs {rungs}; {summary.stopped} students stopped early, "
-        f"{summary.epochs_saved} epochs of training saved; the front holds students that "
+        f"{summary.epochs_saved} epochs (about "
+        f"{summary.timings.get('stopped_saved_s', 0):.0f} s) of training saved; the front holds "
+        "students that "
         f"trained {summary.epochs} epochs"
     )
 
@@ -277,14 +408,40 @@ def _counts_text(counts: dict[str, int]) -> str:
     )
 
 
+def warnings(data: RunReportData) -> str:
+    """What should temper trust in the page: doubtful latencies on the front, a weak teacher."""
+    notes = []
+    doubts = data.front_doubts
+    if doubts:
+        front = next(f.front for f in data.fronts if f.cost == "latency_ms")
+        reasons = ", ".join(f"{n} {reason}" for reason, n in doubts.items())
+        command = f"autokd remeasure {shlex.quote(data.run_path)}"
+        notes.append(
+            f"<b>{sum(doubts.values())} of {len(front)} front latencies are doubtful</b> "
+            f"({html.escape(reasons)}: timed while other programs took the cores, with a wide "
+            "spread, or in too few blocks); they are ringed in the latency plot and shaded in "
+            f"the table. Time them again on a quiet machine: "
+            f"<code>{html.escape(command)}</code> {copy_button(command, label='copy')}"
+        )
+    if data.teacher_note:
+        notes.append(html.escape(data.teacher_note))
+    return "".join(f'<p class="warn">{note}</p>' for note in notes)
+
+
 def render_run_report(data: RunReportData) -> str:
     s = data.summary
     teacher, target, env = s.teacher, s.target, s.environment
     best = s.best_accuracy
+    knee = [
+        (f"trial {p.number}", f"the knee: {p.accuracy:.4f} at {p.latency_ms:.3g} ms")
+        for p in data.picks
+        if p.name == "knee"
+    ]
     summary_cards = cards(
         [
             (f"{data.counts.get('complete', 0)}", f"trials: {_counts_text(data.counts)}"),
             (f"{len(data.pareto)}", "students on the front"),
+            *knee,
             (f"{best:.4f}" if best is not None else "-", "best student accuracy"),
             (f"{teacher.accuracy:.4f}", f"teacher {teacher.name}"),
             (f"{target.name}", f"target, {target.threads} thread(s)"),
@@ -313,7 +470,8 @@ def render_run_report(data: RunReportData) -> str:
             (
                 "teacher",
                 f"{teacher.name} ({teacher.source}), accuracy {teacher.accuracy:.4f}, "
-                f"weights {teacher.weights_digest}",
+                f"weights {teacher.weights_digest}"
+                + (f"; random views: {d.augment_policy}" if d.augment_policy else ""),
             ),
             ("latency protocol", s.latency_protocol),
             ("FLOPs", s.flops_convention),
@@ -334,9 +492,13 @@ def render_run_report(data: RunReportData) -> str:
 {html.escape(d.name)}; latency measured on target {html.escape(target.name)}
 ({html.escape(target.description)}). Hover a point for its architecture and
 distillation settings. Filled points joined by a line are the front of that view; open points
-are Pareto students that win on the other cost; faded points are dominated.</p>
+are Pareto students that win on the other cost; faded points are dominated; a ring marks a
+doubtful latency. The knee is where more latency stops buying much accuracy: what
+<code>autokd export</code> takes by default.</p>
 {summary_cards}
+{warnings(data)}
 {figures(plots)}
+{picks_section(data)}
 <h2>Pareto students (accuracy, latency, FLOPs), fastest first</h2>
 {pareto_table(data)}
 {validation_section(data)}

@@ -32,7 +32,7 @@ from autokd.data import DataBundle, get_dataset, load_data, load_identified_data
 from autokd.distill.training import place_on_device
 from autokd.errors import AutoKDError, Terminated
 from autokd.measure.flops import FLOPS_CONVENTION
-from autokd.measure.latency import check_target_usable, target_threads
+from autokd.measure.latency import check_target_usable, protocol_text, target_threads
 from autokd.measure.metrics import MetricsCache, machine_fingerprint
 from autokd.measure.targets import load_target
 from autokd.records.attrs import (
@@ -69,7 +69,12 @@ from autokd.study.objective import TrialObjective
 from autokd.study.pareto import pareto_mask
 from autokd.study.pruners import get_pruner
 from autokd.study.samplers import make_sampler
-from autokd.study.space import check_space_size, load_space, param_declarations
+from autokd.study.space import (
+    check_space_size,
+    check_space_within_limits,
+    load_space,
+    param_declarations,
+)
 from autokd.study.tables import trials_frame, write_tables
 from autokd.study.workers import (
     WorkerPlan,
@@ -87,13 +92,8 @@ from autokd.teachers import (
     load_identified_teacher,
     prepare_teacher,
 )
+from autokd.teachers.checks import check_teacher_beats_chance
 from autokd.teachers.outputs import teacher_outputs
-
-LATENCY_PROTOCOL = (
-    "median and IQR over timed blocks of torch.utils.benchmark blocked_autorange "
-    "(min_run_time {min_run_time} s) after {warmup} warm-up calls; batch {batch_size}, "
-    "{threads} thread(s), eval mode, inference_mode"
-)
 
 
 @dataclass(frozen=True)
@@ -135,6 +135,12 @@ def check_existing_run(folder: RunFolder, config: RunConfig) -> RunRecord | None
 
 def _check_same_data(folder: RunFolder, record: RunRecord, data: DataBundle) -> None:
     """The data behind a continued run must be the same images the first trials saw."""
+    if record.augment_policy not in (None, data.augment_policy):
+        raise AutoKDError(
+            f"run '{folder.name}' trains with --augment-policy {record.augment_policy}, this "
+            f"command asks for {data.augment_policy}; leave the flag out to continue it, "
+            "or start another --name"
+        )
     if record.data_key is not None and record.data_key != data.key:
         raise AutoKDError(
             f"the data behind --data {data.name} changed since run '{folder.name}' started "
@@ -211,10 +217,16 @@ def _run(config: RunConfig, *, settings: Settings, progress: bool) -> SearchOutc
         data_dir=options.data_dir,
         download=options.download,
         compact=record.data_compact if record is not None else None,
+        augment_policy=(
+            record.augment_policy_for(options.augment_policy) if record else options.augment_policy
+        ),
         settings=settings,
     )
     data_seconds = time.perf_counter() - data_started
     check_space_size(config.space, data)
+    check_space_within_limits(
+        config.space, data, config.constraints, config.target, metrics=MetricsCache(settings)
+    )
     if record is not None:
         _check_same_data(folder, record, data)
     teacher = prepare_teacher(
@@ -228,6 +240,7 @@ def _run(config: RunConfig, *, settings: Settings, progress: bool) -> SearchOutc
         execution=execution,
         settings=settings,
     )
+    check_teacher_beats_chance(teacher, classes=data.classes, images=len(data.val_y))
     outputs_started = time.perf_counter()
     outputs, outputs_cached = teacher_outputs(teacher, data, settings=settings)
     outputs_seconds = time.perf_counter() - outputs_started
@@ -344,6 +357,7 @@ def _open_study(
         identity=config.identity(),
         data_key=data.key,
         data_compact=data.train_x.compact,
+        augment_policy=data.augment_policy,
         storage=masked(config.storage) if config.storage else None,
         extra=record.extra if record else {},
     )
@@ -432,7 +446,7 @@ def _yaml_file(source: str, name: str) -> YamlFile:
     return YamlFile(name=name, text=Path(source).read_text(encoding="utf-8"))
 
 
-def _yaml_from_record(entry: YamlFile, cache_dir: Path) -> Path:
+def yaml_from_record(entry: YamlFile, cache_dir: Path) -> Path:
     """A space or target file recorded in the study, written where this machine can load it
     (same bytes, same digest)."""
     folder = cache_dir / "run_files" / stable_hash(entry.text)
@@ -476,8 +490,8 @@ def run_worker(
         outputs, _ = teacher_outputs(teacher, data, settings=settings)
         data, outputs = place_on_device(data, outputs, execution)
         trial_settings = TrialSettings(
-            space=load_space(_yaml_from_record(record.space, settings.cache_dir)),
-            target=load_target(_yaml_from_record(record.target, settings.cache_dir)),
+            space=load_space(yaml_from_record(record.space, settings.cache_dir)),
+            target=load_target(yaml_from_record(record.target, settings.cache_dir)),
             epochs=record.epochs,
             batch_size=record.batch_size,
             seed=record.seed,
@@ -586,6 +600,20 @@ def _counted(study: Any) -> list[Any]:
     return study.get_trials(deepcopy=False, states=counted_states())
 
 
+def training_saved(complete: Any, rejected: Any, stopped: Any, epochs: int) -> dict[str, float]:
+    """Seconds of training the limits and the stopper saved, at the pace of the fully trained
+    students: a rejected student would have trained `epochs` epochs, a stopped one the epochs it
+    did not reach."""
+    per_epoch = float(complete["train_seconds"].mean()) / epochs
+    rejected_s = len(rejected) * epochs * per_epoch
+    stopped_s = int((epochs - stopped["epochs_trained"].astype(int)).sum()) * per_epoch
+    return {
+        "rejected_saved_s": round(rejected_s, 1),
+        "stopped_saved_s": round(stopped_s, 1),
+        "training_saved_s": round(rejected_s + stopped_s, 1),
+    }
+
+
 def build_summary(
     config: RunConfig,
     data: DataBundle,
@@ -608,10 +636,7 @@ def build_summary(
         if "data_seconds" in complete:  # batches sliced from memory: a sliver of training
             timings["batch_data_s_total"] = round(float(complete["data_seconds"].sum()), 2)
         timings["metrics_cache_hits"] = int(complete["metrics_cached"].fillna(False).sum())
-        # what the rejected students would have cost to train, at the mean of the trained ones
-        timings["training_saved_s"] = round(
-            len(rejected) * float(complete["train_seconds"].mean()), 1
-        )
+        timings.update(training_saved(complete, rejected, stopped, config.epochs))
     return RunSummary(
         name=str(config.name),
         budget=config.budget,
@@ -646,12 +671,7 @@ def build_summary(
         ),
         # everything a latency depends on besides the architecture (compare checks it)
         latency_fingerprint=machine_fingerprint(target),
-        latency_protocol=LATENCY_PROTOCOL.format(
-            min_run_time=target.min_run_time,
-            warmup=target.warmup,
-            batch_size=target.batch_size,
-            threads=threads,
-        ),
+        latency_protocol=protocol_text(target),
         flops_convention=FLOPS_CONVENTION,
         environment=environment_info(),
         best_accuracy=float(complete["accuracy"].max()) if len(complete) else None,

@@ -10,6 +10,7 @@ read the declaration, never a name's suffix.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -22,8 +23,12 @@ from autokd.distill.space import (
     sample_distillation,
 )
 from autokd.errors import ConfigError, UnknownNameError
+from autokd.measure.flops import count_flops
 from autokd.measure.limits import MAX_STUDENT_PARAMS, student_size
+from autokd.measure.metrics import MetricsCache
+from autokd.measure.targets import Target
 from autokd.records.params import ARCHITECTURE, TRAINING, Param, parse_param
+from autokd.records.run import Constraints
 from autokd.records.yamlfiles import (
     SPACES_FOLDER,
     check_keys,
@@ -32,7 +37,7 @@ from autokd.records.yamlfiles import (
     read_yaml_mapping,
     resolve_yaml,
 )
-from autokd.students import FamilySpace, StudentSpec, get_family
+from autokd.students import FamilySpace, StudentSpec, build_student, count_params, get_family
 
 _SPACE_TOP_KEYS = ["description", "family", "student", "distill", "train"]
 
@@ -144,6 +149,26 @@ def largest_candidate(space: SearchSpace, data: DataShape) -> Candidate:
     return sample_candidate(_Largest(), space, data)
 
 
+class _Smallest:
+    """A stand-in trial that answers every suggestion with its smallest value, but a stride with
+    its largest: a larger stride shrinks every layer after it (names as in `students.staged`)."""
+
+    def suggest_int(self, name: str, low: int, high: int, **_: Any) -> int:
+        return high if name.endswith("_stride") else low
+
+    def suggest_float(self, name: str, low: float, high: float, **_: Any) -> float:
+        return low
+
+    def suggest_categorical(self, name: str, choices: list[Any]) -> Any:
+        return max(choices) if name.endswith("_stride") else min(choices)
+
+
+def smallest_candidate(space: SearchSpace, data: DataShape) -> Candidate:
+    """The cheapest student `space` allows: every key at its smallest, every stride at its
+    largest (the case the limits are checked on before the teacher trains)."""
+    return sample_candidate(_Smallest(), space, data)
+
+
 def param_declarations(space: SearchSpace) -> dict[str, dict[str, str]]:
     """Every parameter `space` may sample, in reading order: study name -> its kind
     (architecture, distillation, training) and type (int, float, choice)."""
@@ -185,6 +210,62 @@ def check_space_size(space: SearchSpace, data: DataShape) -> None:
             f"{params:,} parameters; autokd's students have at most {MAX_STUDENT_PARAMS:,}: "
             "lower the largest depth, width, kernel or stage count"
         )
+
+
+# A latency this little over its limit may be timing noise (the protocol calls IQR / median over
+# 0.1 noisy): another student may time under the limit, so the search runs and rejects per trial.
+LATENCY_NOISE = 0.1
+
+
+def check_space_within_limits(
+    space: SearchSpace,
+    data: DataShape,
+    constraints: Constraints,
+    target: Target,
+    *,
+    metrics: MetricsCache,
+) -> None:
+    """Refuse, before the teacher trains, a space whose cheapest student (`smallest_candidate`)
+    is already over a limit: every student would be rejected untrained, leaving an empty front.
+    Latency is timed only when a latency limit is set, through `metrics` (cached: the trial
+    that samples this student reuses the timing)."""
+    active = constraints.active
+    if not active:
+        return
+    smallest = smallest_candidate(space, data).student
+    timed = any(metric == "latency_ms" for metric, _, _ in active)
+    costs = _costs(smallest, target, metrics) if timed else _counts(smallest)
+    broken = [(m, flag, limit) for m, flag, limit in active if _over(m, costs[m], limit)]
+    if not broken:
+        return
+    flags = " and ".join(f"{flag} {limit:.4g}" for _, flag, limit in broken)
+    over = "; ".join(f"{metric} {costs[metric]:.4g} > {limit:.4g}" for metric, _, limit in broken)
+    where = f" on target '{target.name}'" if any(m == "latency_ms" for m, _, _ in broken) else ""
+    raise ConfigError(
+        f"space '{space.name}' has no student within {flags}: its smallest "
+        f"({smallest.describe()}) has {over}{where}; raise "
+        f"{' and '.join(flag for _, flag, _ in broken)}, or choose a space with smaller students"
+    )
+
+
+def _over(metric: str, value: float, limit: float) -> bool:
+    slack = 1 + LATENCY_NOISE if metric == "latency_ms" else 1.0
+    return value > limit * slack
+
+
+def _costs(student: StudentSpec, target: Target, metrics: MetricsCache) -> dict[str, float]:
+    """Latency, FLOPs and parameters as a trial measures them (and cached for it); a doubtful
+    latency (a busy machine) is NaN, over no limit: it must not refuse a space."""
+    measured = metrics.measure(student, target)
+    latency = measured.latency.median_ms if measured.latency.trusted else math.nan
+    return {"latency_ms": latency, "flops": measured.flops, "params": measured.params}
+
+
+def _counts(student: StudentSpec) -> dict[str, float]:
+    """FLOPs and parameters as a trial counts them, without timing anything."""
+    model = build_student(student)
+    shape = (student.in_channels, student.input_size, student.input_size)
+    return {"flops": count_flops(model, shape), "params": count_params(model)}
 
 
 def sample_architectures(space: SearchSpace, data_shape: tuple[int, int, int], classes: int,

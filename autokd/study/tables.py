@@ -2,7 +2,9 @@
 
 The columns: number, state, the objectives, the measured costs, `is_pareto`, every parameter the
 space declared (in reading order; integer parameters stay integers where some trials lack them),
-then the extras (`EXTRA_COLUMNS`). A trial closed unrun (`surplus`) is left out.
+then the extras (`EXTRA_COLUMNS`) and `latency_doubt`: why a latency is not to be trusted
+("contended", "few blocks", "noisy"; "" when it is). A trial closed unrun (`surplus`) is left out.
+A latency `autokd remeasure` timed again replaces the first one (`REMEASURED_ATTR`).
 """
 
 from __future__ import annotations
@@ -11,8 +13,9 @@ from typing import Any
 
 import pandas as pd
 
+from autokd.measure.latency import MIN_TRUSTED_BLOCKS
 from autokd.records import attrs as names
-from autokd.records.attrs import OBJECTIVES, PARAMS_ATTR, SURPLUS_ATTR
+from autokd.records.attrs import OBJECTIVES, PARAMS_ATTR, REMEASURED_ATTR, SURPLUS_ATTR
 from autokd.records.cache import atomic_write
 from autokd.records.folder import RunFolder
 from autokd.study.pareto import pareto_mask
@@ -42,6 +45,8 @@ EXTRA_COLUMNS = [
     names.ARCHITECTURE_ATTR,
     names.LATENCY_NOISY_ATTR,
     names.LATENCY_CONTENDED_ATTR,
+    names.LATENCY_BLOCKS_ATTR,
+    names.LATENCY_REMEASURED_ATTR,
     names.TRAIN_SECONDS_ATTR,
     names.DATA_SECONDS_ATTR,
     names.MEASURE_SECONDS_ATTR,
@@ -72,26 +77,44 @@ def measured_costs(trial: Any) -> tuple[float, float] | None:
     return None
 
 
+def latency_doubt(attrs: dict[str, Any]) -> str:
+    """Why a trial's latency is doubtful, from what the protocol recorded (`measure.latency`):
+    timed while other programs took the cores, in too few blocks for an IQR, or with a spread
+    above the threshold; "" for a trusted one (and for a trial never timed)."""
+    if attrs.get(names.LATENCY_CONTENDED_ATTR):
+        return "contended"
+    blocks = attrs.get(names.LATENCY_BLOCKS_ATTR)
+    if blocks is not None and blocks < MIN_TRUSTED_BLOCKS:
+        return "few blocks"
+    return "noisy" if attrs.get(names.LATENCY_NOISY_ATTR) else ""
+
+
 def trials_frame(study: Any) -> pd.DataFrame:
     """One row per trial: number, state, objectives, metrics, is_pareto, parameters, extras."""
     declared = declared_params(study)
     sampled = {name for trial in study.get_trials(deepcopy=False) for name in trial.params}
     param_names = list(declared) + sorted(sampled - set(declared))
+    remeasured = study.user_attrs.get(REMEASURED_ATTR, {})
     rows = []
     for trial in study.get_trials(deepcopy=False):
         attrs = trial.user_attrs
         if attrs.get(SURPLUS_ATTR):  # closed unrun: a worker lost the race for the last slot
             continue
         # A trial rejected by the constraints has no objective values, only its measurements.
-        values = trial.values or [attrs.get(name) for name, _ in OBJECTIVES]
+        values = list(trial.values or [attrs.get(name) for name, _ in OBJECTIVES])
+        if str(trial.number) in remeasured:
+            attrs = {**attrs, **remeasured[str(trial.number)]}
+            values[1] = attrs[names.LATENCY_ATTR]
         row: dict[str, Any] = {"number": trial.number, "state": trial.state.name}
         row.update({name: value for (name, _), value in zip(OBJECTIVES, values, strict=True)})
         row.update({column: attrs.get(column) for column in ATTR_COLUMNS})
         row["is_pareto"] = False
         row.update({name: trial.params.get(name) for name in param_names})
         row.update({column: attrs.get(column) for column in EXTRA_COLUMNS})
+        row["latency_doubt"] = latency_doubt(attrs)
         rows.append(row)
-    frame = pd.DataFrame(rows, columns=[*HEAD_COLUMNS, *param_names, *EXTRA_COLUMNS])
+    columns = [*HEAD_COLUMNS, *param_names, *EXTRA_COLUMNS, "latency_doubt"]
+    frame = pd.DataFrame(rows, columns=columns)
     frame[["flops", "params"]] = frame[["flops", "params"]].astype("Int64")
     complete = frame["state"] == "COMPLETE"
     if complete.any():

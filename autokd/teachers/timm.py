@@ -25,9 +25,10 @@ from autokd.teachers.prepared import PreparedTeacher, weights_digest
 
 TEACHER_LR = 2e-3
 # The teacher's training recipe: AdamW at TEACHER_LR with the engine's warm-up and cosine
-# schedule, on the data set's random views (shifted digits) when it has them: a teacher that
-# generalises better than its students is what makes distillation pay. Part of the cache key;
-# bump it when the recipe changes.
+# schedule, on the data's random views (its --augment-policy: shifted digits, cropped and
+# flipped photos) when it has them: a teacher that generalises better than its students is what
+# makes distillation pay. Part of the cache key (the policy too, through the data key); bump it
+# when the recipe changes.
 TEACHER_RECIPE = 2
 
 
@@ -154,6 +155,49 @@ def _unwrap_state_dict(obj: Any) -> dict[str, torch.Tensor] | None:
     return None
 
 
+def _save_hint(name: str) -> str:
+    return (
+        f"save `model.state_dict()` of the timm model '{name}' with torch.save and pass that file"
+    )
+
+
+def _unreadable(path: Path, name: str, err: Exception) -> str:
+    """Why torch.load refused `path`, in one line: a whole pickled model (or other Python objects
+    that `weights_only` loading refuses, since unpickling them could run code) is named as such;
+    anything else keeps PyTorch's own reason, its first line without terminal colours."""
+    pickled = _pickled_objects(path, err)
+    if any(g.startswith(("torch.nn.modules.", "timm.")) for g in pickled):
+        return f"'{path}' holds a whole pickled model, not a state_dict; {_save_hint(name)}"
+    if pickled:
+        return (
+            f"'{path}' pickles Python objects besides tensors ({', '.join(sorted(pickled)[:3])}), "
+            f"which autokd does not load (unpickling them could run code); {_save_hint(name)}"
+        )
+    return f"'{path}' is not a readable PyTorch checkpoint ({_first_line(err)}); {_save_hint(name)}"
+
+
+def _pickled_objects(path: Path, err: Exception) -> list[str]:
+    """The classes and functions beyond tensors a torch.save file pickles, read without loading
+    any of them (from the archive, or for torch's older format the one `err` names); [] for a
+    file that pickles none, or is no checkpoint at all."""
+    try:
+        return list(torch.serialization.get_unsafe_globals_in_checkpoint(path))
+    except Exception:  # noqa: BLE001 - not an archive torch can list
+        return re.findall(r"Unsupported global: GLOBAL ([\w.]+)", str(err))
+
+
+_ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+
+
+def _first_line(err: Exception) -> str:
+    """A foreign error in one line: terminal escape codes dropped, and for torch's long
+    `weights_only` refusal the unpickler's own reason (the rest is advice to unpickle anyway)."""
+    text = _ANSI.sub("", str(err)).strip()
+    reason = re.search(r"WeightsUnpickler error:\s*(\S[^\n]*)", text)
+    line = reason.group(1) if reason else (text.splitlines() or [type(err).__name__])[0]
+    return line.strip().rstrip(".") or type(err).__name__
+
+
 def load_checkpoint(model: nn.Module, name: str, path: Path, data: DataBundle) -> None:
     """Load a teacher checkpoint, explaining a misfit in the user's terms (classes, channels)."""
     if not path.is_file():
@@ -161,10 +205,13 @@ def load_checkpoint(model: nn.Module, name: str, path: Path, data: DataBundle) -
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:  # noqa: BLE001 - torch raises many types for a bad file
-        raise AutoKDError(f"'{path}' is not a readable PyTorch checkpoint ({err})") from None
+        raise AutoKDError(_unreadable(path, name, err)) from None
     state = _unwrap_state_dict(obj)
     if state is None:
-        raise AutoKDError(f"'{path}' holds no state dict (a mapping of parameter names to tensors)")
+        raise AutoKDError(
+            f"'{path}' holds no state dict (a mapping of parameter names to tensors); "
+            f"{_save_hint(name)}"
+        )
     expected = model.state_dict()
     cfg = getattr(model, "pretrained_cfg", {}) or {}
     classifier = f"{cfg.get('classifier', '')}.weight"

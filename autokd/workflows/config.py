@@ -4,4 +4,3 @@ from __future__ import annotations
 
 DEFAULT_FULL_EPOCHS = 30  # `autokd train` and `autokd validate`: a full schedule on the digits
 DEFAULT_TOP_K = 5  # `autokd validate`: students retrained, spread along the front
-PICKS = ("knee", "best-accuracy", "fastest")  # how `autokd export` chooses among the front

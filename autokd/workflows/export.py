@@ -21,7 +21,7 @@ import yaml
 from torch import nn
 
 from autokd.data import load_identified_data
-from autokd.errors import AutoKDError, check_choice
+from autokd.errors import AutoKDError
 from autokd.measure.backends import get_backend
 from autokd.measure.deployed import calibration_images, deployed_accuracy
 from autokd.measure.onnx import onnxruntime_offline, require_onnx, to_onnx
@@ -32,7 +32,7 @@ from autokd.records.folder import RunFolder, load_study
 from autokd.records.summary import RunSummary
 from autokd.runtime.settings import Settings
 from autokd.students import StudentSpec, build_student
-from autokd.study.pareto import pareto_mask
+from autokd.study.picks import pick_row
 from autokd.study.tables import trials_frame
 from autokd.study.trial import TrialRecord
 from autokd.workflows.bundle import (
@@ -43,7 +43,6 @@ from autokd.workflows.bundle import (
     Preprocessing,
     read_weights,
 )
-from autokd.workflows.config import PICKS
 
 PARITY_TOLERANCE = 1e-4  # max abs difference of logits between PyTorch and each exported form
 DEPLOYED_TOLERANCE = 0.005  # the shipped INT8 model's accuracy against the search's: 0.5 points
@@ -51,25 +50,6 @@ DEPLOYED_TOLERANCE = 0.005  # the shipped INT8 model's accuracy against the sear
 
 # --------------------------------------------------------------------------------------------
 # Which student
-
-
-def knee_position(accuracy: np.ndarray, latency: np.ndarray) -> int:
-    """Index of the knee of an accuracy-latency front.
-
-    Both axes are scaled to [0, 1] over the front; the knee is the student farthest above the
-    straight line from the fastest student to the most accurate one: where extra latency stops
-    buying much accuracy. With two students or fewer, the most accurate one.
-    """
-    accuracy, latency = np.asarray(accuracy, float), np.asarray(latency, float)
-    if len(accuracy) <= 2 or np.ptp(accuracy) == 0 or np.ptp(latency) == 0:
-        return int(np.lexsort((latency, -accuracy))[0])
-    x = (latency - latency.min()) / np.ptp(latency)
-    y = (accuracy - accuracy.min()) / np.ptp(accuracy)
-    fastest, most_accurate = int(np.argmin(x)), int(np.argmax(y))
-    (x0, y0), (x1, y1) = (x[fastest], y[fastest]), (x[most_accurate], y[most_accurate])
-    # signed distance to the line, positive above it (towards high accuracy, low latency)
-    distance = ((x1 - x0) * (y - y0) - (y1 - y0) * (x - x0)) / np.hypot(x1 - x0, y1 - y0)
-    return int(np.argmax(distance))
 
 
 def choose_trial(
@@ -95,12 +75,9 @@ def choose_trial(
         if row["state"] != "COMPLETE":
             raise AutoKDError(f"trial {trial} is {row['state'].lower()}, not complete")
         return row
-    check_choice("pick", pick, PICKS)
     complete = frame[frame["state"] == "COMPLETE"]
-    if complete.empty:
-        raise AutoKDError("the run has no complete trial to export yet")
     front = complete[complete["is_pareto"]]
-    if max_latency_ms is not None:
+    if max_latency_ms is not None and not front.empty:
         fast_enough = front[front["latency_ms"] <= max_latency_ms]
         if fast_enough.empty:
             raise AutoKDError(
@@ -108,14 +85,7 @@ def choose_trial(
                 f"{front['latency_ms'].min():.3f} ms"
             )
         front = fast_enough
-    if pick == "fastest":
-        return front.sort_values(["latency_ms", "accuracy"], ascending=[True, False]).iloc[0]
-    if pick == "best-accuracy":
-        return front.sort_values(["accuracy", "latency_ms"], ascending=[False, True]).iloc[0]
-    values = front[["accuracy", "latency_ms"]].to_numpy(float)
-    latency_front = front[pareto_mask(values, ["maximize", "minimize"])]
-    position = knee_position(latency_front["accuracy"], latency_front["latency_ms"])
-    return latency_front.iloc[position]
+    return pick_row(front, pick)
 
 
 # --------------------------------------------------------------------------------------------

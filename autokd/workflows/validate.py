@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from autokd.data import get_dataset, load_identified_data
+from autokd.data import draws_views, load_identified_data
 from autokd.distill.config import KDConfig, TrainConfig
 from autokd.distill.training import place_on_device, train_student
 from autokd.errors import AutoKDError
@@ -163,7 +163,7 @@ def validate_run(
     chosen = spread_along(front, top_k)
     trials = study.get_trials(deepcopy=False)
     data_identity = run.data_identity()
-    augment = augment and get_dataset(data_identity.name).augment is not None  # has views
+    augment = augment and draws_views(data_identity.name, data_identity.augment_policy)
     jobs = []
     for row in chosen.itertuples(index=False):
         record = TrialRecord.from_attrs(trials[int(row.number)].user_attrs)

@@ -40,6 +40,7 @@ BACKEND = Backend(
     check=executorch_xnnpack.check,
     versions=lambda device: versions(),
     description="ExecuTorch, XNNPACK delegate, INT8 by PT2E (XNNPACK quantizer)",
+    timed_call="Method.execute of the quantized, lowered .pte program",
     deployed_file="student.int8.pte",
     write_deployed=write_deployed,
     load_deployed=load_deployed,

@@ -28,4 +28,5 @@ BACKEND = Backend(
     check=check,
     versions=lambda device: versions(),
     description="ExecuTorch, XNNPACK delegate, float32",
+    timed_call="Method.execute of the lowered .pte program",
 )

@@ -86,6 +86,7 @@ BACKEND = Backend(
     check=onnxruntime_cpu.check,
     versions=onnxruntime_cpu.versions,
     description="ONNX Runtime, CPU execution provider, static INT8 (QDQ)",
+    timed_call="InferenceSession.run on the student exported to ONNX and quantized (QDQ)",
     deployed_file="student.int8.onnx",
     write_deployed=write_deployed,
     load_deployed=load_deployed,

@@ -30,4 +30,5 @@ BACKEND = Backend(
     check=check,
     versions=lambda device: versions(),
     description="OpenVINO, CPU plugin, float32",
+    timed_call="InferRequest.infer on the compiled OpenVINO model",
 )

@@ -65,6 +65,7 @@ BACKEND = Backend(
     check=check,
     versions=lambda device: versions(),
     description="OpenVINO, CPU plugin, INT8 by NNCF",
+    timed_call="InferRequest.infer on the NNCF-quantized, compiled OpenVINO model",
     deployed_file="student.int8.xml",
     write_deployed=write_deployed,
     load_deployed=load_deployed,

@@ -34,6 +34,7 @@ class Backend:
     check: Callable[[str, str], None] = _usable_anywhere
     versions: Callable[[str], dict[str, str]] = _no_versions
     description: str = ""
+    timed_call: str = "one call of the model"  # what one timed call runs (the latency protocol)
     # A backend that changes the model's numbers (INT8) ships a file of its own: written from
     # the trained model and calibration images, loaded back to predict. The search then takes
     # that file's accuracy as the objective and export ships it; without one, the model runs as

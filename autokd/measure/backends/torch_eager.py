@@ -37,4 +37,5 @@ BACKEND = Backend(
     check=check,
     versions=versions,
     description="PyTorch eager",
+    timed_call="the module's forward, eval mode, under torch.inference_mode",
 )
