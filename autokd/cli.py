@@ -611,10 +611,10 @@ def _remeasure(args: argparse.Namespace) -> int:
         print(f"autokd: no latency of run {run.name}'s front is doubtful; nothing timed again")
         print("  (--all times every student of the front again)")
         return 0
-    print(f"  trial  first ms  doubt        new ms  {'doubt':<10}  architecture")
+    print(f"  trial  before ms  doubt        now ms  {'doubt':<10}  architecture")
     for r in result.retimed:
         print(
-            f"  {r.trial:>5}  {r.first_ms:>8.4f}  {r.first_doubt or '-':<11}"
+            f"  {r.trial:>5}  {r.before_ms:>9.4f}  {r.before_doubt or '-':<11}"
             f"{r.latency.median_ms:>8.4f}  {r.doubt or '-':<10}  {r.architecture}"
         )
     print(
@@ -622,8 +622,14 @@ def _remeasure(args: argparse.Namespace) -> int:
         f"{result.target}; {result.still_doubtful} still doubtful; the front has "
         f"{len(result.front_after)} students (had {len(result.front_before)})"
     )
-    if result.still_doubtful:
-        print("  the machine is still busy: stop what else runs, then remeasure again")
+    busy = sum(r.doubt == "contended" for r in result.retimed)
+    if busy:
+        print(f"  {busy} timed while the machine was still busy: stop what else runs, remeasure")
+    if result.still_doubtful > busy:
+        print(
+            f"  {result.still_doubtful - busy} still spread widely or timed in few blocks: "
+            "remeasure again, or give the target a longer min_run_time"
+        )
     print(f"  report: {Path(args.reports_dir) / f'{run.name}.html'}")
     return 0
 

@@ -12,8 +12,8 @@ of colour images now gets by default (`auto`: random crops of the image padded b
 horizontal flips). Reports the teacher's accuracy both ways, the time per trial, the share of the
 time spent loading data, and the front.
 
-Usage: python benchmarks/folder_search.py [--budget 20] [--per-class 300]
-Writes benchmarks/results/folder_search.json.
+Usage: python benchmarks/folder_search.py [--budget 20] [--per-class 300] [--teacher-epochs N]
+Writes benchmarks/results/folder_search.json (with --teacher-epochs: folder_search_eN.json).
 """
 
 from __future__ import annotations
@@ -79,12 +79,12 @@ def write_class_folders(folder: Path, per_class: int) -> int:
     return per_class * len(CLASSES)
 
 
-def search(work: Path, images: Path, policy: str, budget: int) -> dict:
+def search(work: Path, images: Path, policy: str, budget: int, teacher: list[str]) -> dict:
     name = f"cifar-{policy}"
     env = {**os.environ, "AUTOKD_CACHE_DIR": str(work / f"cache-{policy}")}
     _, wall = autokd(
         "search", "--data", f"folder:{images}", "--input-size", "32", "--augment-policy",
-        policy, "--budget", str(budget), "--name", name, "--quiet", cwd=work, env=env,
+        policy, "--budget", str(budget), "--name", name, "--quiet", *teacher, cwd=work, env=env,
     )  # fmt: skip
     run = work / "runs" / name
     summary = json.loads((run / "summary.json").read_text())
@@ -110,16 +110,19 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--budget", type=int, default=20)
     parser.add_argument("--per-class", type=int, default=300)
+    parser.add_argument("--teacher-epochs", type=int, help="default: autokd's")
     args = parser.parse_args()
+    teacher = ["--teacher-epochs", str(args.teacher_epochs)] if args.teacher_epochs else []
     work = Path(tempfile.mkdtemp(prefix="autokd-folder-"))
     count = write_class_folders(work / "cifar-pngs", args.per_class)
     runs = {
-        policy: search(work, work / "cifar-pngs", policy, args.budget)
+        policy: search(work, work / "cifar-pngs", policy, args.budget, teacher)
         for policy in ("shift", "auto")
     }
-    result = {"images": count, "size": "32x32 RGB", "budget": args.budget, "runs": runs,
-              "work": str(work)}  # fmt: skip
-    save_result("folder_search", result)
+    result = {"images": count, "size": "32x32 RGB", "budget": args.budget,
+              "teacher_epochs": args.teacher_epochs, "runs": runs, "work": str(work)}  # fmt: skip
+    suffix = f"_e{args.teacher_epochs}" if args.teacher_epochs else ""
+    save_result(f"folder_search{suffix}", result)
     for policy, run in runs.items():
         print(policy, json.dumps({k: v for k, v in run.items() if k != "front"}))
 

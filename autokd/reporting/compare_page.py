@@ -5,9 +5,12 @@ from __future__ import annotations
 import html
 from typing import Any
 
+import pandas as pd
+
 from autokd.reporting.compare import CompareData
 from autokd.reporting.data import COST_AXES, DOUBTS
 from autokd.reporting.page import RUN_COLOURS, cards, figures, layout, page, table
+from autokd.reporting.run_page import accuracy_range, latency_axis_end
 
 
 def _run_label(data: CompareData, index: int) -> str:
@@ -60,13 +63,23 @@ def overlay_figure(data: CompareData, cost: str, label: str) -> Any:
             )
         )
     short = label.split(" (")[0]
-    return layout(
+    fig = layout(
         fig,
         f"accuracy vs {short}, all runs",
         x=label,
         y="validation accuracy",
         log_x=cost == "flops",
     )
+    complete = pd.concat([run.complete for run in data.runs])
+    if complete.empty:
+        return fig
+    fig.update_yaxes(range=list(accuracy_range(complete, None)))
+    if cost == "latency_ms":
+        fronts = [run.complete[run.complete["number"].isin(run.fronts[cost])] for run in data.runs]
+        end = latency_axis_end(complete, pd.concat(fronts))
+        if end is not None:
+            fig.update_xaxes(range=[0, end])
+    return fig
 
 
 def render_compare(data: CompareData) -> str:

@@ -34,8 +34,8 @@ from autokd.study.trial import TrialRecord
 class Retimed:
     trial: int
     architecture: str
-    first_ms: float
-    first_doubt: str  # why the first timing was doubtful ("" when it was not)
+    before_ms: float  # the latency the tables read before this re-timing
+    before_doubt: str  # why it was doubtful ("" when it was not)
     latency: LatencyMeasurement
     doubt: str  # why the new one is ("" when it is trusted)
 
@@ -104,10 +104,11 @@ def _store(study: Any, retimed: list[Retimed]) -> None:
     stored = dict(study.user_attrs.get(names.REMEASURED_ATTR, {}))
     when = datetime.now(timezone.utc).isoformat(timespec="seconds")
     for r in retimed:
+        first = stored.get(str(r.trial), {}).get("first_latency_ms", r.before_ms)
         stored[str(r.trial)] = {
             **_attrs_of(r.latency),
             names.LATENCY_REMEASURED_ATTR: when,
-            "first_latency_ms": r.first_ms,
+            "first_latency_ms": first,  # as the search timed it, however often timed again
         }
     study.set_user_attr(names.REMEASURED_ATTR, stored)
 
