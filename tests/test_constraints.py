@@ -111,12 +111,12 @@ def test_the_smallest_student_has_every_key_at_its_smallest_and_strides_at_their
 class _Timed:
     """A metrics cache that times every student at `latency_ms` (and counts nothing)."""
 
-    def __init__(self, latency_ms):
-        self.latency_ms, self.measured = latency_ms, []
+    def __init__(self, latency_ms, *, trusted=True):
+        self.latency_ms, self.trusted, self.measured = latency_ms, trusted, []
 
     def measure(self, config, target):
         self.measured.append(config)
-        latency = SimpleNamespace(median_ms=self.latency_ms)
+        latency = SimpleNamespace(median_ms=self.latency_ms, trusted=self.trusted)
         return SimpleNamespace(latency=latency, flops=79520, params=2034)
 
 
@@ -137,6 +137,10 @@ def test_a_space_whose_smallest_student_breaks_a_limit_is_refused_with_the_numbe
         )
     for fine in (Constraints(), Constraints(max_params=2034), Constraints(max_latency_ms=0.6)):
         check_space_within_limits(space, shape, fine, cpu, metrics=timing)  # 0.64: maybe noise
+    busy = _Timed(0.64, trusted=False)  # timed on a busy machine: up to 20x too slow
+    check_space_within_limits(space, shape, Constraints(max_latency_ms=0.3), cpu, metrics=busy)
+    with pytest.raises(ConfigError, match=r"latency_ms 0\.64 > 0\.03"):
+        check_space_within_limits(space, shape, Constraints(max_latency_ms=0.03), cpu, metrics=busy)
 
 
 @pytest.fixture

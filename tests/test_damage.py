@@ -357,3 +357,239 @@ def test_two_searches_on_one_run_share_its_budget(tmp_path):
     complete = study.get_trials(states=(optuna.trial.TrialState.COMPLETE,))
     assert len(complete) == 6
     assert len({t.number for t in complete}) == 6
+
+
+# --------------------------------------------------------------------------------------------
+# Outputs never swallow inputs
+
+
+@pytest.mark.parametrize("where", ["the run", "the runs folder", "the work folder"])
+def test_export_with_force_never_replaces_the_run_or_a_folder_around_it(work, capsys, where):
+    run = work / "runs" / "kept"
+    output = {"the run": run, "the runs folder": run.parent, "the work folder": work}[where]
+    same = unchanged(work)
+    err = one_line_error(capsys, "export", str(run), "-o", str(output), "--force")
+    assert "which this command reads" in err
+    assert same()
+
+
+def test_train_with_force_never_replaces_the_bundle_it_trains(work, capsys):
+    bundle = work / "bundle"
+    same = unchanged(work)
+    err = one_line_error(capsys, "train", str(bundle), "-o", str(bundle), "--force", "--quiet")
+    assert "which this command reads" in err
+    assert same()
+
+
+def test_force_replaces_only_an_output_of_the_same_kind(work, capsys):
+    notes = work / "notes"
+    notes.mkdir()
+    (notes / "thesis.txt").write_text("months of work")
+    another_run = work / "elsewhere"
+    shutil.copytree(work / "runs" / "kept", another_run)
+    same = unchanged(work)
+    run = str(work / "runs" / "kept")
+    err = one_line_error(capsys, "export", run, "-o", str(notes), "--force")
+    assert "holds something other than a bundle" in err
+    err = one_line_error(capsys, "export", run, "-o", str(another_run), "--force")
+    assert "holds a run" in err
+    err = one_line_error(capsys, "train", str(work / "bundle"), "-o", str(notes), "--force")
+    assert "holds something other than a training" in err
+    assert same()
+
+
+def test_a_second_command_writing_the_same_output_is_refused(work, capsys):
+    from autokd.records.outputs import writing
+
+    output = work / "students" / "twice"
+    run = str(work / "runs" / "kept")
+    with writing(output, Settings.from_environment().lock_dir):  # the first command, still busy
+        err = one_line_error(capsys, "export", run, "-o", str(output))
+    assert "another autokd command is writing" in err
+    assert not output.exists()
+    assert main(["export", run, "-o", str(output)]) == 0  # once the first has ended
+
+
+# --------------------------------------------------------------------------------------------
+# Bounded before spent
+
+
+def _laughs(levels: int = 9) -> str:
+    """A "billion laughs": each list holds nine aliases of the one before (9**levels values)."""
+    lines = ["  l0: &l0 [ha, ha, ha, ha, ha, ha, ha, ha, ha]"]
+    for i in range(1, levels):
+        lines.append(f"  l{i}: &l{i} [{', '.join([f'*l{i - 1}'] * 9)}]")
+    return "description: laughs\nfamily: cnn\nbomb:\n" + "\n".join(lines) + "\n"
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("description: " + "[" * 10_000 + "]" * 10_000 + "\n", "nested deeper than 32 levels"),
+        ("description: " + "{a: " * 10_000 + "1" + "}" * 10_000 + "\n", "nested deeper than"),
+        (_laughs(), "expands to more than 100,000 values"),
+    ],
+    ids=["lists-10000-deep", "mappings-10000-deep", "billion-laughs"],
+)
+def test_a_yaml_bomb_is_refused_in_milliseconds(work, capsys, text, message):
+    import time
+
+    space = work / "bomb.yaml"
+    space.write_text(text)
+    same = unchanged(work)
+    started = time.perf_counter()
+    assert message in one_line_error(capsys, *tiny_search(work, "new", 2), "--space", str(space))
+    assert time.perf_counter() - started < 5  # the load itself: milliseconds (the rest: imports)
+    assert same()
+
+
+@pytest.mark.parametrize("size", ["1", "7", "4096"])
+def test_an_input_size_outside_the_targets_bounds_is_one_line(work, capsys, size):
+    same = unchanged(work)
+    err = one_line_error(capsys, *tiny_search(work, "new", 2), "--input-size", size)
+    assert "--input-size must be between 8 and 1024 pixels" in err and f"got {size}" in err
+    assert same()
+
+
+def _png_header(path: Path, width: int, height: int) -> None:
+    """A PNG whose header claims `width` x `height` (what a decompression bomb's header says)."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        check = struct.pack(">I", zlib.crc32(kind + data))
+        return struct.pack(">I", len(data)) + kind + data + check
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)  # 8-bit grey
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header)
+                     + chunk(b"IDAT", zlib.compress(b"\0" * 64)) + chunk(b"IEND", b""))  # fmt: skip
+
+
+@pytest.mark.parametrize("side", [20_000, 12_000])
+def test_an_oversized_image_in_a_folder_is_refused_with_its_name(work, capsys, side):
+    from PIL import Image
+
+    folder = work / "photos"
+    for label in ("a", "b"):
+        (folder / label).mkdir(parents=True)
+        for i in range(3):
+            Image.new("L", (8, 8), 40 * i).save(folder / label / f"{i}.png")
+    _png_header(folder / "a" / "huge.png", side, side)
+    same = unchanged(work)
+    err = one_line_error(capsys, *tiny_search(work, "new", 2), "--data", f"folder:{folder}")
+    assert f"huge.png' has {side**2 / 1e6:,.0f} million pixels" in err and "at most 50" in err
+    assert "DecompressionBomb" not in capsys.readouterr().err
+    assert same()
+
+
+def test_a_folder_too_large_for_memory_at_its_size_is_refused_before_decoding(
+    work, capsys, monkeypatch
+):
+    from PIL import Image
+
+    from autokd.runtime import memory
+
+    folder = work / "photos"
+    for label in ("a", "b"):
+        (folder / label).mkdir(parents=True)
+        for i in range(3):
+            Image.new("RGB", (8, 8), (40 * i, 0, 0)).save(folder / label / f"{i}.png")
+    monkeypatch.setattr(memory, "available_bytes", lambda device: 2**20)  # 1 MiB free
+    same = unchanged(work)
+    search = [*tiny_search(work, "new", 2), "--data", f"folder:{folder}", "--input-size", "512"]
+    err = one_line_error(capsys, *search)
+    assert "6 images at 512x512 need about 4.5 MiB of memory" in err
+    assert same()
+
+
+# --------------------------------------------------------------------------------------------
+# Caches verified by their contents
+
+
+def _flip_bytes_inside(path: Path, at: float = 0.6, count: int = 64) -> None:
+    """Flip `count` bytes at `at` of the file: inside the tensors' data of a torch zip file,
+    which torch reads back without a complaint."""
+    raw = bytearray(path.read_bytes())
+    start = int(len(raw) * at)
+    raw[start : start + count] = bytes(b ^ 0xFF for b in raw[start : start + count])
+    path.write_bytes(bytes(raw))
+
+
+@pytest.mark.parametrize("entry", ["teachers", "teacher_outputs"])
+def test_a_damaged_cache_file_is_said_recomputed_and_replaced(tmp_path, capsys, monkeypatch, entry):
+    import torch
+
+    from autokd.records.cache import _SAID
+    from autokd.teachers.prepared import tensors_digest
+
+    cache = tmp_path / "cache"
+    monkeypatch.setenv("AUTOKD_CACHE_DIR", str(cache))
+    assert main(tiny_search(tmp_path, "first", 1)) == 0
+    (cached,) = (cache / entry).glob("*.pt")
+    intact = torch.load(cached, weights_only=True)
+    _flip_bytes_inside(cached)
+    capsys.readouterr()
+    _SAID.clear()
+    assert main(tiny_search(tmp_path, "second", 1)) == 0
+    err = capsys.readouterr().err
+    assert f"cache entry '{cached}' is damaged" in err and "checksum" in err
+    assert "recomputing it" in err and err.count("is damaged") == 1
+    replaced = torch.load(cached, weights_only=True)  # intact again: its contents, its digest
+    named = replaced["state_dict"] if entry == "teachers" else {"logits": replaced["logits"]}
+    if entry == "teacher_outputs":
+        named.update({f"feature{i}": f for i, f in enumerate(replaced["features"])})
+    assert replaced["digest"] == tensors_digest(named) and set(replaced) == set(intact)
+    if entry == "teachers":  # the run records the teacher it used: the one trained again
+        summary = json_of(tmp_path / "runs" / "second" / "summary.json")
+        assert summary["teacher"]["weights_digest"] == replaced["digest"]
+        assert summary["teacher"]["source"] == "trained"
+
+
+def json_of(path: Path) -> dict:
+    import json
+
+    return json.loads(path.read_text())
+
+
+def test_an_unreadable_cached_teacher_is_trained_again_not_a_stop(tmp_path, capsys, monkeypatch):
+    cache = tmp_path / "cache"
+    monkeypatch.setenv("AUTOKD_CACHE_DIR", str(cache))
+    assert main(tiny_search(tmp_path, "first", 1)) == 0
+    (cached,) = (cache / "teachers").glob("*.pt")
+    cached.write_bytes(cached.read_bytes()[:100])  # cut short: not a readable checkpoint
+    assert main(tiny_search(tmp_path, "second", 1)) == 0
+    assert "is damaged" in capsys.readouterr().err
+
+
+# --------------------------------------------------------------------------------------------
+# Every end explained
+
+
+def test_an_unwritable_reports_dir_is_found_before_training(work, capsys, monkeypatch):
+    import os as os_module
+
+    reports = work / "locked-reports"
+    reports.mkdir()
+    real_access = os_module.access
+    monkeypatch.setattr(  # (as root, chmod does not stop a write: say the folder refuses)
+        "autokd.study.controller.os.access",
+        lambda path, mode: False if Path(path) == reports else real_access(path, mode),
+    )
+    same = unchanged(work)
+    err = one_line_error(capsys, *tiny_search(work, "new", 2), "--reports-dir", str(reports))
+    assert f"--reports-dir '{reports}' cannot be written" in err
+    assert same() and not (work / "runs" / "new").exists()
+
+
+def test_remapped_labels_are_said_in_one_line_and_recorded(tmp_path, capsys):
+    from autokd.data.sources import load_npz
+
+    archive = tmp_path / "odd.npz"
+    np.savez(archive, x=np.zeros((6, 8, 8), np.uint8), y=np.array([-1, 5, 1000, -1, 5, 1000]))
+    raw = load_npz(archive)
+    assert raw.labels.tolist() == [0, 1, 2, 0, 1, 2] and raw.class_names == ("-1", "5", "1000")
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "its labels -1, 5, 1000 are classes 0 to 2" in err
+    np.savez(archive, x=np.zeros((4, 8, 8), np.uint8), y=np.array([0, 1, 0, 1]))
+    load_npz(archive)
+    assert capsys.readouterr().err == ""  # 0 .. K-1 already: nothing to say

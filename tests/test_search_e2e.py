@@ -137,7 +137,7 @@ def test_the_same_seed_gives_the_same_trials(finished_run):
         c
         for c in again.columns
         if c not in ("latency_ms", "latency_iqr_ms", "is_pareto")
-        and not c.endswith(("_seconds", "_cached", "_noisy", "_contended"))  # timing outcomes
+        and not c.endswith(("_seconds", "_cached", "_noisy", "_contended", "_doubt", "_blocks"))
     ]
     assert "accuracy" in same and "s1_width" in same
     pd.testing.assert_frame_equal(first[same], again[same])

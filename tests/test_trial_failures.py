@@ -101,7 +101,7 @@ def test_a_student_too_large_for_memory_fails_before_anything_is_allocated(monke
     assert size.params > 64 * 512 * 49 + 3 * 512 * 512 * 49  # the stage's convolutions alone
     needed = limits.training_bytes(size, 64)
     assert needed > 2**30  # activations of 64 images at 224x224x512, kept for the backward
-    monkeypatch.setattr(limits, "available_bytes", lambda device: 2**30)
+    monkeypatch.setattr(limits.memory, "available_bytes", lambda device: 2**30)
     with pytest.raises(TrialFailed, match=r"too large: training it needs about .* GiB of memory"):
         limits.check_fits(needed, "cpu", "training it")
     assert failure_reason(TrialFailed("too large: x")) == "too large: x"  # as it is, no type

@@ -48,8 +48,10 @@ from autokd.data.sources import (
 )
 from autokd.data.store import ImageStore, build_stores
 from autokd.errors import AutoKDError
+from autokd.records.params import MAX_INPUT_SIZE
 from autokd.records.summary import DataIdentity
 from autokd.records.yamlfiles import stable_hash
+from autokd.runtime import memory
 from autokd.runtime.registry import Registry
 from autokd.runtime.settings import Settings
 
@@ -267,6 +269,21 @@ def _augmentation(
     return policy, views, None if policy == before else policy
 
 
+MIN_INPUT_SIZE = 8  # as a target's input_size (`measure.targets`)
+
+
+def _check_memory(stored: int, name: str, size: int, compact: bool) -> None:
+    """Refuse, before anything is resized, images that would not fit in memory at `size`."""
+    available = memory.available_bytes("cpu")
+    if stored > memory.MEMORY_SHARE * available:
+        pixels = "8-bit" if compact else "float32"
+        raise AutoKDError(
+            f"data {name} at {size}x{size} needs about {memory.gib(stored)} of memory as "
+            f"{pixels} pixels, this machine has {memory.gib(available)} available: choose a "
+            "smaller --input-size or a --subset"
+        )
+
+
 def draws_views(name: str, policy: str | None) -> bool:
     """Whether data set `name` prepared with `policy` (a recorded one; None: before policies)
     has random views, known without preparing it: `auto` picks views for every folder."""
@@ -314,6 +331,11 @@ def load_data(
     batches."""
     if augment_policy is not None:
         check_augment_policy(augment_policy)  # before a folder is decoded
+    if input_size is not None and not MIN_INPUT_SIZE <= input_size <= MAX_INPUT_SIZE:
+        raise AutoKDError(
+            f"--input-size must be between {MIN_INPUT_SIZE} and {MAX_INPUT_SIZE} pixels (the "
+            f"bounds of a target's input), got {input_size}"
+        )
     settings = settings or Settings()
     spec = get_dataset(name)
     name = spec.name  # a folder or archive by its absolute path
@@ -347,6 +369,7 @@ def load_data(
     float_bytes = (len(train_idx) + len(val_y)) * images.shape[1] * size * size * 4
     if compact is None:
         compact = float_bytes > settings.in_memory_bytes
+    _check_memory(float_bytes // 4 if compact else float_bytes, name, size, compact)
     train_x, val_x = build_stores(images[train_idx], val_x, size, compact=compact)
     options = {
         "seed": seed,

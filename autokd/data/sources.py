@@ -16,7 +16,10 @@ from __future__ import annotations
 import gzip
 import hashlib
 import pickle
+import re
 import struct
+import sys
+import warnings
 import zipfile
 import zlib
 from collections import Counter
@@ -28,6 +31,7 @@ from typing import Any
 import numpy as np
 
 from autokd.errors import AutoKDError
+from autokd.runtime import memory
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp")
 _GREY_MODES = {"1", "L", "LA", "I", "I;16", "F"}
@@ -271,18 +275,44 @@ def _unit_float(image: np.ndarray) -> np.ndarray:
     return image.astype(np.float32) / 255.0 if image.dtype == np.uint8 else image
 
 
+MAX_IMAGE_PIXELS = 50_000_000  # a photo of 8000x6000 passes; past this, an image is refused
+
+
 def _header(path: Path) -> tuple[str, int]:
-    """An image's mode and longer side, from its header only."""
+    """An image's mode and longer side, from its header only; one of more than
+    `MAX_IMAGE_PIXELS` (a decompression bomb, or a scan no student needs) is refused unread."""
     from PIL import Image, UnidentifiedImageError
 
     try:
         with Image.open(path) as image:
-            return image.mode, max(image.size)
+            (width, height), mode = image.size, image.mode
+            pixels, size = width * height, f" ({width}x{height})"
+    except Image.DecompressionBombError as bomb:  # past twice PIL's own bound: no size given
+        found = re.search(r"\((\d+) pixels\)", str(bomb))
+        pixels, size, mode, width, height = int(found[1]) if found else 0, "", "", 0, 0
     except (UnidentifiedImageError, OSError) as err:
         raise AutoKDError(f"image '{path}' cannot be read ({err})") from None
+    if pixels > MAX_IMAGE_PIXELS or not mode:
+        raise AutoKDError(
+            f"image '{path}' has {pixels / 1e6:,.0f} million pixels{size}; autokd reads images "
+            f"of at most {MAX_IMAGE_PIXELS // 1_000_000} million: shrink it or leave it out"
+        )
+    return mode, max(width, height)
 
 
 VAL_FOLDERS = ("val", "valid", "validation", "test")
+
+
+def _check_decoded_fits(root: Path, images: int, channels: int, side: int) -> None:
+    """Refuse, before decoding, a folder whose images at `side` would not fit in memory."""
+    needed = images * channels * side * side  # 8-bit pixels
+    available = memory.available_bytes("cpu")
+    if needed > memory.MEMORY_SHARE * available:
+        raise AutoKDError(
+            f"image folder '{root}': {images} images at {side}x{side} need about "
+            f"{memory.gib(needed)} of memory, this machine has {memory.gib(available)} "
+            "available: choose a smaller --input-size"
+        )
 
 
 def load_folder(root: Path, *, side: int | None = None) -> RawData:
@@ -300,10 +330,15 @@ def load_folder(root: Path, *, side: int | None = None) -> RawData:
         raise AutoKDError(f"'{val_root}' has classes that train/ lacks: {', '.join(unknown)}")
     names = sorted(train)
     paths = [(p, names.index(c)) for part in (train, val) for c, ps in part.items() for p in ps]
-    with ThreadPoolExecutor(max_workers=8) as pool:
+    from PIL import Image
+
+    # (PIL warns of images past its own bound; `_header` refuses those past autokd's instead)
+    with warnings.catch_warnings(), ThreadPoolExecutor(max_workers=8) as pool:
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
         headers = list(pool.map(_header, [p for p, _ in paths]))
         mode = "L" if all(m in _GREY_MODES for m, _ in headers) else "RGB"
         side = side or Counter(s for _, s in headers).most_common(1)[0][0]
+        _check_decoded_fits(root, len(paths), 1 if mode == "L" else 3, side)
         decoded = list(pool.map(lambda p: _decode(p, mode, side), [p for p, _ in paths]))
     if any(image.dtype != np.uint8 for image in decoded):  # 16-bit images among 8-bit ones
         decoded = [_unit_float(image) for image in decoded]
@@ -371,6 +406,14 @@ def load_npz(path: Path) -> RawData:
     images = x[:, None] if x.ndim == 3 else x
     images = images if x.dtype == np.uint8 else _unit_range(images.astype(np.float32), path)
     values, labels = np.unique(y, return_inverse=True)  # any label values: 0 .. classes - 1
+    if not np.array_equal(values, np.arange(len(values))):
+        shown = ", ".join(str(v) for v in values[:6].tolist())
+        shown += ", ..." if len(values) > 6 else ""
+        print(
+            f"autokd: '{path}': its labels {shown} are classes 0 to {len(values) - 1}, in that "
+            "order (recorded as the class names the bundle reports)",
+            file=sys.stderr,
+        )
     return RawData(
         images,
         labels.astype(np.int64),

@@ -17,16 +17,16 @@ The estimate leaves out the allocator's slack and the framework's workspace; it 
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 
 import torch
 
 from autokd.errors import TrialFailed
+from autokd.runtime import memory
+from autokd.runtime.memory import MEMORY_SHARE, gib
 from autokd.students import StudentSpec, build_student
 
 MAX_STUDENT_PARAMS = 100_000_000  # a "student" larger than this is a teacher: refused up front
-MEMORY_SHARE = 0.7  # of the memory available now that one training process may plan to use
 FLOAT_BYTES = 4
 
 
@@ -62,31 +62,11 @@ def inference_bytes(size: StudentSize, batch_size: int) -> int:
     return FLOAT_BYTES * (size.params + size.activations_per_image * batch_size)
 
 
-def available_bytes(device: str) -> int:
-    """Memory free for a new allocation on `device`: the GPU's free memory, or the host's
-    MemAvailable (Linux), else its physical memory."""
-    if device.startswith("cuda"):
-        free, _ = torch.cuda.mem_get_info(torch.device(device))
-        return int(free)
-    try:
-        with open("/proc/meminfo") as meminfo:
-            for line in meminfo:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-
-
 def check_fits(needed: int, device: str, what: str) -> None:
     """Fail the trial, before anything is allocated, when `needed` bytes cannot fit."""
-    available = available_bytes(device)
+    available = memory.available_bytes(device)
     if needed > MEMORY_SHARE * available:
         raise TrialFailed(
             f"too large: {what} needs about {gib(needed)} of memory, {device} has "
             f"{gib(available)} available (at most {MEMORY_SHARE:.0%} is planned for one trial)"
         )
-
-
-def gib(size: int) -> str:
-    return f"{size / 2**30:.2f} GiB" if size >= 2**27 else f"{size / 2**20:.1f} MiB"

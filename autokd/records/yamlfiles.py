@@ -79,9 +79,54 @@ class _UniqueKeyLoader(yaml.SafeLoader):
         return super().construct_mapping(node, deep=deep)
 
 
+MAX_YAML_BYTES = 1 << 20  # a space or target file is a few hundred bytes
+MAX_YAML_DEPTH = 32  # nested mappings and lists (autokd's own files: 4)
+MAX_YAML_NODES = 100_000  # values once every alias is expanded ("billion laughs")
+
+
+def check_yaml_bounds(path: Path, text: str) -> None:
+    """Refuse a YAML text nested too deep or growing too large through aliases, from its event
+    stream (no recursion, nothing built): each node's size counts the nodes its aliases stand
+    for, so a few lines that expand to billions are refused in milliseconds."""
+    anchored: dict[str, int] = {}  # anchor -> the expanded size of its node
+    open_nodes: list[list[Any]] = []  # [anchor, size so far] of each open mapping or list
+    total = 0
+    for event in yaml.parse(text, Loader=yaml.SafeLoader):
+        if isinstance(event, yaml.CollectionStartEvent):
+            open_nodes.append([event.anchor, 1])
+            if len(open_nodes) > MAX_YAML_DEPTH:
+                raise ConfigError(f"{path}: nested deeper than {MAX_YAML_DEPTH} levels")
+            continue
+        if isinstance(event, yaml.CollectionEndEvent):
+            anchor, size = open_nodes.pop()
+        elif isinstance(event, yaml.ScalarEvent):
+            anchor, size = event.anchor, 1
+        elif isinstance(event, yaml.AliasEvent):
+            anchor, size = None, anchored.get(event.anchor, 1)
+        else:
+            continue
+        if anchor is not None:
+            anchored[anchor] = size
+        if open_nodes:
+            open_nodes[-1][1] += size
+            grown = open_nodes[-1][1]
+        else:
+            total += size
+            grown = total
+        if grown > MAX_YAML_NODES:
+            raise ConfigError(
+                f"{path}: expands to more than {MAX_YAML_NODES:,} values (aliases repeated "
+                "inside aliases?); autokd's files need no aliases"
+            )
+
+
 def read_yaml_mapping(path: Path) -> dict[str, Any]:
     try:
-        data = yaml.load(path.read_text(encoding="utf-8"), Loader=_UniqueKeyLoader)  # noqa: S506
+        if path.stat().st_size > MAX_YAML_BYTES:
+            raise ConfigError(f"{path}: larger than {MAX_YAML_BYTES >> 20} MiB; is it YAML?")
+        text = path.read_text(encoding="utf-8")
+        check_yaml_bounds(path, text)
+        data = yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark is not None else ""

@@ -153,12 +153,20 @@ def check_run_inputs(config: RunConfig) -> None:
     for flag, folder in (("--runs-dir", config.runs_dir), ("--reports-dir", config.reports_dir)):
         if Path(folder).exists() and not Path(folder).is_dir():
             raise AutoKDError(f"{flag} '{folder}' is a file, not a folder")
+        if not _writable(Path(folder)):  # found now, not after the training
+            raise AutoKDError(f"{flag} '{folder}' cannot be written (permissions)")
     get_dataset(config.data)
     check_target_usable(config.target)
     check_teacher_name(config.teacher)
     get_pruner(config.pruner)
     if config.teacher_weights is not None and not config.teacher_weights.is_file():
         raise AutoKDError(f"teacher weights file '{config.teacher_weights}' does not exist")
+
+
+def _writable(folder: Path) -> bool:
+    """Whether `folder` can be written, or made: its nearest existing ancestor can be written."""
+    existing = next(p for p in (folder.absolute(), *folder.absolute().parents) if p.exists())
+    return os.access(existing, os.W_OK | os.X_OK)
 
 
 def one_process_only(config: RunConfig) -> str | None:

@@ -10,7 +10,6 @@ read the declaration, never a name's suffix.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -215,6 +214,9 @@ def check_space_size(space: SearchSpace, data: DataShape) -> None:
 # A latency this little over its limit may be timing noise (the protocol calls IQR / median over
 # 0.1 noisy): another student may time under the limit, so the search runs and rejects per trial.
 LATENCY_NOISE = 0.1
+# A doubtful timing (a busy machine) is up to this many times too slow (`measure.latency`): only
+# one this far over its limit proves the space infeasible.
+CONTENDED_SLOWDOWN = 20.0
 
 
 def check_space_within_limits(
@@ -234,8 +236,8 @@ def check_space_within_limits(
         return
     smallest = smallest_candidate(space, data).student
     timed = any(metric == "latency_ms" for metric, _, _ in active)
-    costs = _costs(smallest, target, metrics) if timed else _counts(smallest)
-    broken = [(m, flag, limit) for m, flag, limit in active if _over(m, costs[m], limit)]
+    costs, trusted = _costs(smallest, target, metrics) if timed else (_counts(smallest), True)
+    broken = [(m, flag, limit) for m, flag, limit in active if _over(m, costs[m], limit, trusted)]
     if not broken:
         return
     flags = " and ".join(f"{flag} {limit:.4g}" for _, flag, limit in broken)
@@ -248,17 +250,24 @@ def check_space_within_limits(
     )
 
 
-def _over(metric: str, value: float, limit: float) -> bool:
-    slack = 1 + LATENCY_NOISE if metric == "latency_ms" else 1.0
-    return value > limit * slack
+def _over(metric: str, value: float, limit: float, trusted: bool) -> bool:
+    if metric != "latency_ms":
+        return value > limit
+    return value > limit * ((1 + LATENCY_NOISE) if trusted else CONTENDED_SLOWDOWN)
 
 
-def _costs(student: StudentSpec, target: Target, metrics: MetricsCache) -> dict[str, float]:
-    """Latency, FLOPs and parameters as a trial measures them (and cached for it); a doubtful
-    latency (a busy machine) is NaN, over no limit: it must not refuse a space."""
+def _costs(
+    student: StudentSpec, target: Target, metrics: MetricsCache
+) -> tuple[dict[str, float], bool]:
+    """Latency, FLOPs and parameters as a trial measures them (and cached for it), and whether
+    the latency is trusted."""
     measured = metrics.measure(student, target)
-    latency = measured.latency.median_ms if measured.latency.trusted else math.nan
-    return {"latency_ms": latency, "flops": measured.flops, "params": measured.params}
+    costs = {
+        "latency_ms": measured.latency.median_ms,
+        "flops": measured.flops,
+        "params": measured.params,
+    }
+    return costs, measured.latency.trusted
 
 
 def _counts(student: StudentSpec) -> dict[str, float]:

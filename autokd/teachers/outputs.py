@@ -12,10 +12,10 @@ from torch import nn
 
 from autokd.data import DataBundle
 from autokd.distill.engine import TeacherSignal
-from autokd.records.cache import atomic_write
+from autokd.records.cache import atomic_write, say_damaged
 from autokd.runtime.device import tensor_bytes
 from autokd.runtime.settings import Settings
-from autokd.teachers.prepared import PreparedTeacher
+from autokd.teachers.prepared import PreparedTeacher, tensors_digest
 
 MAX_TRANSFORMER_LEVELS = 4  # its feature levels: 4 blocks, evenly spaced, ending at the last
 
@@ -112,15 +112,29 @@ def teacher_outputs(
     path = cache_dir / "teacher_outputs" / f"{teacher.digest}-{data.key}.pt"
     try:
         stored = torch.load(path, map_location="cpu", weights_only=True)
-        return TeacherOutputs(stored["logits"], stored["features"]), True
+        outputs = TeacherOutputs(stored["logits"], stored["features"])
+        recorded = stored.get("digest")
+        if recorded is not None and recorded != _outputs_digest(outputs):
+            raise ValueError("its tensors do not match their stored checksum")
+        return outputs, True
     except FileNotFoundError:
         pass
-    except Exception:  # noqa: BLE001 - an unreadable entry is recomputed and replaced
-        path.unlink(missing_ok=True)
+    except Exception as err:  # noqa: BLE001 - a damaged entry is recomputed and replaced
+        say_damaged(path, str(err).splitlines()[0] if str(err) else type(err).__name__)
     outputs = compute_teacher_outputs(teacher.model, data.train_x)
-    stored = {"logits": outputs.logits, "features": outputs.features}
+    stored = {
+        "logits": outputs.logits,
+        "features": outputs.features,
+        "digest": _outputs_digest(outputs),  # checked when read
+    }
     atomic_write(path, lambda tmp: torch.save(stored, tmp))
     return outputs, False
+
+
+def _outputs_digest(outputs: TeacherOutputs) -> str:
+    named = {"logits": outputs.logits}
+    named.update({f"feature{i}": feature for i, feature in enumerate(outputs.features)})
+    return tensors_digest(named)
 
 
 def teacher_signal(

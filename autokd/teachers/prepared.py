@@ -3,22 +3,30 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import torch
 from torch import nn
 
 from autokd.records.summary import TeacherIdentity
 
 
-def weights_digest(model: nn.Module) -> str:
-    """A hash of the teacher's weights: the identity of its cached outputs and of exports."""
+def tensors_digest(tensors: Mapping[str, torch.Tensor]) -> str:
+    """A hash of named tensors' contents: stored beside cached ones, checked when they are read
+    (a flipped byte in a cache file would otherwise be trusted without a word)."""
     digest = hashlib.sha256()
-    for key, tensor in sorted(model.state_dict().items()):
+    for key, tensor in sorted(tensors.items()):
         digest.update(key.encode())
         digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
     return digest.hexdigest()[:16]
+
+
+def weights_digest(model: nn.Module) -> str:
+    """A hash of the teacher's weights: the identity of its cached outputs and of exports."""
+    return tensors_digest(model.state_dict())
 
 
 @dataclass(frozen=True)

@@ -17,11 +17,11 @@ from autokd.data import DataBundle
 from autokd.distill.config import TrainConfig
 from autokd.distill.engine import evaluate, fit
 from autokd.errors import AutoKDError, UnknownNameError
-from autokd.records.cache import atomic_write
+from autokd.records.cache import atomic_write, say_damaged
 from autokd.records.yamlfiles import stable_hash
 from autokd.runtime.device import Execution
 from autokd.runtime.settings import Settings
-from autokd.teachers.prepared import PreparedTeacher, weights_digest
+from autokd.teachers.prepared import PreparedTeacher, tensors_digest, weights_digest
 
 TEACHER_LR = 2e-3
 # The teacher's training recipe: AdamW at TEACHER_LR with the engine's warm-up and cosine
@@ -244,6 +244,23 @@ def load_checkpoint(model: nn.Module, name: str, path: Path, data: DataBundle) -
     model.load_state_dict(state)
 
 
+def _load_cached(model: nn.Module, path: Path) -> bool:
+    """Load the cached teacher at `path` into `model` when it is intact: readable, the weights
+    of this architecture, their digest the one stored with them (an entry from before digests
+    has none to check). A damaged one is said once and is a miss: trained again, replaced."""
+    try:
+        stored = torch.load(path, map_location="cpu", weights_only=True)
+        state = stored["state_dict"]
+        recorded = stored.get("digest")
+        if recorded is not None and recorded != tensors_digest(state):
+            raise ValueError("its weights do not match their stored checksum")
+        model.load_state_dict(state)
+    except Exception as err:  # noqa: BLE001 - any damage is a miss, never a stop
+        say_damaged(path, _first_line(err))
+        return False
+    return True
+
+
 def teacher_cache_path(
     name: str,
     data: DataBundle,
@@ -288,16 +305,23 @@ def prepare_timm_teacher(
         name, data, epochs=epochs, seed=seed, pretrained=pretrained, cache_dir=cache_dir
     )
     model = create_teacher(name, data, pretrained=pretrained and not path.is_file())
-    if path.is_file():
+    if weights is not None:
         load_checkpoint(model, name, path, data)
         model.to(execution.torch_device)
-        source = "file" if weights is not None else "cache"
-    else:
+        source = "file"
+    elif path.is_file() and _load_cached(model, path):
+        model.to(execution.torch_device)
+        source = "cache"
+    else:  # not cached, or the cached one is damaged: trained (again) and cached
+        torch.manual_seed(seed)
+        model = create_teacher(name, data, pretrained=pretrained)
         _train_teacher(
             model, name, data, epochs=epochs, seed=seed, progress=progress, execution=execution
         )
+        weights_now = {key: tensor.cpu() for key, tensor in model.state_dict().items()}
         state = {
-            "state_dict": {key: tensor.cpu() for key, tensor in model.state_dict().items()},
+            "state_dict": weights_now,
+            "digest": tensors_digest(weights_now),  # checked when read (`_load_cached`)
             "name": name,
             "data": data.summary(),
             "epochs": epochs,

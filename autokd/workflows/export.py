@@ -29,6 +29,7 @@ from autokd.measure.targets import parse_target
 from autokd.records.cache import umask
 from autokd.records.codec import to_mapping
 from autokd.records.folder import RunFolder, load_study
+from autokd.records.outputs import OutputKind, check_output, writing
 from autokd.records.summary import RunSummary
 from autokd.runtime.settings import Settings
 from autokd.students import StudentSpec, build_student
@@ -44,6 +45,7 @@ from autokd.workflows.bundle import (
     read_weights,
 )
 
+BUNDLE = OutputKind("a bundle", (FILES["config"],))
 PARITY_TOLERANCE = 1e-4  # max abs difference of logits between PyTorch and each exported form
 DEPLOYED_TOLERANCE = 0.005  # the shipped INT8 model's accuracy against the search's: 0.5 points
 
@@ -112,7 +114,22 @@ def export_run(
     settings: Settings,
 ) -> ExportResult:
     """Export one student of `run` to the bundle folder `output` (see the module docstring)."""
-    _check_output_folder(output, force=force)
+    check_output(output, BUNDLE, force=force, reads=(run.path,))
+    with writing(output, settings.lock_dir):
+        return _export(run, output, trial=trial, pick=pick, max_latency_ms=max_latency_ms,
+                       settings=settings)  # fmt: skip
+
+
+def _export(
+    run: RunFolder,
+    output: Path,
+    *,
+    trial: int | None,
+    pick: str,
+    max_latency_ms: float | None,
+    settings: Settings,
+) -> ExportResult:
+    output.parent.mkdir(parents=True, exist_ok=True)
     require_onnx("autokd export writes ONNX and checks it with ONNX Runtime")
     study = load_study(run)
     frame = trials_frame(study)
@@ -186,16 +203,6 @@ def _what_the_images_are(
         names = data.class_names
     preprocessing = Preprocessing(student.in_channels, student.input_size, tuple(mean), tuple(std))
     return {"preprocessing": preprocessing, "class_names": tuple(names)}
-
-
-def _check_output_folder(output: Path, *, force: bool) -> None:
-    if output.exists() and not output.is_dir():
-        raise AutoKDError(f"-o '{output}' is a file, not a folder")
-    if output.is_dir() and any(output.iterdir()) and not force:
-        raise AutoKDError(
-            f"output folder '{output}' exists and is not empty; pass --force to replace it"
-        )
-    output.parent.mkdir(parents=True, exist_ok=True)
 
 
 def write_deployables(model: nn.Module, config: StudentSpec, folder: Path) -> tuple[float, float]:

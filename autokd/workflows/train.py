@@ -28,6 +28,7 @@ from autokd.measure.onnx import require_onnx
 from autokd.measure.openvino import require_openvino
 from autokd.records.cache import atomic_write, write_json
 from autokd.records.codec import Codable
+from autokd.records.outputs import OutputKind, check_output, writing
 from autokd.runtime.cores import set_training_threads, threads_for
 from autokd.runtime.device import Execution
 from autokd.runtime.settings import Settings
@@ -102,22 +103,23 @@ def default_output(
     return bundle.path / f"train-{recipe}-e{epochs}-s{seed}"
 
 
-def _check_output(output: Path, *, resume: bool, force: bool) -> bool:
+TRAINING = OutputKind(
+    "a training",
+    (RESULT, CHECKPOINT),
+    to_replace="pass --resume to continue its training or --force to start it over",
+)
+
+
+def _check_output(output: Path, bundle: Path, *, resume: bool, force: bool) -> bool:
     """Refuse an output folder that cannot be used, changing nothing; True when an earlier
     training in it is to be removed (--force), which `_clear_output` does once all else is ready."""
-    if output.exists() and not output.is_dir():
-        raise AutoKDError(f"-o '{output}' is a file, not a folder")
-    busy = output.is_dir() and any(output.iterdir())
     if resume:  # a training killed before its first checkpoint left nothing: it starts anew
+        busy = output.is_dir() and any(output.iterdir())
         if busy and not (output / CHECKPOINT).is_file():
             raise AutoKDError(f"nothing to resume: '{output}' holds no {CHECKPOINT}")
+        check_output(output, TRAINING, force=True, reads=(bundle,))
         return False
-    if busy and not force:
-        raise AutoKDError(
-            f"output folder '{output}' exists and is not empty; pass --resume to continue its "
-            "training or --force to start it over"
-        )
-    return busy
+    return check_output(output, TRAINING, force=force, reads=(bundle,))
 
 
 def _clear_output(output: Path, *, remove_earlier: bool) -> None:
@@ -155,8 +157,6 @@ def train_bundle(
     With `qat` (a bundle of a target that quantizes), the trained student is then fine-tuned
     with fake quantization for `qat_epochs` (see `QATResult`) and quantized again.
     """
-    from autokd.runtime.progress import epoch_bar
-
     output = Path(
         output
         or default_output(
@@ -164,7 +164,35 @@ def train_bundle(
         )
     )
     # Everything that can refuse comes before anything in `output` is removed or written.
-    remove_earlier = _check_output(output, resume=resume, force=force)
+    remove_earlier = _check_output(output, bundle.path, resume=resume, force=force)
+    with writing(output, settings.lock_dir):
+        return _train(
+            bundle, output, remove_earlier, epochs=epochs, use_kd=use_kd, augment=augment,
+            all_images=all_images, seed=seed, teacher_weights=teacher_weights,
+            progress=progress, execution=execution, qat=qat, qat_epochs=qat_epochs,
+            settings=settings,
+        )  # fmt: skip
+
+
+def _train(
+    bundle: Bundle,
+    output: Path,
+    remove_earlier: bool,
+    *,
+    epochs: int,
+    use_kd: bool,
+    augment: bool,
+    all_images: bool,
+    seed: int,
+    teacher_weights: Path | None,
+    progress: bool,
+    execution: Execution | None,
+    qat: bool,
+    qat_epochs: int | None,
+    settings: Settings,
+) -> TrainResult:
+    from autokd.runtime.progress import epoch_bar
+
     if "onnx" in bundle.description.files:
         require_onnx("the bundle has an ONNX file, and `autokd train` writes one of its student")
     if qat:

@@ -1,0 +1,30 @@
+"""Memory free on a device now: what every bound on memory compares with (a student's training
+in `measure.limits`, a data set's stored images in `data`)."""
+
+from __future__ import annotations
+
+import os
+
+MEMORY_SHARE = 0.7  # of the memory available now that one allocation may plan to use
+
+
+def available_bytes(device: str) -> int:
+    """Memory free for a new allocation on `device`: the GPU's free memory, or the host's
+    MemAvailable (Linux), else its physical memory."""
+    if device.startswith("cuda"):
+        import torch
+
+        free, _ = torch.cuda.mem_get_info(torch.device(device))
+        return int(free)
+    try:
+        with open("/proc/meminfo") as meminfo:
+            for line in meminfo:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+
+
+def gib(size: int) -> str:
+    return f"{size / 2**30:.2f} GiB" if size >= 2**27 else f"{size / 2**20:.1f} MiB"
