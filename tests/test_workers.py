@@ -101,6 +101,8 @@ def test_a_trial_of_a_dead_worker_on_this_machine_is_failed(tmp_path):
     states = {t.number: t.state for t in _study(tmp_path).trials}
     assert states[trial.number] == optuna.trial.TrialState.FAIL
     assert states[alive.number] == optuna.trial.TrialState.RUNNING
+    reason = _study(tmp_path).trials[trial.number].user_attrs["fail_reason"]
+    assert f":{int(dead.stdout)}) ended without closing it" in reason  # never an empty reason
 
 
 def test_a_trial_without_an_owner_is_failed_once_older_than_the_grace_period(tmp_path):
@@ -117,6 +119,18 @@ def test_a_trial_without_an_owner_is_failed_once_older_than_the_grace_period(tmp
     assert fail_abandoned(study) == 1
     states = [t.state for t in _study(tmp_path).trials]
     assert states == [optuna.trial.TrialState.FAIL, optuna.trial.TrialState.RUNNING]
+    assert "no worker claimed it" in _study(tmp_path).trials[0].user_attrs["fail_reason"]
+
+
+def test_an_interrupted_trial_is_failed_with_its_reason_and_not_counted_as_a_failure(tmp_path):
+    from autokd.study.workers import _close_interrupted, _failed_with_reason
+
+    study = _study(tmp_path)
+    _close_interrupted(study, study.ask())
+    (trial,) = _study(tmp_path).trials
+    assert trial.state == optuna.trial.TrialState.FAIL
+    assert trial.user_attrs["fail_reason"].startswith("interrupted: the search was stopped")
+    assert _failed_with_reason(study) == []  # the student did not fail: no step to the limit
 
 
 def test_workers_a_user_starts_together_sample_from_different_seeds(monkeypatch):

@@ -63,6 +63,7 @@ DATA_SECONDS_ATTR = "data_seconds"
 BEST_ACCURACY_ATTR = "best_val_accuracy"
 TRAIN_ATTR = "train"  # TrialRecord: the schedule, once trained
 FAIL_ATTR = "fail_reason"  # why it failed (an exception, out of memory, divergence)
+STOPPED_WORKER_ATTR = "worker_stopped"  # failed because its worker stopped, not the student
 
 # System attributes of the NNI samplers
 NNI_PROPOSAL_ATTR = "autokd:nni_proposal"  # the tuner's full proposal

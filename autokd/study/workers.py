@@ -43,7 +43,7 @@ from datetime import datetime
 from typing import Any
 
 from autokd.errors import AutoKDError, TrialFailed
-from autokd.records.attrs import FAIL_ATTR, SURPLUS_ATTR, WORKER_ATTR
+from autokd.records.attrs import FAIL_ATTR, STOPPED_WORKER_ATTR, SURPLUS_ATTR, WORKER_ATTR
 from autokd.records.storage import GRACE_SECONDS
 from autokd.runtime.cores import NO_LOCK
 from autokd.runtime.device import Execution, gpu_count
@@ -148,12 +148,25 @@ def fail_abandoned(study: Any) -> int:
         owner_host, _, pid = owner.rpartition(":")
         dead_here = owner_host == host and pid.isdigit() and not _alive(int(pid))
         if dead_here or (not owner and _older_than_grace(trial)):
+            reason = (
+                f"its worker ({owner}) ended without closing it (killed?)"
+                if dead_here
+                else f"no worker claimed it within {GRACE_SECONDS:g} s (one killed as it began)"
+            )
             try:
+                _record_stopped(optuna.trial.Trial(study, trial._trial_id), reason)
                 study.tell(trial.number, state=optuna.trial.TrialState.FAIL)
                 failed += 1
             except (ValueError, RuntimeError):  # another worker failed it first
                 pass
     return failed
+
+
+def _record_stopped(trial: Any, reason: str) -> None:
+    """A trial that fails because its worker stopped: its reason, marked as not the student's
+    (so that it does not count towards `failure_limit`)."""
+    trial.set_user_attr(FAIL_ATTR, reason)
+    trial.set_user_attr(STOPPED_WORKER_ATTR, True)
 
 
 @contextlib.contextmanager
@@ -253,7 +266,9 @@ def _failed_with_reason(study: Any) -> list[Any]:
     import optuna
 
     failed = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.FAIL,))
-    return [trial for trial in failed if trial.user_attrs.get(FAIL_ATTR)]
+    attrs = [trial.user_attrs for trial in failed]
+    return [t for t, a in zip(failed, attrs, strict=True)
+            if a.get(FAIL_ATTR) and not a.get(STOPPED_WORKER_ATTR)]  # fmt: skip
 
 
 def run_trials(
@@ -355,6 +370,7 @@ def _close_interrupted(study: Any, trial: Any) -> None:
     import optuna
 
     with _interrupts_deferred(), contextlib.suppress(Exception):  # or it was already told
+        _record_stopped(trial, "interrupted: the search was stopped (Ctrl-C or SIGTERM) as it ran")
         study.tell(trial, state=optuna.trial.TrialState.FAIL)
 
 
