@@ -139,22 +139,19 @@ def chromium() -> str | None:
     return shutil.which("chromium") or shutil.which("chromium-browser")
 
 
+def dump_dom(page: Path, profile: Path, *flags: str) -> subprocess.CompletedProcess:
+    """Headless Chromium loads `page` from file:// (with `flags`) and prints its final DOM."""
+    return subprocess.run(
+        [chromium(), *CHROMIUM_FLAGS, f"--user-data-dir={profile}", *flags, "--dump-dom",
+         page.resolve().as_uri()],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+
+
 def render_in_chromium(page: Path, profile: Path) -> tuple[str, list[str]]:
     """Load `page` from file:// in headless Chromium; return the final DOM and console errors."""
-    done = subprocess.run(
-        [
-            chromium(),
-            *CHROMIUM_FLAGS,
-            f"--user-data-dir={profile}",
-            "--enable-logging=stderr",
-            "--v=0",
-            "--virtual-time-budget=10000",
-            "--dump-dom",
-            page.resolve().as_uri(),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=120,
+    done = dump_dom(
+        page, profile, "--enable-logging=stderr", "--v=0", "--virtual-time-budget=10000"
     )
     errors = [
         line
@@ -326,20 +323,7 @@ def layout_findings(page: Path, profile: Path, width: int) -> dict[str, Any]:
 
     checked = profile.parent / f"{page.stem}-checked-{width}.html"
     checked.write_text(page.read_text().replace("</body>", _LAYOUT_CHECK + "</body>"))
-    done = subprocess.run(
-        [
-            chromium(),
-            *CHROMIUM_FLAGS,
-            f"--user-data-dir={profile}",
-            f"--window-size={width},1200",
-            "--virtual-time-budget=15000",
-            "--dump-dom",
-            checked.resolve().as_uri(),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    done = dump_dom(checked, profile, f"--window-size={width},1200", "--virtual-time-budget=15000")
     match = re.search(r'data-layout="([^"]*)"', done.stdout)
     assert match, f"the layout check did not run in Chromium: {done.stderr[-500:]}"
     return json.loads(html_module.unescape(match.group(1)))
