@@ -593,3 +593,23 @@ def test_remapped_labels_are_said_in_one_line_and_recorded(tmp_path, capsys):
     np.savez(archive, x=np.zeros((4, 8, 8), np.uint8), y=np.array([0, 1, 0, 1]))
     load_npz(archive)
     assert capsys.readouterr().err == ""  # 0 .. K-1 already: nothing to say
+
+
+def test_a_full_cache_disk_while_saving_the_teacher_is_one_line_naming_the_file(
+    tmp_path, capsys, monkeypatch
+):
+    import torch
+
+    def full_disk(obj, path, *args, **kwargs):  # what torch.save raises when no byte fits
+        raise RuntimeError(
+            "[enforce fail at inline_container.cc:603] . PytorchStreamWriter failed writing "
+            "file data/0: file write failed"
+        )
+
+    monkeypatch.setenv("AUTOKD_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setattr(torch, "save", full_disk)
+    code = main(tiny_search(tmp_path, "full", 1))
+    err = capsys.readouterr().err
+    assert code == 1 and err.count("\n") == 1 and "Traceback" not in err
+    assert "cannot write or read '" in err and "/teachers/" in err and "is the disk full?" in err
+    assert not list((tmp_path / "cache" / "teachers").glob("*"))  # no half-written file left

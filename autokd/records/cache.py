@@ -9,6 +9,7 @@ overwritten, and said once on stderr.
 
 from __future__ import annotations
 
+import errno
 import functools
 import json
 import os
@@ -20,7 +21,9 @@ from typing import Any
 
 
 def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
-    """Call `write(tmp)` on a temporary file beside `path`, then move it into place."""
+    """Call `write(tmp)` on a temporary file beside `path`, then move it into place. A writer
+    that fails with its own error type on a full disk (torch.save's RuntimeError) is turned
+    into the OSError it is, naming `path`, which the command line says in one line."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     os.close(fd)
@@ -28,6 +31,11 @@ def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
         write(Path(tmp))
         os.chmod(tmp, 0o666 & ~umask())  # mkstemp makes the file private; give it the usual mode
         os.replace(tmp, path)
+    except RuntimeError as err:
+        Path(tmp).unlink(missing_ok=True)
+        if "write failed" not in str(err) and "failed writing" not in str(err):
+            raise
+        raise OSError(errno.ENOSPC, "writing failed: is the disk full?", str(path)) from None
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
