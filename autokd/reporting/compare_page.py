@@ -8,9 +8,10 @@ from typing import Any
 import pandas as pd
 
 from autokd.reporting.compare import CompareData
-from autokd.reporting.data import COST_AXES, DOUBTS
+from autokd.reporting.data import COST_AXES
 from autokd.reporting.page import RUN_COLOURS, cards, figures, layout, page, table
 from autokd.reporting.run_page import accuracy_range, latency_axis_end
+from autokd.study.tables import LATENCY_DOUBTS
 
 
 def _run_label(data: CompareData, index: int) -> str:
@@ -28,7 +29,7 @@ def overlay_figure(data: CompareData, cost: str, label: str) -> Any:
         front = run.complete.set_index("number").loc[run.fronts[cost]].reset_index()
         hover = [
             f"{run.name}, trial {int(n)}<br>accuracy {a:.4f}<br>{label}: {c:.4g}<br>{arch}"
-            + (f"<br><b>latency doubtful</b>: {DOUBTS[doubt]}" if doubt else "")
+            + (f"<br><b>latency doubtful</b>: {LATENCY_DOUBTS[doubt]}" if doubt else "")
             for n, a, c, arch, doubt in zip(
                 run.complete["number"],
                 run.complete["accuracy"],

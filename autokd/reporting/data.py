@@ -16,7 +16,7 @@ from autokd.records.results import ValidationResult
 from autokd.records.summary import RunSummary
 from autokd.study.pareto import hypervolume_2d, pareto_mask
 from autokd.study.picks import Pick, front_picks
-from autokd.study.tables import declared_params, trials_frame
+from autokd.study.tables import LATENCY_DOUBTS, declared_params, trials_frame
 from autokd.study.trial import TrialRecord
 from autokd.teachers.checks import teacher_behind_note
 
@@ -71,14 +71,6 @@ def accuracy_text(row: pd.Series) -> str:
     return text
 
 
-# What a doubtful latency means, by `study.tables.latency_doubt`'s reasons
-DOUBTS = {
-    "contended": "timed while other programs took the cores",
-    "few blocks": "timed in too few blocks for a spread",
-    "noisy": "its spread (IQR) was above a tenth of its median",
-}
-
-
 def hover_text(row: pd.Series, kd: KDConfig) -> str:
     doubt = row.get("latency_doubt") or ""
     remeasured = " (timed again)" if row.get("latency_remeasured") else ""
@@ -87,7 +79,7 @@ def hover_text(row: pd.Series, kd: KDConfig) -> str:
             f"trial {int(row['number'])}",
             accuracy_text(row),
             f"latency {row['latency_ms']:.3f} ms (IQR {row['latency_iqr_ms']:.3f}){remeasured}"
-            + (f"<br><b>latency doubtful</b>: {DOUBTS[doubt]}" if doubt else ""),
+            + (f"<br><b>latency doubtful</b>: {LATENCY_DOUBTS[doubt]}" if doubt else ""),
             f"{row['flops'] / 1e6:.2f} MFLOPs, {row['params'] / 1e3:.1f} k params",
             f"stages: {row['architecture']}",
             f"{kd.describe()}, lr {row['lr']:.3g}",

@@ -77,6 +77,14 @@ def measured_costs(trial: Any) -> tuple[float, float] | None:
     return None
 
 
+# Why a latency is doubtful (`latency_doubt`'s reasons), as the report and compare explain them
+LATENCY_DOUBTS = {
+    "contended": "timed while other programs took the cores",
+    "few blocks": "timed in too few blocks for a spread",
+    "noisy": "its spread (IQR) was above a tenth of its median",
+}
+
+
 def latency_doubt(attrs: dict[str, Any]) -> str:
     """Why a trial's latency is doubtful, from what the protocol recorded (`measure.latency`):
     timed while other programs took the cores, in too few blocks for an IQR, or with a spread
