@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import math
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -199,6 +200,7 @@ def search(
     teacher_weights: str | Path | None = _RUN.teacher_weights,
     teacher_pretrained: bool = _RUN.teacher_pretrained,
     teacher_epochs: int = _RUN.teacher_epochs,
+    teacher_max_minutes: float | None = _RUN.teacher_max_minutes,
     data_dir: str | Path | None = None,
     download: bool = False,
     subset: int | None = None,
@@ -247,6 +249,8 @@ def search(
             teacher training.
         teacher_pretrained: fine-tune the teacher from timm's pretrained weights (a download).
         teacher_epochs: epochs to train the teacher when it is not cached.
+        teacher_max_minutes: refuse a teacher whose training, estimated from timed steps
+            before it starts, would take longer (None or 0: no bound).
         data_dir: where the torchvision data sets are (default: the cache folder's `data`).
         download: download a torchvision data set `data_dir` lacks.
         subset: search on a stratified subset of this many training images.
@@ -289,6 +293,7 @@ def search(
             teacher_weights=Path(teacher_weights) if teacher_weights else None,
             teacher_pretrained=teacher_pretrained,
             teacher_epochs=_positive("teacher_epochs", teacher_epochs),
+            teacher_max_minutes=_minutes("teacher_max_minutes", teacher_max_minutes),
             epochs=_positive("epochs", epochs),
             batch_size=_positive("batch_size", batch_size),
             seed=seed,
@@ -316,6 +321,15 @@ def search(
         if outcome.interrupted:
             raise SearchInterrupted(run, terminated=outcome.terminated)
         return run
+
+
+def _minutes(name: str, value: Any) -> float | None:
+    ok = value is None or (
+        isinstance(value, (int, float)) and not isinstance(value, bool) and 0 <= value < math.inf
+    )
+    if not ok:
+        raise AutoKDError(f"{name} must be a number >= 0 or None, got {value!r}")
+    return value
 
 
 def _positive(name: str, value: Any) -> int:

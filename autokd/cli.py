@@ -9,6 +9,7 @@ packages (torch, timm, optuna) are imported inside the handlers so `--help` stay
 from __future__ import annotations
 
 import argparse
+import shlex
 import signal
 import sys
 import threading
@@ -18,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from autokd import __version__
-from autokd.errors import AutoKDError, Terminated
+from autokd.errors import AutoKDError, Terminated, printable
 from autokd.records.yamlfiles import SPACES_FOLDER, TARGETS_FOLDER, shipped_names
 from autokd.study.config import DEFAULT_SPACE, DEFAULT_TARGET
 from autokd.study.config import SEARCH_DEFAULTS as SEARCH
@@ -42,6 +43,16 @@ def _positive_int(text: str) -> int:
         raise argparse.ArgumentTypeError(f"must be a positive integer, got {text!r}") from None
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be a positive integer, got {text!r}")
+    return value
+
+
+def _nonnegative_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 <= value < float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a number >= 0, got {text!r}")
     return value
 
 
@@ -227,6 +238,14 @@ def _add_search(commands: argparse._SubParsersAction) -> None:
         help=f"epochs to train the teacher when it is not cached (default {SEARCH.teacher_epochs})",
     )
     p.add_argument(
+        "--teacher-max-minutes",
+        type=_nonnegative_float,
+        default=SEARCH.teacher_max_minutes,
+        metavar="M",
+        help="refuse a teacher whose training, estimated from timed steps before it starts, "
+        f"would take longer (default {SEARCH.teacher_max_minutes:g}; 0: no bound)",
+    )
+    p.add_argument(
         "--epochs",
         type=_positive_int,
         default=SEARCH.epochs,
@@ -334,6 +353,7 @@ def _search(args: argparse.Namespace) -> int:
             teacher_weights=args.teacher_weights,
             teacher_pretrained=args.teacher_pretrained,
             teacher_epochs=args.teacher_epochs,
+            teacher_max_minutes=args.teacher_max_minutes,
             data_dir=args.data_dir,
             download=args.download,
             subset=args.subset,
@@ -389,8 +409,8 @@ def _say_search(run: Any, started: float, *, storage: str | None) -> None:
     if training.failed_workers:
         print(f"  {training.failed_workers} worker process(es) failed: see their errors above")
     where = "study.db" if not storage else f"study in {_masked(storage)}"
-    print(f"  run:    {run.path}/ (trials.csv, pareto.csv, summary.json, {where})")
-    print(f"  report: {run.report_path}")
+    print(f"  run:    {printable(run.path)}/ (trials.csv, pareto.csv, summary.json, {where})")
+    print(f"  report: {printable(run.report_path)}")
     _warn_if_teacher_behind(s)
 
 
@@ -572,7 +592,7 @@ def _report(args: argparse.Namespace) -> int:
     import autokd
 
     path = autokd.report(_run_of(args), reports_dir=args.reports_dir, output=args.output)
-    print(f"autokd: report written to {path}")
+    print(f"autokd: report written to {printable(path)}")
     return 0
 
 
@@ -630,7 +650,7 @@ def _remeasure(args: argparse.Namespace) -> int:
             f"  {result.still_doubtful - busy} still spread widely or timed in few blocks: "
             "remeasure again, or give the target a longer min_run_time"
         )
-    print(f"  report: {Path(args.reports_dir) / f'{run.name}.html'}")
+    print(f"  report: {printable(Path(args.reports_dir) / f'{run.name}.html')}")
     return 0
 
 
@@ -676,7 +696,7 @@ def _compare(args: argparse.Namespace) -> int:
         )
     if comparison.data.mixed_targets:
         print("  warning: the runs' latencies come from different targets or machines")
-    print(f"autokd: comparison written to {comparison.path}")
+    print(f"autokd: comparison written to {printable(comparison.path)}")
     return 0
 
 
@@ -728,17 +748,20 @@ def _export(args: argparse.Namespace) -> int:
         "" if metrics.accuracy_fp32 is None else f" deployed, {metrics.accuracy_fp32:.4f} float32"
     )
     print(
-        f"autokd: exported trial {bundle.description.source.trial} to {bundle.path}/ (accuracy "
+        f"autokd: exported trial {bundle.description.source.trial} to {printable(bundle.path)}/ "
+        f"(accuracy "
         f"{metrics.accuracy:.4f}{deployed}, {metrics.latency_ms:.3f} ms, {metrics.flops:,} FLOPs); "
         f"ONNX and TorchScript match PyTorch within {parity['onnx']:.1e} and "
         f"{parity['torchscript']:.1e}"
     )
     if "deployed" in bundle.description.files:
         print(
-            f"  deployed model: {bundle.path / bundle.description.files['deployed']} (accuracy "
+            f"  deployed model: {printable(bundle.path / bundle.description.files['deployed'])} "
+            f"(accuracy "
             f"{metrics.accuracy:.4f} on the validation images, checked again now)"
         )
-    print(f"  full training: autokd train {bundle.path} --epochs {DEFAULT_FULL_EPOCHS}")
+    bundle_arg = printable(shlex.quote(str(bundle.path)))
+    print(f"  full training: autokd train {bundle_arg} --epochs {DEFAULT_FULL_EPOCHS}")
     return 0
 
 
@@ -860,7 +883,7 @@ def _train(args: argparse.Namespace) -> int:
         )
     elif result.deployed_accuracy is not None:
         print(f"  deployed on {result.target}: accuracy {result.deployed_accuracy:.4f}")
-    print(f"  result: {result.output}/result.json")
+    print(f"  result: {printable(result.output)}/result.json")
     print(f"  files: {', '.join(result.files.values())}")
     return 0
 
@@ -941,7 +964,7 @@ def _validate(args: argparse.Namespace) -> int:
         f"{result.mean_kd_gain:+.4f}"
     )
     report = Path(args.reports_dir) / f"{run.name}.html"
-    print(f"  stored in {run.path}/validation.json; report: {report}")
+    print(f"  stored in {printable(run.path)}/validation.json; report: {printable(report)}")
     return 0
 
 
@@ -981,7 +1004,7 @@ def _terminate(signum: int, frame: object) -> None:
 def _say_error(line: str) -> None:
     """One line on stderr, whatever it holds: a control character or an undecodable byte of a
     file name is shown escaped, never breaks the line or raises UnicodeEncodeError."""
-    line = "".join(c if c.isprintable() else ascii(c)[1:-1] for c in line)
+    line = printable(line)
     encoding = getattr(sys.stderr, "encoding", None) or "utf-8"
     print(line.encode(encoding, "backslashreplace").decode(encoding), file=sys.stderr)
 

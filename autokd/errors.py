@@ -54,3 +54,9 @@ def check_choice(kind: str, value: str, valid: Iterable[str]) -> str:
     if value not in valid:
         raise UnknownNameError(kind, value, valid)
     return value
+
+
+def printable(text: object) -> str:
+    """`text` as it may be printed inside one line: a control character (a newline or a
+    terminal escape in a file name) shown escaped, as Python writes it (`\\n`, `\\x1b`)."""
+    return "".join(c if c.isprintable() else ascii(c)[1:-1] for c in str(text))

@@ -22,7 +22,7 @@ from autokd.cli import main
 from autokd.data.sources import SourceRequest, load_cifar
 from autokd.errors import AutoKDError
 from autokd.runtime.settings import Settings
-from tests.helpers import snapshot, tiny_search
+from tests.helpers import autokd, snapshot, tiny_search
 
 
 @pytest.fixture(scope="module")
@@ -613,3 +613,67 @@ def test_a_full_cache_disk_while_saving_the_teacher_is_one_line_naming_the_file(
     assert code == 1 and err.count("\n") == 1 and "Traceback" not in err
     assert "cannot write or read '" in err and "/teachers/" in err and "is the disk full?" in err
     assert not list((tmp_path / "cache" / "teachers").glob("*"))  # no half-written file left
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A 4 MiB file system of its own (tmpfs), for a real full disk; skipped where this user
+    cannot mount one (root in a container that allows it, as CI runs)."""
+    import subprocess
+
+    mount = tmp_path / "small"
+    mount.mkdir()
+    made = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(mount)],
+                          capture_output=True)  # fmt: skip
+    if made.returncode != 0:
+        pytest.skip("cannot mount a small tmpfs here (needs root)")
+    yield mount
+    subprocess.run(["umount", "-l", str(mount)], check=False)
+
+
+def _fill(disk: Path, leave_kib: int) -> Path:
+    """Fill `disk` but `leave_kib` KiB; returns the filler to delete."""
+    filler = disk / "filler"
+    free = shutil.disk_usage(disk).free // 1024
+    with filler.open("wb") as out:
+        out.write(b"\0" * max(0, free - leave_kib) * 1024)
+    return filler
+
+
+@pytest.mark.parametrize("leave_kib", [8, 300], ids=["storage-full", "full-mid-search"])
+def test_a_full_runs_disk_is_one_line_naming_a_path_and_every_trial_ends_with_a_reason(
+    small_disk, tmp_path, capsys, leave_kib
+):
+    import optuna
+
+    def search(budget: int) -> int:
+        args = tiny_search(tmp_path, "full", budget)
+        return main([*args, "--runs-dir", str(small_disk / "runs")])  # the last flag wins
+
+    assert search(1) == 0
+    filler = _fill(small_disk, leave_kib)
+    # in a process of its own, as a user runs it: the trial it could not close has an owner
+    # that is gone when the run is next opened
+    ended = autokd(*tiny_search(tmp_path, "full", 3), "--runs-dir", str(small_disk / "runs"))
+    err = ended.stderr
+    assert ended.returncode == 1 and err.count("\n") == 1 and "Traceback" not in err, err
+    assert f"cannot write or read '{small_disk}/runs/full/" in err and "space" in err, err
+    filler.unlink()  # space again: the run continues, and says why every trial failed
+    assert search(3) == 0
+    storage = f"sqlite:///{small_disk / 'runs' / 'full' / 'study.db'}"
+    trials = optuna.load_study(study_name="full", storage=storage).trials
+    assert sum(t.state == optuna.trial.TrialState.COMPLETE for t in trials) == 3
+    assert not [t for t in trials if t.state == optuna.trial.TrialState.RUNNING]
+    failed = [t for t in trials if t.state == optuna.trial.TrialState.FAIL]
+    assert all(t.user_attrs.get("fail_reason") for t in failed), [t.user_attrs for t in failed]
+
+
+def test_paths_with_control_characters_are_printed_escaped(tmp_path, capsys):
+    odd = tmp_path / "new\nline\x1b[31m"  # a newline and a terminal colour in a folder name
+    code = main([*tiny_search(tmp_path, "odd", 1), "--runs-dir", str(odd / "runs"),
+                 "--reports-dir", str(odd / "reports")])  # fmt: skip
+    out = capsys.readouterr().out
+    assert code == 0 and (odd / "runs" / "odd" / "study.db").is_file()
+    assert "\x1b" not in out and "\nline" not in out, out
+    assert f"run:    {tmp_path}/new\\nline\\x1b[31m/runs/odd/" in out, out
+    assert f"report: {tmp_path}/new\\nline\\x1b[31m/reports/odd.html" in out, out

@@ -99,6 +99,37 @@ def test_a_yaml_file_of_any_bytes(folder, load, kind, shipped, content):
     loads_or_refuses(load, path, kind)
 
 
+def nested(depth: int, opener: str) -> str:
+    """A YAML value nested `depth` levels in flow style: lists or mappings."""
+    closer = {"[": "]", "{x: ": "}"}[opener]
+    return opener * depth + "1" + closer * depth
+
+
+def aliases(levels: int, fanout: int) -> str:
+    """A flow mapping of anchors, each repeating the one before `fanout` times: fanout ** levels
+    values once expanded (a "billion laughs" is 9 levels of 10)."""
+    entries = ["a0: &a0 [lol]"]
+    for level in range(1, levels + 1):
+        entries.append(f"a{level}: &a{level} [{', '.join([f'*a{level - 1}'] * fanout)}]")
+    return "{" + ", ".join(entries) + "}"
+
+
+yaml_structures = st.one_of(
+    st.builds(nested, st.integers(1, 5000), st.sampled_from(["[", "{x: "])),
+    st.builds(aliases, st.integers(1, 12), st.integers(2, 16)),
+)
+
+
+@LOADERS
+@settings(FUZZ, max_examples=60, deadline=1000)  # a bomb refused in milliseconds, not expanded
+@given(value=yaml_structures, key=st.sampled_from(["description", "student", "name", "extra"]))
+def test_a_yaml_file_nested_deep_or_full_of_aliases(folder, load, kind, shipped, value, key):
+    path = folder / "file.yaml"
+    others = {k: v for k, v in shipped.items() if k != key}
+    path.write_text(yaml_text(others) + f"{key}: {value}\n")
+    loads_or_refuses(load, path, kind)
+
+
 @pytest.mark.slow
 @LOADERS
 @FUZZ

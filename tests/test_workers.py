@@ -122,6 +122,22 @@ def test_a_trial_without_an_owner_is_failed_once_older_than_the_grace_period(tmp
     assert "no worker claimed it" in _study(tmp_path).trials[0].user_attrs["fail_reason"]
 
 
+def test_a_trial_whose_heartbeat_stopped_is_failed_with_its_reason(tmp_path):
+    import sqlite3
+
+    study = _study(tmp_path)  # its worker on another machine: only its heartbeat tells
+    trial = study.ask()
+    trial.set_user_attr(WORKER_ATTR, "another-machine:1")
+    study._storage.record_heartbeat(trial._trial_id)
+    with sqlite3.connect(tmp_path / "study.db") as db:  # its last beat, two minutes ago
+        db.execute("UPDATE trial_heartbeats SET heartbeat = datetime('now', '-2 minutes')")
+    assert fail_abandoned(study) == 1
+    (failed,) = _study(tmp_path).trials
+    assert failed.state == optuna.trial.TrialState.FAIL
+    assert "sent no heartbeat for 60 s" in failed.user_attrs["fail_reason"]
+    assert failed.user_attrs["worker_stopped"] is True  # not counted towards the failure limit
+
+
 def test_an_interrupted_trial_is_failed_with_its_reason_and_not_counted_as_a_failure(tmp_path):
     from autokd.study.workers import _close_interrupted, _failed_with_reason
 

@@ -30,7 +30,7 @@ from typing import Any
 
 import numpy as np
 
-from autokd.errors import AutoKDError
+from autokd.errors import AutoKDError, printable
 from autokd.runtime import memory
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp")
@@ -410,8 +410,8 @@ def load_npz(path: Path) -> RawData:
         shown = ", ".join(str(v) for v in values[:6].tolist())
         shown += ", ..." if len(values) > 6 else ""
         print(
-            f"autokd: '{path}': its labels {shown} are classes 0 to {len(values) - 1}, in that "
-            "order (recorded as the class names the bundle reports)",
+            f"autokd: '{printable(path)}': its labels {shown} are classes 0 to "
+            f"{len(values) - 1}, in that order (recorded as the class names the bundle reports)",
             file=sys.stderr,
         )
     return RawData(

@@ -19,11 +19,14 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from autokd.errors import printable
+
 
 def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
     """Call `write(tmp)` on a temporary file beside `path`, then move it into place. A writer
     that fails with its own error type on a full disk (torch.save's RuntimeError) is turned
-    into the OSError it is, naming `path`, which the command line says in one line."""
+    into the OSError it is, and an OSError that names no file (a write's) names `path`: the
+    command line says it in one line."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     os.close(fd)
@@ -36,6 +39,11 @@ def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
         if "write failed" not in str(err) and "failed writing" not in str(err):
             raise
         raise OSError(errno.ENOSPC, "writing failed: is the disk full?", str(path)) from None
+    except OSError as err:
+        Path(tmp).unlink(missing_ok=True)
+        if err.filename is not None:
+            raise
+        raise OSError(err.errno, err.strerror, str(path)) from None  # a write names no file
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
@@ -57,7 +65,9 @@ def say_damaged(path: Path, why: str) -> None:
     damaged (a run is never stopped by its cache)."""
     if path not in _SAID:
         _SAID.add(path)
-        print(f"autokd: cache entry '{path}' is damaged ({why}); recomputing it", file=sys.stderr)
+        entry, reason = printable(path), printable(why)
+        line = f"autokd: cache entry '{entry}' is damaged ({reason}); recomputing it"
+        print(line, file=sys.stderr)
 
 
 def write_json(path: Path, data: Any) -> None:

@@ -14,10 +14,12 @@ through the environment (`AUTOKD_STORAGE`), never on a command line that `ps` wo
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import sqlite3
 import time
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -113,6 +115,35 @@ def open_storage(url: str) -> Any:
 
 
 SQLITE_HEADER = b"SQLite format 3\x00"
+
+
+DISK_FULL_WORDS = ("disk is full", "no space left", "could not extend file")  # SQLite, PostgreSQL
+
+
+@contextlib.contextmanager
+def storage_writes_said(url: str) -> Iterator[None]:
+    """A study storage that refuses a write mid-run (Optuna's `StorageInternalError`, its
+    driver's reason inside) ends the command in one line naming the storage: the SQLite file,
+    or the masked URL. A full disk is the OSError it is (exit 1), anything else an AutoKDError;
+    what was already recorded stays, and the run continues on the next invocation."""
+    import optuna
+
+    try:
+        yield
+    except optuna.exceptions.StorageInternalError as err:
+        cause = err.__cause__ or err.__context__ or err
+        reason = scrub(_first_line(cause), url)
+        where = _parsed(url).database if url.startswith("sqlite") else masked(url)
+        if any(words in reason.lower() for words in DISK_FULL_WORDS):
+            raise OSError(errno.ENOSPC, "the study storage is full: no space left", where) from None
+        raise AutoKDError(f"the study storage {where} refused a write ({reason})") from None
+
+
+def _first_line(err: BaseException) -> str:
+    """A driver's error in one line: SQLAlchemy's own first line, without its SQL and links."""
+    orig = getattr(err, "orig", None)  # the driver's exception inside SQLAlchemy's
+    text = str(orig if orig is not None else err).strip()
+    return text.splitlines()[0] if text else type(err).__name__
 
 
 def check_study_file(path: Path, *, writing: bool) -> None:

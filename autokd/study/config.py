@@ -54,6 +54,9 @@ class RunConfig:
     teacher_weights: Path | None = None
     teacher_pretrained: bool = False
     teacher_epochs: int = 20
+    # A teacher whose training (all epochs, estimated from timed steps before it starts:
+    # `teachers/cost.py`) would take longer is refused; None or 0: no bound.
+    teacher_max_minutes: float | None = 120.0
     epochs: int = 5  # of each trial's training
     batch_size: int = 64
     seed: int = 0

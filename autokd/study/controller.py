@@ -30,7 +30,7 @@ import numpy as np
 
 from autokd.data import DataBundle, get_dataset, load_data, load_identified_data
 from autokd.distill.training import place_on_device
-from autokd.errors import AutoKDError, Terminated
+from autokd.errors import AutoKDError, Terminated, printable
 from autokd.measure.flops import FLOPS_CONVENTION
 from autokd.measure.latency import check_target_usable, protocol_text, target_threads
 from autokd.measure.metrics import MetricsCache, machine_fingerprint
@@ -48,7 +48,13 @@ from autokd.records.cache import atomic_write, write_json
 from autokd.records.codec import from_mapping
 from autokd.records.folder import RunFolder, read_worker_record
 from autokd.records.run import RunRecord, WorkerRecord, YamlFile
-from autokd.records.storage import check_study_file, load_run_study, masked, open_storage
+from autokd.records.storage import (
+    check_study_file,
+    load_run_study,
+    masked,
+    open_storage,
+    storage_writes_said,
+)
 from autokd.records.summary import (
     DataRecord,
     RunSummary,
@@ -192,7 +198,8 @@ def run(config: RunConfig, *, settings: Settings, progress: bool = True) -> Sear
     in the study, then runs trials as worker 0 beside `workers - 1` `autokd worker` processes.
     """
     config = config.named()
-    with optuna_quiet():
+    url = config.storage or RunFolder(config.run_dir).storage_url
+    with optuna_quiet(), storage_writes_said(url):
         return _run(config, settings=settings, progress=progress)
 
 
@@ -246,6 +253,7 @@ def _run(config: RunConfig, *, settings: Settings, progress: bool) -> SearchOutc
         pretrained=config.teacher_pretrained,
         progress=progress,
         execution=execution,
+        max_minutes=config.teacher_max_minutes,
         settings=settings,
     )
     check_teacher_beats_chance(teacher, classes=data.classes, images=len(data.val_y))
@@ -479,7 +487,7 @@ def run_worker(
     budget is met; returns how many this worker ran. The run's settings, data and teacher are
     read from the study (data and teacher prepared again, checked by their hashes). `threads`:
     the training threads the search that started this worker planned (None: every core)."""
-    with optuna_quiet():
+    with optuna_quiet(), storage_writes_said(storage_url):
         storage = open_storage(storage_url)
         study = load_run_study(storage, study_name, storage_url)
         stored = study.user_attrs.get(RUN_ATTR)
@@ -536,7 +544,7 @@ def say_if_failed(trial: Any) -> None:
 
     if trial is not None and trial.user_attrs.get(FAIL_ATTR):
         reason = trial.user_attrs[FAIL_ATTR]
-        tqdm.write(f"autokd: trial {trial.number} failed: {reason}", file=sys.stderr)
+        tqdm.write(f"autokd: trial {trial.number} failed: {printable(reason)}", file=sys.stderr)
 
 
 class _ProgressBar:

@@ -27,6 +27,7 @@ the extra ones as `autokd worker` processes on this machine.
 from __future__ import annotations
 
 import contextlib
+import errno
 import math
 import os
 import signal
@@ -140,8 +141,7 @@ def fail_abandoned(study: Any) -> int:
     (a worker killed inside `study.ask()`, before it could record itself). Returns how many."""
     import optuna
 
-    with _quiet():
-        failed = len(optuna.storages.fail_stale_trials(study) or [])
+    failed = _fail_heartbeat_stale(study)
     host = socket.gethostname()
     for trial in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
         owner = str(trial.user_attrs.get(WORKER_ATTR, ""))
@@ -149,7 +149,8 @@ def fail_abandoned(study: Any) -> int:
         dead_here = owner_host == host and pid.isdigit() and not _alive(int(pid))
         if dead_here or (not owner and _older_than_grace(trial)):
             reason = (
-                f"its worker ({owner}) ended without closing it (killed?)"
+                f"its worker ({owner}) ended without closing it (killed, or its storage "
+                "could not be written: a full disk?)"
                 if dead_here
                 else f"no worker claimed it within {GRACE_SECONDS:g} s (one killed as it began)"
             )
@@ -159,6 +160,32 @@ def fail_abandoned(study: Any) -> int:
                 failed += 1
             except (ValueError, RuntimeError):  # another worker failed it first
                 pass
+    return failed
+
+
+def _fail_heartbeat_stale(study: Any) -> int:
+    """Fail the RUNNING trials whose heartbeat is older than the grace period, each with its
+    reason (Optuna's `fail_stale_trials` records none). Returns how many this call failed."""
+    import optuna
+    from optuna.storages._heartbeat import is_heartbeat_enabled
+
+    storage = study._storage  # Optuna's own `fail_stale_trials` reads the same private parts
+    stale_ids = getattr(storage, "_get_stale_trial_ids", None)
+    with _quiet():
+        if stale_ids is None or not is_heartbeat_enabled(storage):
+            return 0
+        failed = 0
+        for trial_id in stale_ids(study._study_id):
+            try:
+                _record_stopped(
+                    optuna.trial.Trial(study, trial_id),
+                    f"its worker sent no heartbeat for {GRACE_SECONDS:g} s (stopped, killed, "
+                    "or its machine lost)",
+                )
+                state = optuna.trial.TrialState.FAIL
+                failed += bool(storage.set_trial_state_values(trial_id, state=state))
+            except (optuna.exceptions.UpdateFinishedTrialError, ValueError, RuntimeError):
+                pass  # another worker failed it first
     return failed
 
 
@@ -340,17 +367,26 @@ def _recordable(values: Any, objectives: int) -> tuple[float, ...]:
 
 def _fail_trial(study: Any, trial: Any, error: Exception, budget: int) -> Any:
     """Record `trial` FAIL with its reason; returns the frozen trial. Raises `SearchFailing`
-    once `failure_limit(budget)` trials have failed. A storage that cannot record the failure
-    is this worker's own failure: the trial's error goes up."""
+    once `failure_limit(budget)` trials have failed. A full disk stops the search: its error goes
+    up, the trial closed as the worker's failure. A storage that cannot record the failure is
+    this worker's own failure too: the trial's error goes up (the trial is failed, with its
+    reason, when the run is next opened: `fail_abandoned`)."""
     import optuna
 
     reason = failure_reason(error)
+    disk_full = isinstance(error, OSError) and error.errno == errno.ENOSPC
     try:
-        trial.set_user_attr(FAIL_ATTR, reason)
+        if disk_full:  # not the student's failure, and the next trial's too: the search stops
+            where = f" writing '{error.filename}'" if error.filename else ""
+            _record_stopped(trial, f"the disk was full{where}")
+        else:
+            trial.set_user_attr(FAIL_ATTR, reason)
         frozen = study.tell(trial, state=optuna.trial.TrialState.FAIL)
         failed = len(_failed_with_reason(study))
     except Exception:
         raise error from None
+    if disk_full:
+        raise error
     if failed >= failure_limit(budget):
         raise SearchFailing(
             f"{failed} trials failed, the last one: {reason}; the search stops (each trial's "

@@ -36,12 +36,14 @@ def prepare_teacher(
     pretrained: bool = False,
     progress: bool = True,
     execution: Execution | None = None,
+    max_minutes: float | None = None,
     settings: Settings,
 ) -> PreparedTeacher:
     """The run's teacher: from `weights`, from the cache (`settings.cache_dir`), or trained now
-    (once) and cached; a comma list of names is an ensemble of such teachers."""
+    (once) and cached, when its estimated training fits `max_minutes` (`cost.py`); a comma
+    list of names is an ensemble of such teachers."""
     options = dict(epochs=epochs, seed=seed, pretrained=pretrained, progress=progress,
-                   execution=execution, settings=settings)  # fmt: skip
+                   execution=execution, max_minutes=max_minutes, settings=settings)  # fmt: skip
     if is_ensemble(name):
         return prepare_ensemble(name, data, weights=weights, **options)
     return prepare_timm_teacher(name, data, weights=weights, **options)

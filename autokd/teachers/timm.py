@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import functools
 import re
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,7 @@ from autokd.records.cache import atomic_write, say_damaged
 from autokd.records.yamlfiles import stable_hash
 from autokd.runtime.device import Execution
 from autokd.runtime.settings import Settings
+from autokd.teachers.cost import check_teacher_cost, estimate_teacher_cost
 from autokd.teachers.prepared import PreparedTeacher, tensors_digest, weights_digest
 
 TEACHER_LR = 2e-3
@@ -285,13 +287,15 @@ def prepare_timm_teacher(
     pretrained: bool = False,
     progress: bool = True,
     execution: Execution | None = None,
+    max_minutes: float | None = None,
     settings: Settings,
 ) -> PreparedTeacher:
     """A timm teacher: from `weights`, from the cache, or trained now (once) and cached.
 
     With `pretrained`, training starts from timm's pretrained weights (a download) instead of
     random ones, i.e. the teacher is fine-tuned on the data. It trains, and stays, on
-    `execution`'s device.
+    `execution`'s device. Before it trains, its time and memory there are estimated and said;
+    past `max_minutes` (None or 0: no bound) or the memory it has, it is refused (`cost.py`).
     """
     execution = execution or Execution()
     started = time.perf_counter()
@@ -313,6 +317,7 @@ def prepare_timm_teacher(
         model.to(execution.torch_device)
         source = "cache"
     else:  # not cached, or the cached one is damaged: trained (again) and cached
+        _check_cost(model, name, data, epochs, max_minutes, progress=progress, execution=execution)
         torch.manual_seed(seed)
         model = create_teacher(name, data, pretrained=pretrained)
         _train_teacher(
@@ -337,6 +342,21 @@ def prepare_timm_teacher(
     )
 
 
+def _check_cost(
+    model: nn.Module, name: str, data: DataBundle, epochs: int, max_minutes: float | None, *,
+    progress: bool, execution: Execution,
+) -> None:  # fmt: skip
+    """Say what training the teacher will cost, and refuse it past the bounds: `model` is a
+    throwaway of its architecture (the teacher is created again from its seed)."""
+    batch_size = _recipe(data, epochs, seed=0).batch_size
+    cost = estimate_teacher_cost(
+        model, name, data, epochs=epochs, batch_size=batch_size, execution=execution
+    )
+    if progress:
+        print(f"autokd: {cost.describe()}", file=sys.stderr)
+    check_teacher_cost(cost, max_minutes=max_minutes, device=execution.device)
+
+
 def _train_teacher(
     model: nn.Module,
     name: str,
@@ -350,7 +370,9 @@ def _train_teacher(
     from autokd.runtime.progress import epoch_bar
 
     with epoch_bar(f"teacher {name}", epochs, enabled=progress) as show:
-        recipe = TrainConfig(
-            epochs=epochs, lr=TEACHER_LR, seed=seed, augment=data.augment is not None
-        )
-        fit(model, data, recipe, callbacks=[show], execution=execution)
+        fit(model, data, _recipe(data, epochs, seed), callbacks=[show], execution=execution)
+
+
+def _recipe(data: DataBundle, epochs: int, seed: int) -> TrainConfig:
+    """The teacher's training schedule (TEACHER_RECIPE)."""
+    return TrainConfig(epochs=epochs, lr=TEACHER_LR, seed=seed, augment=data.augment is not None)
