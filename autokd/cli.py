@@ -563,9 +563,22 @@ def _measure(args: argparse.Namespace) -> int:
         f"{len(result.first_ms)} re-measurements within +-{TOLERANCE:.0%}; Spearman rank "
         f"correlation {rho}"
     )
+    if result.local_ms is not None:
+        local_rho = "n/a" if result.local_spearman is None else f"{result.local_spearman:.3f}"
+        print(
+            f"  against this machine's same runtime: {result.local_within_tolerance:.0%} within "
+            f"+-{TOLERANCE:.0%}; Spearman {local_rho} (agent / here: median ratio "
+            f"{_median_ratio(result.first_ms, result.local_ms):.2f})"
+        )
     if args.output:
         write_json(args.output, result.to_dict())
     return 0
+
+
+def _median_ratio(first: list[float], second: list[float]) -> float:
+    import statistics
+
+    return statistics.median(a / b for a, b in zip(first, second, strict=True) if b > 0)
 
 
 # --------------------------------------------------------------------------------------------
@@ -970,9 +983,75 @@ def _validate(args: argparse.Namespace) -> int:
 
 # --------------------------------------------------------------------------------------------
 
+# --------------------------------------------------------------------------------------------
+# autokd agent
+
+
+def _add_agent(commands: argparse._SubParsersAction) -> None:
+    from autokd.measure.agent.limits import (
+        MAX_BODY_BYTES,
+        MEASURE_TIMEOUT_SECONDS,
+        QUEUE_WAIT_SECONDS,
+    )
+
+    p = commands.add_parser(
+        "agent",
+        help="serve latency measurements on this device to searches elsewhere",
+        description="Time the students a search on another machine sends (ONNX files, which "
+        "run no Python code) with autokd's protocol on this device's runtimes, and answer with "
+        "the measurement and this device's fingerprint. Every request but GET /health needs "
+        'the token (Authorization: Bearer TOKEN). Needs no PyTorch: see the README, "Latency '
+        'on another device".',
+    )
+    p.add_argument("--host", default="127.0.0.1",
+                   help="address to listen on (default 127.0.0.1: this machine only; 0.0.0.0 "
+                   "for every interface)")  # fmt: skip
+    p.add_argument("--port", type=_port, default=8765, help="port (default 8765; 0: any free)")
+    p.add_argument("--token-file", required=True, metavar="PATH",
+                   help="file whose first line is the token (at least 16 characters)")  # fmt: skip
+    p.add_argument("--max-model-mb", type=_positive_float, default=MAX_BODY_BYTES / 2**20,
+                   help=f"largest model accepted (default {MAX_BODY_BYTES >> 20} MiB)")  # fmt: skip
+    p.add_argument("--queue-wait", type=_positive_float, default=QUEUE_WAIT_SECONDS,
+                   metavar="S", help="seconds a request waits for the measurement before it "
+                   f"(default {QUEUE_WAIT_SECONDS:g}); then 503")  # fmt: skip
+    p.add_argument("--measure-timeout", type=_positive_float, default=MEASURE_TIMEOUT_SECONDS,
+                   metavar="S", help="seconds one measurement may take, loading included "
+                   f"(default {MEASURE_TIMEOUT_SECONDS:g}); then 504")  # fmt: skip
+    p.set_defaults(handler=_agent)
+
+
+def _port(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"must be a port from 0 to 65535, got {text!r}")
+    return value
+
+
+def _agent(args: argparse.Namespace) -> int:
+    from autokd.measure.agent.server import AgentApp, offered_runtimes, read_token, serve
+
+    app = AgentApp(
+        read_token(args.token_file),
+        max_body_bytes=int(args.max_model_mb * 2**20),
+        queue_wait_s=args.queue_wait,
+        measure_timeout_s=args.measure_timeout,
+    )
+
+    def ready(port: int) -> None:
+        print(f"autokd agent: listening on http://{args.host}:{port} (runtimes: "
+              f"{offered_runtimes()}); Ctrl-C stops it", file=sys.stderr, flush=True)  # fmt: skip
+
+    serve(app, args.host, args.port, ready=ready)
+    return 0
+
+
 COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [
     _add_search,
     _add_worker,
+    _add_agent,
     _add_report,
     _add_remeasure,
     _add_compare,

@@ -93,6 +93,7 @@ def test_a_summary_written_before_the_types_reads_and_writes_back_unchanged():
     assert written["teacher"].pop("members") == []
     assert written["target"].pop("calibration_images") == 0  # a float32 target calibrates none
     assert written["target"].pop("performance_hint") is None  # nor takes a runtime's hint
+    assert written["target"].pop("options") is None  # nor has a backend's own keys (remote)
     assert (written["data"].pop("mean"), written["data"].pop("std")) == ([], [])  # not recorded
     assert written["data"].pop("class_names") == []  # nor these
     assert written["data"].pop("augment_policy") is None  # before policies: the data set's own

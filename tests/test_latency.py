@@ -7,14 +7,8 @@ import torch
 from torch import nn
 
 from autokd.errors import AutoKDError
-from autokd.measure.latency import (
-    CALLS_PER_SINGLE_BLOCK,
-    MAX_ATTEMPTS,
-    CallByCallTimer,
-    check_target_usable,
-    measure_latency,
-    target_usable,
-)
+from autokd.measure.latency import check_target_usable, measure_latency, target_usable
+from autokd.measure.protocol import CALLS_PER_SINGLE_BLOCK, MAX_ATTEMPTS, CallByCallTimer
 from autokd.measure.targets import load_target
 from tests.helpers import quick_target as quick
 

@@ -17,23 +17,21 @@ The estimate leaves out the allocator's slack and the framework's workspace; it 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import torch
 
 from autokd.errors import TrialFailed
 from autokd.runtime import memory
-from autokd.runtime.memory import MEMORY_SHARE, gib
+from autokd.runtime.memory import (  # noqa: F401 - the estimate, named where students use it
+    MEMORY_SHARE,
+    ModelSize,
+    gib,
+    inference_bytes,
+    training_bytes,
+)
 from autokd.students import StudentSpec, build_student
 
 MAX_STUDENT_PARAMS = 100_000_000  # a "student" larger than this is a teacher: refused up front
-FLOAT_BYTES = 4
-
-
-@dataclass(frozen=True)
-class StudentSize:
-    params: int
-    activations_per_image: int  # output elements of every layer, summed, for one image
+StudentSize = ModelSize  # a student's, read from its shapes (`student_size`)
 
 
 def student_size(config: StudentSpec) -> StudentSize:
@@ -51,15 +49,6 @@ def student_size(config: StudentSpec) -> StudentSize:
         side = config.input_size
         model(torch.empty(1, config.in_channels, side, side))
     return StudentSize(sum(p.numel() for p in model.parameters()), outputs[0])
-
-
-def training_bytes(size: StudentSize, batch_size: int) -> int:
-    """Memory to train a student of `size` on batches of `batch_size` (see the module doc)."""
-    return FLOAT_BYTES * (4 * size.params + 2 * size.activations_per_image * batch_size)
-
-
-def inference_bytes(size: StudentSize, batch_size: int) -> int:
-    return FLOAT_BYTES * (size.params + size.activations_per_image * batch_size)
 
 
 def check_fits(needed: int, device: str, what: str) -> None:

@@ -15,6 +15,7 @@ import time
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
+from autokd.measure.backends import get_backend
 from autokd.measure.flops import count_flops
 from autokd.measure.latency import (
     LatencyMeasurement,
@@ -50,10 +51,15 @@ def latency_input_shape(config: StudentSpec, target: Target) -> tuple[int, int, 
 
 
 def machine_fingerprint(target: Target) -> dict[str, Any]:
-    """What a latency depends on besides the architecture: the target, the machine, the library."""
+    """What a latency depends on besides the architecture: the target, the machine, the library
+    (for a backend that measures elsewhere, the machine there: `remote`'s agents)."""
+    elsewhere = get_backend(target.backend).elsewhere
+    if elsewhere is not None:
+        machine = elsewhere.fingerprint(target)
+    else:
+        machine = {"cpu": cpu_model(), **backend_versions(target)}
     return {
-        "cpu": cpu_model(),
-        **backend_versions(target),
+        **machine,
         "threads": target_threads(target),
         "backend": target.backend,
         "device": target.device,

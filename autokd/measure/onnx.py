@@ -6,12 +6,13 @@ from __future__ import annotations
 import io
 import warnings
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import BinaryIO
 
 import torch
 from torch import nn
 
 from autokd.errors import AutoKDError
+from autokd.measure.sessions import ort_cpu_session
 
 
 def require_onnx(why: str) -> None:
@@ -55,20 +56,4 @@ def onnx_bytes(model: nn.Module, example: torch.Tensor) -> bytes:
     return buffer.getvalue()
 
 
-def cpu_session(model: bytes | str, threads: int) -> Any:
-    """An ONNX Runtime session on the CPU provider: `threads` intra-op threads, one inter-op,
-    sequential, as every ONNX Runtime target runs."""
-    ort = onnxruntime_offline()
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = threads
-    options.inter_op_num_threads = 1
-    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-    return ort.InferenceSession(model, options, providers=["CPUExecutionProvider"])
-
-
-def onnxruntime_offline() -> Any:
-    """ONNX Runtime with its telemetry turned off: autokd contacts nothing at run time."""
-    import onnxruntime
-
-    onnxruntime.disable_telemetry_events()
-    return onnxruntime
+cpu_session = ort_cpu_session  # (measure.sessions: the agent on a device opens the same)

@@ -8,7 +8,6 @@ from __future__ import annotations
 import contextlib
 import io
 import logging
-import sys
 import warnings
 from typing import Any
 
@@ -17,8 +16,7 @@ import torch
 from torch import nn
 
 from autokd.errors import AutoKDError
-
-TELEMETRY = "openvino_telemetry"
+from autokd.measure.sessions import OPENVINO_HINTS, openvino_compile_cpu, openvino_offline
 
 
 def require_openvino(why: str, *, nncf: bool = False) -> None:
@@ -32,17 +30,6 @@ def require_openvino(why: str, *, nncf: bool = False) -> None:
             f"{why}, which is not installed: pip install 'autokd[openvino]' (from a checkout: "
             "pip install -e '.[openvino]')"
         ) from None
-
-
-def openvino_offline() -> Any:
-    """OpenVINO with its telemetry off: autokd contacts nothing at run time. OpenVINO's converter
-    and NNCF send usage data through `openvino_telemetry` when it imports; blocking that import
-    makes both fall back to their own stubs, whatever consent file the machine has."""
-    if TELEMETRY not in sys.modules:
-        sys.modules[TELEMETRY] = None  # type: ignore[assignment]  # `import` now raises ImportError
-    import openvino
-
-    return openvino
 
 
 def to_openvino(model: nn.Module, example: torch.Tensor) -> Any:
@@ -69,21 +56,8 @@ def quantize_openvino(converted: Any, calibration: torch.Tensor) -> Any:
         return nncf.quantize(converted, nncf.Dataset(images), subset_size=len(images))
 
 
-HINTS = ("latency", "throughput")  # a target's `performance_hint`; the first is the default
-
-
-def compile_cpu(converted: Any, threads: int, hint: str = HINTS[0]) -> Any:
-    """The model compiled by the CPU plugin: `threads` inference threads, the performance
-    `hint` (`latency`: one stream, batch-1 latency; `throughput`: as many streams as the plugin
-    chooses, for batches) and float32 precision, so that a CPU with bf16 or AMX does not
-    silently run the float32 model in bf16."""
-    ov = openvino_offline()
-    config = {
-        "PERFORMANCE_HINT": hint.upper(),
-        "INFERENCE_NUM_THREADS": threads,
-        "INFERENCE_PRECISION_HINT": "f32",
-    }
-    return ov.Core().compile_model(converted, "CPU", config)
+HINTS = OPENVINO_HINTS  # a target's `performance_hint`; the first is the default
+compile_cpu = openvino_compile_cpu  # (measure.sessions: the agent on a device compiles the same)
 
 
 def versions() -> dict[str, str]:

@@ -20,6 +20,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from autokd.errors import AutoKDError
 from autokd.measure.targets import Target
 from autokd.students import StudentSpec, student_from_dict
@@ -35,19 +37,24 @@ class StabilityResult:
     second_ms: list[float]
     within_tolerance: float  # share of architectures whose second median is within +-10%
     spearman: float | None  # rank correlation of the two passes; None for fewer than 3
+    # A target measured elsewhere (`remote`): the same students timed on this machine's runtime
+    local_ms: list[float] | None = None
+    local_within_tolerance: float | None = None  # of the first pass against this machine's
+    local_spearman: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
 
-def _run_pass(configs: list[StudentSpec], target: Target, folder: Path, label: str
+def _run_pass(configs: list[StudentSpec], target: str, folder: Path, label: str
               ) -> list[float]:  # fmt: skip
-    """Time every config in a new Python process; returns the medians in milliseconds."""
+    """Time every config in a new Python process on `target` (its file); returns the medians
+    in milliseconds."""
     source = folder / "configs.json"
     source.write_text(json.dumps([c.to_dict() for c in configs]))
     output = folder / f"{label}.json"
     done = subprocess.run(
-        [sys.executable, "-m", "autokd.measure.stability", str(source), target.source, str(output),
+        [sys.executable, "-m", "autokd.measure.stability", str(source), target, str(output),
          label],
         stdout=subprocess.DEVNULL, stderr=None, check=False,
     )  # fmt: skip
@@ -57,22 +64,42 @@ def _run_pass(configs: list[StudentSpec], target: Target, folder: Path, label: s
 
 
 def check_stability(configs: list[StudentSpec], target: Target) -> StabilityResult:
-    """Time `configs` on `target` in two fresh processes and compare the passes."""
-    from scipy.stats import spearmanr
+    """Time `configs` on `target` in two fresh processes and compare the passes; a target
+    measured elsewhere is also compared with a pass on this machine's same runtime."""
+    from autokd.measure.backends import get_backend
 
+    elsewhere = get_backend(target.backend).elsewhere
     with tempfile.TemporaryDirectory(prefix="autokd-measure-") as folder:
-        first = _run_pass(configs, target, Path(folder), "first pass")
-        second = _run_pass(configs, target, Path(folder), "second pass")
-    agree = [abs(b - a) <= TOLERANCE * a for a, b in zip(first, second, strict=True)]
-    rho = float(spearmanr(first, second).statistic) if len(configs) >= 3 else None
+        first = _run_pass(configs, target.source, Path(folder), "first pass")
+        second = _run_pass(configs, target.source, Path(folder), "second pass")
+        local = None
+        if elsewhere is not None:
+            twin = Path(folder) / f"{target.name}-here.yaml"
+            twin.write_text(yaml.safe_dump(elsewhere.local_twin(target)))
+            local = _run_pass(configs, str(twin), Path(folder), "this machine")
+    within, rho = agreement(first, second)
+    local_within, local_rho = agreement(first, local) if local else (None, None)
     return StabilityResult(
         target=target.name,
         architectures=[c.describe() for c in configs],
         first_ms=first,
         second_ms=second,
-        within_tolerance=sum(agree) / len(agree),
+        within_tolerance=within,
         spearman=rho,
+        local_ms=local,
+        local_within_tolerance=local_within,
+        local_spearman=local_rho,
     )
+
+
+def agreement(first: list[float], second: list[float]) -> tuple[float, float | None]:
+    """The share of `second` within +-`TOLERANCE` of `first`, and their Spearman rank
+    correlation (None for fewer than 3)."""
+    from scipy.stats import spearmanr
+
+    agree = [abs(b - a) <= TOLERANCE * a for a, b in zip(first, second, strict=True)]
+    rho = float(spearmanr(first, second).statistic) if len(first) >= 3 else None
+    return sum(agree) / len(agree), rho
 
 
 def _worker(configs_path: str, target_ref: str, output_path: str, label: str) -> None:

@@ -50,6 +50,7 @@ class Target:
     min_run_time: float
     calibration_images: int = 0  # training images that calibrate INT8 (0: the backend does not)
     performance_hint: str | None = None  # the runtime's (OpenVINO's); None: it takes none
+    options: Any = None  # a backend's own keys, parsed (`remote`: its agents); None: it has none
     digest: str = field(default="", compare=False)  # of the file: a rerun must measure alike
 
     @property
@@ -106,12 +107,21 @@ def load_target(name_or_path: str | Path | Target) -> Target:
         return name_or_path
     path = resolve_yaml(TARGETS_FOLDER, name_or_path, kind="target")
     raw = read_yaml_mapping(path)
-    check_keys(path, "", raw, _TARGET_KEYS)
+    check_keys(path, "", raw, _TARGET_KEYS + _backend_keys(raw.get("backend", "torch")))
     return parse_target(path, path.stem, raw, digest=file_digest(path))
 
 
+def _backend_keys(backend: Any) -> list[str]:
+    """The keys a backend adds to a target file (`remote`: url, runtime, token_env, timeout)."""
+    if not isinstance(backend, str) or backend not in list_backends():
+        return []  # (parse_target says what is wrong with the name)
+    elsewhere = get_backend(backend).elsewhere
+    return list(elsewhere.keys) if elsewhere else []
+
+
 def parse_target(path: Path, name: str, raw: Mapping[str, Any], *, digest: str = "") -> Target:
-    """A target from its fields (a target file's, or those an exported bundle records)."""
+    """A target from its fields (a target file's, or those an exported bundle records: a
+    backend's own keys under `options` there)."""
     backend = raw.get("backend", "torch")
     if not isinstance(backend, str) or backend not in list_backends():
         raise ConfigError(
@@ -166,5 +176,14 @@ def parse_target(path: Path, name: str, raw: Mapping[str, Any], *, digest: str =
             if quantizes
             else 0
         ),
+        options=_options(path, backend, raw),
         digest=digest,
     )
+
+
+def _options(path: Path, backend: str, raw: Mapping[str, Any]) -> Any:
+    elsewhere = get_backend(backend).elsewhere
+    if elsewhere is None:
+        return None
+    recorded = raw.get("options")
+    return elsewhere.parse(path, recorded if isinstance(recorded, Mapping) else raw)

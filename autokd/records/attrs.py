@@ -44,6 +44,7 @@ LATENCY_NOISY_ATTR = "latency_noisy"
 LATENCY_CONTENDED_ATTR = "latency_contended"
 LATENCY_ATTEMPTS_ATTR = "latency_attempts"
 LATENCY_BLOCKS_ATTR = "latency_blocks"
+LATENCY_DEVICE_ATTR = "latency_device"  # where it was timed: `cpu`, `cuda`, `agent URL` (remote)
 LATENCY_REMEASURED_ATTR = "latency_remeasured"  # set by `autokd remeasure`, over the first timing
 METRICS_CACHED_ATTR = "metrics_cached"
 MEASURE_SECONDS_ATTR = "measure_seconds"

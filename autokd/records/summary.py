@@ -78,6 +78,7 @@ class TargetRecord:
     description: str = ""
     calibration_images: int = 0  # INT8 targets: the training images that calibrate each student
     performance_hint: str | None = None  # OpenVINO targets: the runtime's hint
+    options: dict[str, Any] | None = None  # a backend's own keys (`remote`: agents, runtime)
 
     def settings(self) -> dict[str, Any]:
         """What a latency depends on from the target: every field but its name and words."""

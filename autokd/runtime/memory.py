@@ -4,8 +4,27 @@ in `measure.limits`, a data set's stored images in `data`)."""
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 
 MEMORY_SHARE = 0.7  # of the memory available now that one allocation may plan to use
+FLOAT_BYTES = 4
+
+
+@dataclass(frozen=True)
+class ModelSize:
+    params: int
+    activations_per_image: int  # output elements of every layer, summed, for one image
+
+
+def training_bytes(size: ModelSize, batch_size: int) -> int:
+    """Memory to train a model of `size` on batches of `batch_size`: weights, gradients and
+    AdamW's two moments (4 copies of the parameters), plus every layer's output for one batch,
+    kept for the backward pass, and its gradient (2 copies)."""
+    return FLOAT_BYTES * (4 * size.params + 2 * size.activations_per_image * batch_size)
+
+
+def inference_bytes(size: ModelSize, batch_size: int) -> int:
+    return FLOAT_BYTES * (size.params + size.activations_per_image * batch_size)
 
 
 def available_bytes(device: str) -> int:

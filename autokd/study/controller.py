@@ -684,6 +684,7 @@ def build_summary(
             min_run_time=target.min_run_time,
             calibration_images=target.calibration_images,
             performance_hint=target.performance_hint,
+            options=target.options.to_dict() if target.options is not None else None,
         ),
         # everything a latency depends on besides the architecture (compare checks it)
         latency_fingerprint=machine_fingerprint(target),

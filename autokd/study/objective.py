@@ -46,6 +46,7 @@ def metrics_attrs(metrics: ArchitectureMetrics) -> dict[str, Any]:
         names.LATENCY_CONTENDED_ATTR: latency.contended,
         names.LATENCY_ATTEMPTS_ATTR: latency.attempts,
         names.LATENCY_BLOCKS_ATTR: latency.blocks,
+        names.LATENCY_DEVICE_ATTR: latency.device,
         names.METRICS_CACHED_ATTR: metrics.cached,
         names.MEASURE_SECONDS_ATTR: round(metrics.seconds, 3),
     }

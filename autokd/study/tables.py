@@ -13,7 +13,7 @@ from typing import Any
 
 import pandas as pd
 
-from autokd.measure.latency import MIN_TRUSTED_BLOCKS
+from autokd.measure.protocol import MIN_TRUSTED_BLOCKS
 from autokd.records import attrs as names
 from autokd.records.attrs import OBJECTIVES, PARAMS_ATTR, REMEASURED_ATTR, SURPLUS_ATTR
 from autokd.records.cache import atomic_write
@@ -46,6 +46,7 @@ EXTRA_COLUMNS = [
     names.LATENCY_NOISY_ATTR,
     names.LATENCY_CONTENDED_ATTR,
     names.LATENCY_BLOCKS_ATTR,
+    names.LATENCY_DEVICE_ATTR,
     names.LATENCY_REMEASURED_ATTR,
     names.TRAIN_SECONDS_ATTR,
     names.DATA_SECONDS_ATTR,

@@ -4,9 +4,9 @@ The teacher is the one model a search trains for long outside any trial's limits
 the size of ViT-L spends hours on its first epoch on 2 CPU cores. So before it trains:
 
 - memory: weights, gradients and AdamW's two moments (4 copies of the parameters), plus every
-  layer's output for one batch and its gradient, the estimate `measure.limits` makes for
-  students, read from one image's forward pass. Past `MEMORY_SHARE` of what the device has free,
-  the run is refused: it could not train anyway.
+  layer's output for one batch and its gradient, the estimate made for students too
+  (`runtime.memory.training_bytes`), read from one image's forward pass. Past `MEMORY_SHARE`
+  of what the device has free, the run is refused: it could not train anyway.
 - time: real training steps on this device, each timed after a warm-up step of its size: on
   2 images, then 8, 32, ... up to the teacher's batch size, stopping at the first step that takes
   `SCALABLE_STEP_SECONDS`. A small model is timed at its real batch; a large one (ViT-L: seconds
@@ -31,10 +31,9 @@ from torch import nn
 
 from autokd.data import DataBundle, iterate_batches
 from autokd.errors import AutoKDError
-from autokd.measure.limits import StudentSize, training_bytes
 from autokd.runtime import memory
 from autokd.runtime.device import Execution
-from autokd.runtime.memory import MEMORY_SHARE, gib
+from autokd.runtime.memory import MEMORY_SHARE, ModelSize, gib, training_bytes
 
 SMALL_BATCH = 2  # images of the first step timed; then GROWTH times more, up to the batch size,
 GROWTH = 4  # until a step takes SCALABLE_STEP_SECONDS: its time per image is then (nearly) the
@@ -105,7 +104,7 @@ def check_teacher_cost(cost: TeacherCost, *, max_minutes: float | None, device: 
         )
 
 
-def _size(model: nn.Module, data: DataBundle, device: torch.device) -> StudentSize:
+def _size(model: nn.Module, data: DataBundle, device: torch.device) -> ModelSize:
     """Parameters, and the output elements of every leaf module for one image."""
     outputs = [0]
 
@@ -122,7 +121,7 @@ def _size(model: nn.Module, data: DataBundle, device: torch.device) -> StudentSi
     finally:
         for hook in hooks:
             hook.remove()
-    return StudentSize(sum(p.numel() for p in model.parameters()), outputs[0])
+    return ModelSize(sum(p.numel() for p in model.parameters()), outputs[0])
 
 
 def _step_seconds(

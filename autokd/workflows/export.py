@@ -24,7 +24,8 @@ from autokd.data import load_identified_data
 from autokd.errors import AutoKDError
 from autokd.measure.backends import get_backend
 from autokd.measure.deployed import calibration_images, deployed_accuracy
-from autokd.measure.onnx import onnxruntime_offline, require_onnx, to_onnx
+from autokd.measure.onnx import require_onnx, to_onnx
+from autokd.measure.sessions import onnxruntime_offline
 from autokd.measure.targets import parse_target
 from autokd.records.cache import umask
 from autokd.records.codec import to_mapping

@@ -121,6 +121,7 @@ def _attrs_of(latency: LatencyMeasurement) -> dict[str, Any]:
         names.LATENCY_CONTENDED_ATTR: latency.contended,
         names.LATENCY_BLOCKS_ATTR: latency.blocks,
         names.LATENCY_ATTEMPTS_ATTR: latency.attempts,
+        names.LATENCY_DEVICE_ATTR: latency.device,
     }
 
 

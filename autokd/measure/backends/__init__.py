@@ -16,7 +16,9 @@ protocol (`measure.latency`) times that call, the same way for every backend. Ea
 
 A new backend is one module that calls `register_backend(Backend(...))` when imported (shipped:
 `torch_eager`, `onnxruntime_cpu`, `onnxruntime_int8`, `openvino_cpu`, `openvino_int8`,
-`executorch_xnnpack`, `executorch_int8`; a user's own through `AUTOKD_PLUGINS`).
+`executorch_xnnpack`, `executorch_int8`, and `remote`, which sends the model file of one of
+them (`artifact`, run by the agent's `agent_runtime`) to `autokd agent` on another device and
+measures there (`elsewhere`); a user's own through `AUTOKD_PLUGINS`).
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from autokd.measure.backends import (
     onnxruntime_int8,
     openvino_cpu,
     openvino_int8,
+    remote,
     torch_eager,
 )
 from autokd.measure.backends.registry import (
@@ -47,3 +50,4 @@ register_backend(openvino_cpu.BACKEND)
 register_backend(openvino_int8.BACKEND)
 register_backend(executorch_xnnpack.BACKEND)
 register_backend(executorch_int8.BACKEND)
+register_backend(remote.BACKEND)

@@ -34,4 +34,6 @@ BACKEND = Backend(
     versions=versions,
     description="ONNX Runtime, CPU execution provider",
     timed_call="InferenceSession.run on the student exported to ONNX",
+    artifact=onnx_bytes,
+    agent_runtime="onnxruntime",
 )

@@ -91,4 +91,6 @@ BACKEND = Backend(
     write_deployed=write_deployed,
     load_deployed=load_deployed,
     precision="int8",
+    artifact=lambda model, x: quantize(model, timing_calibration(x)),
+    agent_runtime="onnxruntime",
 )

@@ -7,6 +7,7 @@ import torch
 from torch import nn
 
 from autokd.measure.backends.registry import Backend, TimedCall
+from autokd.measure.onnx import onnx_bytes
 from autokd.measure.openvino import HINTS, compile_cpu, require_openvino, to_openvino, versions
 
 
@@ -31,4 +32,6 @@ BACKEND = Backend(
     versions=lambda device: versions(),
     description="OpenVINO, CPU plugin, float32",
     timed_call="InferRequest.infer on the compiled OpenVINO model",
+    artifact=onnx_bytes,  # the agent reads the ONNX file with OpenVINO (nothing on its disk)
+    agent_runtime="openvino",
 )

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,10 +27,26 @@ def _no_versions(device: str) -> dict[str, str]:
 
 
 @dataclass(frozen=True)
+class Elsewhere:
+    """What a backend that measures on another machine (`remote`) does instead of a local
+    call: the target-file keys it adds (parsed into `Target.options`), the check before any
+    work, the fingerprint of the machine it measures on, and the measurement itself."""
+
+    keys: tuple[str, ...]
+    parse: Callable[[Path, Mapping[str, Any]], Any]  # (target file, its fields) -> options
+    check: Callable[[Any], None]  # (target) -> None, or AutoKDError with what to do
+    fingerprint: Callable[[Any], dict[str, Any]]  # (target) -> the machine's part of the key
+    threads: Callable[[Any], int]  # (target) -> the threads it times with there
+    measure: Callable[[nn.Module, Any, tuple[int, int, int]], Any]  # -> LatencyMeasurement
+    # the target-file fields of the same measurement on this machine (`autokd measure` compares)
+    local_twin: Callable[[Any], dict[str, Any]]
+
+
+@dataclass(frozen=True)
 class Backend:
     name: str
     devices: tuple[str, ...]
-    make_call: Callable[..., TimedCall]  # (model, x, *, device, threads[, hint]) -> call
+    make_call: Callable[..., TimedCall] | None = None  # (model, x, *, device, threads[, hint])
     check: Callable[[str, str], None] = _usable_anywhere
     versions: Callable[[str], dict[str, str]] = _no_versions
     description: str = ""
@@ -46,6 +62,11 @@ class Backend:
     # The runtime's performance hints a target may choose, its default first (OpenVINO's
     # `latency`, `throughput`); a backend with some is given the target's as `hint=`
     hints: tuple[str, ...] = ()
+    # The model file the timed call runs, for `autokd agent` to run it on a device: its bytes
+    # from the student and a batch, and the agent's runtime that runs them ("": not sendable)
+    artifact: Callable[[nn.Module, torch.Tensor], bytes] | None = None
+    agent_runtime: str = ""
+    elsewhere: Elsewhere | None = None  # measured on another machine (`remote`), not by a call
 
     @property
     def quantizes(self) -> bool:
@@ -64,7 +85,8 @@ BACKENDS: Registry[Backend] = Registry("backend")
 
 
 def register_backend(backend: Backend) -> Backend:
-    return BACKENDS.add(backend.name, backend, defined_by=backend.make_call)
+    defined_by = backend.make_call or (backend.elsewhere and backend.elsewhere.measure)
+    return BACKENDS.add(backend.name, backend, defined_by=defined_by)
 
 
 def list_backends() -> list[str]:
