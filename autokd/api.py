@@ -188,6 +188,7 @@ def search(
     epochs: int = _RUN.epochs,
     sampler: Any = _RUN.sampler,
     pruner: str = _RUN.pruner,
+    latency: str = _RUN.latency,
     workers: int | None = _RUN.workers,
     device: str = _RUN.device,
     precision: str = _RUN.precision,
@@ -233,6 +234,9 @@ def search(
             Optuna sampler object (which samples in this process only: one worker).
         pruner: `mo-asha` stops students that cannot reach the front; `none` trains every
             trial `epochs`.
+        latency: `measure` times every student; `predict` times the first ones, then only
+            those that could reach the front, the others keeping a predicted latency
+            (flagged `latency_predicted`, never on the front).
         workers: processes that run trials at once; None: one per physical core on the CPU,
             one per GPU on CUDA. Each CPU worker trains with one thread.
         device: where students and the teacher train: `auto`, `cpu`, `cuda`, `cuda:N`.
@@ -276,6 +280,7 @@ def search(
     from autokd.records.run import Constraints, DataOptions
     from autokd.reporting import write_run_report
     from autokd.study import controller
+    from autokd.study.latency_plan import check_latency_mode
     from autokd.study.samplers import check_sampler
     from autokd.study.space import load_space
 
@@ -299,6 +304,7 @@ def search(
             seed=seed,
             sampler=check_sampler(sampler),
             pruner=pruner,
+            latency=check_latency_mode(latency),
             constraints=Constraints(max_latency_ms, max_flops, max_params),
             data_options=DataOptions(
                 Path(data_dir) if data_dir else None,

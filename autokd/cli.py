@@ -288,6 +288,14 @@ def _add_search(commands: argparse._SubParsersAction) -> None:
         "rungs --epochs/9, --epochs/3, --epochs: 1, 2, 5 for 5); none: every trial trains "
         "--epochs",
     )
+    p.add_argument(
+        "--latency",
+        choices=("measure", "predict"),
+        default=SEARCH.latency,
+        help="measure (default): time every student; predict: time the first 10, then only "
+        "students that could reach the front, the others keeping the latency predictor's "
+        "value (flagged latency_predicted in trials.csv, never on the front)",
+    )
     limits = p.add_argument_group(
         "constraints", "a student over a limit is measured, then rejected without training"
     )
@@ -341,6 +349,7 @@ def _search(args: argparse.Namespace) -> int:
             epochs=args.epochs,
             sampler=args.sampler,
             pruner=args.pruner,
+            latency=args.latency,
             workers=args.workers,
             device=args.device,
             precision=args.precision,
@@ -411,6 +420,10 @@ def _say_search(run: Any, started: float, *, storage: str | None) -> None:
     where = "study.db" if not storage else f"study in {_masked(storage)}"
     print(f"  run:    {printable(run.path)}/ (trials.csv, pareto.csv, summary.json, {where})")
     print(f"  report: {printable(run.report_path)}")
+    if s.latency_prediction:
+        from autokd.study.latency_plan import prediction_text
+
+        print(f"  {prediction_text(s.latency_prediction)}")
     _warn_if_teacher_behind(s)
 
 
@@ -569,6 +582,14 @@ def _measure(args: argparse.Namespace) -> int:
             f"  against this machine's same runtime: {result.local_within_tolerance:.0%} within "
             f"+-{TOLERANCE:.0%}; Spearman {local_rho} (agent / here: median ratio "
             f"{_median_ratio(result.first_ms, result.local_ms):.2f})"
+        )
+    if result.predictor is not None:
+        error = result.predictor
+        rho = "n/a" if error.spearman is None else f"{error.spearman:.3f}"
+        print(
+            f"  latency predictor (additive per operator) learned from {error.trained_on} of "
+            f"them: {error.within:.0%} of the other {error.tested_on} predicted within "
+            f"+-{TOLERANCE:.0%}; Spearman {rho}"
         )
     if args.output:
         write_json(args.output, result.to_dict())

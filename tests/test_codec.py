@@ -89,7 +89,7 @@ def test_a_summary_written_before_the_types_reads_and_writes_back_unchanged():
     assert summary.data.data_dir == "/tmp/legacy-cache/data" and summary.training is not None
     written = summary.to_dict()
     added = {key: written.pop(key) for key in set(written) - set(raw)}  # fields since: defaults
-    assert added == {"pruner": "none", "stopped": 0, "epochs_saved": 0}
+    assert added == {"pruner": "none", "stopped": 0, "epochs_saved": 0, "latency_prediction": None}
     assert written["teacher"].pop("members") == []
     assert written["target"].pop("calibration_images") == 0  # a float32 target calibrates none
     assert written["target"].pop("performance_hint") is None  # nor takes a runtime's hint

@@ -88,12 +88,15 @@ def test_targets_lists_every_target_with_whether_it_works_here():
 def test_measure_times_twice_in_fresh_processes_and_compares(tmp_path):
     target = tmp_path / "quick.yaml"
     target.write_text("threads: 1\nwarmup: 2\nmin_run_time: 0.02\n")
-    result = autokd("measure", "--target", str(target), "-n", "3", "-o", str(tmp_path / "m.json"))
+    result = autokd("measure", "--target", str(target), "-n", "6", "-o", str(tmp_path / "m.json"))
     assert result.returncode == 0, result.stderr
     assert "re-measurements within +-10%" in result.stdout
+    assert "latency predictor (additive per operator) learned from 3 of them: " in result.stdout
+    assert "of the other 3 predicted within +-10%" in result.stdout
     numbers = json.loads((tmp_path / "m.json").read_text())
-    assert len(numbers["first_ms"]) == len(numbers["second_ms"]) == 3
+    assert len(numbers["first_ms"]) == len(numbers["second_ms"]) == 6
     assert 0 <= numbers["within_tolerance"] <= 1 and -1 <= numbers["spearman"] <= 1
+    assert numbers["predictor"]["trained_on"] == numbers["predictor"]["tested_on"] == 3
 
 
 def test_the_smallest_student_has_every_key_at_its_smallest_and_strides_at_their_largest():

@@ -640,6 +640,7 @@ def _fill(disk: Path, leave_kib: int) -> Path:
     return filler
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("leave_kib", [8, 300], ids=["storage-full", "full-mid-search"])
 def test_a_full_runs_disk_is_one_line_naming_a_path_and_every_trial_ends_with_a_reason(
     small_disk, tmp_path, capsys, leave_kib
@@ -668,6 +669,7 @@ def test_a_full_runs_disk_is_one_line_naming_a_path_and_every_trial_ends_with_a_
     assert all(t.user_attrs.get("fail_reason") for t in failed), [t.user_attrs for t in failed]
 
 
+@pytest.mark.slow
 def test_paths_with_control_characters_are_printed_escaped(tmp_path, capsys):
     odd = tmp_path / "new\nline\x1b[31m"  # a newline and a terminal colour in a folder name
     code = main([*tiny_search(tmp_path, "odd", 1), "--runs-dir", str(odd / "runs"),

@@ -72,6 +72,7 @@ def remote_target(folder: Path, url: str, runtime: str = "onnxruntime", **extra:
     return str(path)
 
 
+@pytest.mark.slow
 def test_a_search_on_a_remote_target_records_the_agents_measurements(agent, tmp_path, monkeypatch):
     monkeypatch.setenv(TOKEN_ENV, TOKEN)
     target = remote_target(tmp_path, agent.url)
@@ -105,6 +106,7 @@ def test_a_remote_target_that_cannot_measure_stops_before_anything_trains(
     assert not (tmp_path / "runs" / "refused").exists()
 
 
+@pytest.mark.slow
 def test_the_agent_runs_without_pytorch_and_a_runtime_it_lacks_is_one_line(
     tmp_path, capsys, monkeypatch
 ):
@@ -138,6 +140,7 @@ def test_an_oversized_upload_is_refused(tmp_path):
         small.stop()
 
 
+@pytest.mark.slow
 def test_an_agent_killed_mid_search_fails_the_trials_and_the_search_ends(agent, tmp_path):
     target = remote_target(tmp_path, agent.url)
     env = {**os.environ, TOKEN_ENV: TOKEN}
@@ -185,6 +188,7 @@ def test_a_farm_goes_on_with_the_agents_left_and_uses_one_that_comes_back(tmp_pa
         second.stop()
 
 
+@pytest.mark.slow
 def test_measure_on_a_remote_target_prints_its_agreement_with_this_machine(
     agent, tmp_path, capsys, monkeypatch
 ):
@@ -195,3 +199,24 @@ def test_measure_on_a_remote_target_prints_its_agreement_with_this_machine(
     assert "autokd: target remote: " in out and "against this machine's same runtime: " in out
     saved = json.loads((tmp_path / "m.json").read_text())
     assert len(saved["local_ms"]) == 3 and 0 <= saved["local_within_tolerance"] <= 1
+
+
+def test_a_hung_agent_fails_the_measurement_after_the_targets_timeout(agent):
+    import torch
+
+    from autokd.errors import TrialFailed
+    from autokd.measure.onnx import onnx_bytes
+    from autokd.measure.remote import AgentFarm
+
+    model = onnx_bytes(torch.nn.Conv2d(1, 2, 3), torch.randn(1, 1, 8, 8))
+    fields = {"runtime": "onnxruntime", "shape": "1,1,8,8", "threads": 1, "warmup": 1,
+              "min_run_time": 0.02}  # fmt: skip
+    farm = AgentFarm((agent.url,), TOKEN, timeout=2)
+    agent.process.send_signal(signal.SIGSTOP)  # alive, and answering nothing
+    try:
+        started = time.monotonic()
+        with pytest.raises(TrialFailed, match="does not answer .*timed out"):
+            farm.measure(model, fields)
+        assert time.monotonic() - started < 10
+    finally:
+        agent.process.send_signal(signal.SIGCONT)

@@ -39,7 +39,7 @@ METRICS_FORMAT = 2
 class ArchitectureMetrics:
     flops: int
     params: int
-    latency: LatencyMeasurement
+    latency: LatencyMeasurement | None  # None: not cached and not timed (to be predicted)
     cached: bool  # all three came from the cache: nothing was traced or timed now
     seconds: float  # spent measuring now (0 when cached)
 
@@ -86,24 +86,24 @@ class MetricsCache:
         self.latencies = latencies or JsonStore("metrics/latency", root=settings.cache_dir)
         self.lock = settings.core_lock()
 
-    def measure(self, config: StudentSpec, target: Target) -> ArchitectureMetrics:
-        """The architecture's metrics, measuring only what the cache does not hold."""
+    def measure(
+        self, config: StudentSpec, target: Target, *, time_latency: bool = True
+    ) -> ArchitectureMetrics:
+        """The architecture's metrics, measuring only what the cache does not hold; with
+        `time_latency` False a latency the cache lacks stays None (`--latency predict`)."""
         check_target_usable(target)
         started = time.perf_counter()
         input_shape = (config.in_channels, config.input_size, config.input_size)
-        latency_shape = latency_input_shape(config, target)
         arch_key, latency_key = _keys(config, target)
         counts = self.counts.get(arch_key, valid=_valid_counts)
-        latency = _as_latency(self.latencies.get(latency_key, valid=_valid_latency))
+        latency = self.cached_latency(config, target)
         cached = counts is not None and latency is not None
         model = None if cached else build_student(config)
         if counts is None:
             counts = {"flops": count_flops(model, input_shape), "params": count_params(model)}
             self.counts.put(arch_key, counts)
-        if latency is None:
-            latency = measure_latency(model, target, latency_shape, lock=self.lock)
-            if latency.trusted:  # a noisy or contended one would mislead every later run
-                self.latencies.put(latency_key, asdict(latency))
+        if latency is None and time_latency:
+            latency = self.time(config, target, model)
         return ArchitectureMetrics(
             flops=counts["flops"],
             params=counts["params"],
@@ -112,15 +112,24 @@ class MetricsCache:
             seconds=0.0 if cached else time.perf_counter() - started,
         )
 
+    def cached_latency(self, config: StudentSpec, target: Target) -> LatencyMeasurement | None:
+        """A trusted latency the cache holds for the architecture on the target, or None."""
+        stored = self.latencies.get(_keys(config, target)[1], valid=_valid_latency)
+        return _as_latency(stored)
+
+    def time(self, config: StudentSpec, target: Target, model: Any = None) -> LatencyMeasurement:
+        """The architecture timed now on the target (cached when trusted)."""
+        shape = latency_input_shape(config, target)
+        latency = measure_latency(model or build_student(config), target, shape, lock=self.lock)
+        if latency.trusted:  # a noisy or contended one would mislead every later run
+            self.latencies.put(_keys(config, target)[1], asdict(latency))
+        return latency
+
     def retime(self, config: StudentSpec, target: Target) -> LatencyMeasurement:
         """The architecture's latency timed afresh, whatever the cache holds (`autokd
         remeasure`: a doubtful timing is never cached, a trusted one replaces the cache's)."""
         check_target_usable(target)
-        shape = latency_input_shape(config, target)
-        latency = measure_latency(build_student(config), target, shape, lock=self.lock)
-        if latency.trusted:
-            self.latencies.put(_keys(config, target)[1], asdict(latency))
-        return latency
+        return self.time(config, target)
 
 
 def _keys(config: StudentSpec, target: Target) -> tuple[str, str]:

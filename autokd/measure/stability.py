@@ -23,6 +23,8 @@ from typing import Any
 import yaml
 
 from autokd.errors import AutoKDError
+from autokd.measure.metrics import latency_input_shape
+from autokd.measure.predictor import PredictorError, held_out_error, operator_features
 from autokd.measure.targets import Target
 from autokd.students import StudentSpec, student_from_dict
 
@@ -41,6 +43,9 @@ class StabilityResult:
     local_ms: list[float] | None = None
     local_within_tolerance: float | None = None  # of the first pass against this machine's
     local_spearman: float | None = None
+    # The latency predictor (`measure.predictor`) fitted on the first half of the first pass,
+    # judged on the other half: students it did not learn from
+    predictor: PredictorError | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -78,6 +83,11 @@ def check_stability(configs: list[StudentSpec], target: Target) -> StabilityResu
             twin.write_text(yaml.safe_dump(elsewhere.local_twin(target)))
             local = _run_pass(configs, str(twin), Path(folder), "this machine")
     within, rho = agreement(first, second)
+    predictor = None
+    if len(configs) >= 4:
+        features = [operator_features(c, latency_input_shape(c, target), target.batch_size)
+                    for c in configs]  # fmt: skip
+        predictor = held_out_error(features, first, trained_on=len(configs) // 2)
     local_within, local_rho = agreement(first, local) if local else (None, None)
     return StabilityResult(
         target=target.name,
@@ -89,6 +99,7 @@ def check_stability(configs: list[StudentSpec], target: Target) -> StabilityResu
         local_ms=local,
         local_within_tolerance=local_within,
         local_spearman=local_rho,
+        predictor=predictor,
     )
 
 

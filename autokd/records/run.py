@@ -116,4 +116,5 @@ class WorkerRecord(Codable):
     constraints: Constraints = field(default_factory=Constraints)
     pruner: str = PRUNER_OF_EARLIER_RUNS
     precision: str = "mixed"
+    latency: str = "measure"  # or "predict" (`study.latency_plan`)
     extra: dict[str, Any] = field(default_factory=dict)

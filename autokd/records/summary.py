@@ -127,6 +127,9 @@ class RunSummary(Codable):
     first_budget: int | None = None
     training: TrainingRecord | None = None  # runs before --device record none
     report: str | None = None  # where the search wrote the HTML report
+    # --latency predict: students predicted and timed, the predictor's error on those it
+    # predicted before they were timed (`study.latency_plan.PredictionRecord`)
+    latency_prediction: dict[str, Any] | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
 

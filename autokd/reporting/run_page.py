@@ -21,6 +21,7 @@ from autokd.reporting.page import (
     page,
     table,
 )
+from autokd.study.latency_plan import prediction_text
 from autokd.study.pruners.mo_asha import rungs_for
 
 
@@ -425,6 +426,9 @@ def warnings(data: RunReportData) -> str:
         )
     if data.teacher_note:
         notes.append(html.escape(data.teacher_note))
+    if data.summary.latency_prediction:
+        text = prediction_text(data.summary.latency_prediction)
+        notes.append(html.escape(text[0].upper() + text[1:]))
     return "".join(f'<p class="warn">{note}</p>' for note in notes)
 
 

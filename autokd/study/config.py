@@ -37,6 +37,7 @@ class TrialSettings:
     seed: int
     constraints: Constraints
     pruner: str  # a registered pruner (`study.pruners`): what may stop a trial early
+    latency: str = "measure"  # or "predict": time only students that could reach the front
 
 
 @dataclass(frozen=True)
@@ -68,6 +69,9 @@ class RunConfig:
     workers: int | None = None  # None: auto (one per physical core, or per GPU)
     device: str = "auto"  # where students and the teacher train: auto, cpu, cuda, cuda:N
     precision: str = "mixed"  # autocast on CUDA (bf16, else fp16); fp32 turns it off
+    # "predict": time the first students, then only those that could reach the front; the others
+    # keep a predicted latency, flagged (`study.latency_plan`). Each trial says which it has.
+    latency: str = "measure"
     storage: str | None = None  # a database URL for the study (None: the run folder's study.db)
 
     @property
@@ -103,6 +107,7 @@ class RunConfig:
             seed=self.seed,
             constraints=self.constraints,
             pruner=self.pruner,
+            latency=self.latency,
         )
 
     def identity(self) -> dict[str, Any]:

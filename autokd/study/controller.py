@@ -71,6 +71,7 @@ from autokd.runtime.plugins import plugin_modules
 from autokd.runtime.settings import Settings
 from autokd.runtime.state import optuna_quiet
 from autokd.study.config import RunConfig, TrialSettings
+from autokd.study.latency_plan import prediction_record
 from autokd.study.objective import TrialObjective
 from autokd.study.pareto import pareto_mask
 from autokd.study.pruners import get_pruner
@@ -454,6 +455,7 @@ def _record_for_workers(
         constraints=config.constraints,
         pruner=config.pruner,
         precision=config.precision,
+        latency=config.latency,
     )
     study.set_user_attr(RUN_ATTR, record.to_dict())
 
@@ -513,6 +515,7 @@ def run_worker(
             seed=record.seed,
             constraints=record.constraints,
             pruner=record.pruner,
+            latency=record.latency,
         )
         study.sampler = make_sampler(
             record.sampler,
@@ -600,7 +603,7 @@ def _write_outputs(
     timings = {"this_invocation_s": round(time.perf_counter() - started, 2), **timings}
     report_path = Path(config.reports_dir) / f"{config.name}.html"
     summary = dataclasses.replace(
-        build_summary(config, data, teacher, frame, front, timings),
+        build_summary(config, data, teacher, frame, front, timings, study=study),
         first_budget=first_budget,
         training=training,
         report=str(report_path),
@@ -637,6 +640,8 @@ def build_summary(
     frame: Any,
     front: Any,
     timings: dict[str, Any],
+    *,
+    study: Any,
 ) -> RunSummary:
     """Everything summary.json says about a run; the report reads it too."""
     complete = frame[frame["state"] == "COMPLETE"]
@@ -653,7 +658,9 @@ def build_summary(
             timings["batch_data_s_total"] = round(float(complete["data_seconds"].sum()), 2)
         timings["metrics_cache_hits"] = int(complete["metrics_cached"].fillna(False).sum())
         timings.update(training_saved(complete, rejected, stopped, config.epochs))
+    prediction = prediction_record(study, frame, target)
     return RunSummary(
+        latency_prediction=prediction.to_dict() if prediction else None,
         name=str(config.name),
         budget=config.budget,
         trials={state.lower(): int(n) for state, n in frame["state"].value_counts().items()},

@@ -9,6 +9,7 @@ once; FLOPs and latency are cached per architecture across runs (`measure.metric
 from __future__ import annotations
 
 import dataclasses
+import time
 from pathlib import Path
 from typing import Any
 
@@ -20,13 +21,16 @@ from autokd.distill.training import train_student, training_failure
 from autokd.errors import TrialFailed
 from autokd.measure.deployed import calibration_images, deployed_accuracy
 from autokd.measure.limits import check_fits, inference_bytes, student_size, training_bytes
-from autokd.measure.metrics import ArchitectureMetrics, MetricsCache
+from autokd.measure.metrics import ArchitectureMetrics, MetricsCache, latency_input_shape
+from autokd.measure.predictor import TOLERANCE, operator_features
+from autokd.measure.protocol import LatencyMeasurement
 from autokd.records import attrs as names
 from autokd.records.cache import atomic_write
 from autokd.records.folder import weights_file
 from autokd.runtime.device import Execution
 from autokd.students import StudentSpec
 from autokd.study.config import TrialSettings
+from autokd.study.latency_plan import clearly_over, could_reach_front, predictor_of
 from autokd.study.pruners import Stopped, get_pruner
 from autokd.study.space import sample_candidate
 from autokd.study.trial import TrialRecord
@@ -36,19 +40,23 @@ from autokd.teachers.outputs import TeacherOutputs
 def metrics_attrs(metrics: ArchitectureMetrics) -> dict[str, Any]:
     """A trial's costs as its user attributes, recorded before it trains: other workers'
     stoppers compare with them, and a rejected trial keeps them."""
-    latency = metrics.latency
+    counts = {names.FLOPS_ATTR: metrics.flops, names.PARAMS_COUNT_ATTR: metrics.params,
+              names.METRICS_CACHED_ATTR: metrics.cached,
+              names.MEASURE_SECONDS_ATTR: round(metrics.seconds, 3)}  # fmt: skip
+    return counts if metrics.latency is None else {**counts, **latency_attrs(metrics.latency)}
+
+
+def latency_attrs(latency: LatencyMeasurement) -> dict[str, Any]:
+    """A timed latency as a trial's attributes (it replaces a predicted one)."""
     return {
         names.LATENCY_ATTR: latency.median_ms,
-        names.FLOPS_ATTR: metrics.flops,
-        names.PARAMS_COUNT_ATTR: metrics.params,
+        names.LATENCY_PREDICTED_ATTR: False,
         names.LATENCY_IQR_ATTR: latency.iqr_ms,
         names.LATENCY_NOISY_ATTR: latency.noisy,
         names.LATENCY_CONTENDED_ATTR: latency.contended,
         names.LATENCY_ATTEMPTS_ATTR: latency.attempts,
         names.LATENCY_BLOCKS_ATTR: latency.blocks,
         names.LATENCY_DEVICE_ATTR: latency.device,
-        names.METRICS_CACHED_ATTR: metrics.cached,
-        names.MEASURE_SECONDS_ATTR: round(metrics.seconds, 3),
     }
 
 
@@ -84,12 +92,21 @@ class TrialObjective:
         for key, value in TrialRecord(candidate.student, candidate.kd).attrs().items():
             trial.set_user_attr(key, value)
         self._check_fits(candidate.student)  # a failed trial still names its student
-        # 1) measure first: it needs the architecture only, and is cached per architecture
-        metrics = self.metrics.measure(candidate.student, config.target)
+        # 1) measure first: it needs the architecture only, and is cached per architecture;
+        # under --latency predict a latency the cache lacks may be predicted instead
+        predicting = config.latency == "predict"
+        metrics = self.metrics.measure(
+            candidate.student, config.target, time_latency=not predicting
+        )
         for key, value in metrics_attrs(metrics).items():
             trial.set_user_attr(key, value)
+        predicted = None
+        if predicting:
+            metrics, predicted = self._latency_or_prediction(trial, candidate.student, metrics)
         if config.constraints.active:
-            self._reject_if_over_limits(trial, metrics)
+            metrics, predicted = self._reject_if_over_limits(
+                trial, candidate.student, metrics, predicted
+            )
         # 2) distil briefly from the cached teacher outputs, judged after every epoch
         schedule = TrainConfig(
             epochs=config.epochs,
@@ -97,7 +114,8 @@ class TrialObjective:
             batch_size=config.batch_size,
             seed=config.seed + trial.number,
         )
-        latency, flops = metrics.latency.median_ms, float(metrics.flops)
+        latency = predicted if predicted is not None else metrics.latency.median_ms
+        flops = float(metrics.flops)
         judge = get_pruner(config.pruner).judge(trial, config.epochs, latency, flops)
         try:
             student, result = train_student(
@@ -130,7 +148,42 @@ class TrialObjective:
         accuracy = self._accuracy_that_counts(
             trial, candidate.student, student, result.val_accuracy
         )
+        if predicted is not None and could_reach_front(trial.study, accuracy, predicted, flops):
+            latency = self._time_now(trial, candidate.student).median_ms  # the front is timed
         return accuracy, latency, flops
+
+    def _latency_or_prediction(
+        self, trial: Any, student: StudentSpec, metrics: ArchitectureMetrics
+    ) -> tuple[ArchitectureMetrics, float | None]:
+        """Under --latency predict: the cached latency, or the student timed now while the
+        predictor has too few students, or its predicted latency (flagged)."""
+        features = operator_features(
+            student, latency_input_shape(student, self.config.target),
+            self.config.target.batch_size,
+        )  # fmt: skip
+        trial.set_user_attr(names.LATENCY_FEATURES_ATTR, features.tolist())
+        if metrics.latency is not None:  # the cache had it: measured, and free
+            return metrics, None
+        predictor = predictor_of(trial.study)
+        if predictor is None:
+            latency = self._time_now(trial, student)
+            return dataclasses.replace(metrics, latency=latency), None
+        predicted = predictor.predict(features)
+        trial.set_user_attr(names.LATENCY_ATTR, predicted)
+        trial.set_user_attr(names.LATENCY_PREDICTED_ATTR, True)
+        trial.set_user_attr(names.LATENCY_PREDICTION_ATTR, predicted)
+        return metrics, predicted
+
+    def _time_now(self, trial: Any, student: StudentSpec) -> LatencyMeasurement:
+        started = time.perf_counter()
+        latency = self.metrics.time(student, self.config.target)
+        for key, value in latency_attrs(latency).items():
+            trial.set_user_attr(key, value)
+        spent = (
+            trial.user_attrs.get(names.MEASURE_SECONDS_ATTR, 0.0) + time.perf_counter() - started
+        )
+        trial.set_user_attr(names.MEASURE_SECONDS_ATTR, round(spent, 3))
+        return latency
 
     def _accuracy_that_counts(
         self, trial: Any, config: StudentSpec, student: Any, trained: float
@@ -167,13 +220,26 @@ class TrialObjective:
             f"training it at batch {self.config.batch_size}",
         )
 
-    def _reject_if_over_limits(self, trial: Any, metrics: ArchitectureMetrics) -> None:
+    def _reject_if_over_limits(
+        self,
+        trial: Any,
+        student: StudentSpec,
+        metrics: ArchitectureMetrics,
+        predicted: float | None,
+    ) -> tuple[ArchitectureMetrics, float | None]:
         """Record how far the student is from each limit; one over a limit ends here, untrained,
-        as a pruned trial that keeps its measured metrics."""
+        as a pruned trial that keeps its measured metrics. A predicted latency within the
+        predictor's tolerance of the latency limit is timed first (the metrics and prediction
+        come back as they then are); one clearly over it rejects the student untimed."""
         import optuna
 
+        limit = self.config.constraints.max_latency_ms
+        near = predicted is not None and limit is not None and not clearly_over(predicted, limit)
+        if near and predicted * (1 + TOLERANCE) >= limit:  # too near the limit to tell: timed
+            metrics = dataclasses.replace(metrics, latency=self._time_now(trial, student))
+            predicted = None
         values = {
-            "latency_ms": metrics.latency.median_ms,
+            "latency_ms": predicted if predicted is not None else metrics.latency.median_ms,
             "flops": metrics.flops,
             "params": metrics.params,
         }
@@ -188,6 +254,7 @@ class TrialObjective:
         if broken:
             trial.set_user_attr(names.REJECTED_ATTR, "; ".join(broken))
             raise optuna.TrialPruned(f"over the limits: {'; '.join(broken)}")
+        return metrics, predicted
 
 
 def _stopped_trial(trial: Any, stop: Stopped, seconds: float) -> Exception:

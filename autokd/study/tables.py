@@ -4,7 +4,8 @@ The columns: number, state, the objectives, the measured costs, `is_pareto`, eve
 space declared (in reading order; integer parameters stay integers where some trials lack them),
 then the extras (`EXTRA_COLUMNS`) and `latency_doubt`: why a latency is not to be trusted
 ("contended", "few blocks", "noisy"; "" when it is). A trial closed unrun (`surplus`) is left out.
-A latency `autokd remeasure` timed again replaces the first one (`REMEASURED_ATTR`).
+A latency `autokd remeasure` timed again replaces the first one (`REMEASURED_ATTR`). A student
+whose latency is only predicted (`latency_predicted`, `--latency predict`) is never on the front.
 """
 
 from __future__ import annotations
@@ -47,6 +48,8 @@ EXTRA_COLUMNS = [
     names.LATENCY_CONTENDED_ATTR,
     names.LATENCY_BLOCKS_ATTR,
     names.LATENCY_DEVICE_ATTR,
+    names.LATENCY_PREDICTED_ATTR,
+    names.LATENCY_PREDICTION_ATTR,
     names.LATENCY_REMEASURED_ATTR,
     names.TRAIN_SECONDS_ATTR,
     names.DATA_SECONDS_ATTR,
@@ -125,7 +128,9 @@ def trials_frame(study: Any) -> pd.DataFrame:
     columns = [*HEAD_COLUMNS, *param_names, *EXTRA_COLUMNS, "latency_doubt"]
     frame = pd.DataFrame(rows, columns=columns)
     frame[["flops", "params"]] = frame[["flops", "params"]].astype("Int64")
-    complete = frame["state"] == "COMPLETE"
+    # a student whose latency is only predicted (--latency predict) is never on the front
+    predicted = frame[names.LATENCY_PREDICTED_ATTR].eq(True)
+    complete = (frame["state"] == "COMPLETE") & ~predicted
     if complete.any():
         objective_values = frame.loc[complete, [n for n, _ in OBJECTIVES]].to_numpy(float)
         frame.loc[complete, "is_pareto"] = pareto_mask(objective_values, [d for _, d in OBJECTIVES])
@@ -133,8 +138,10 @@ def trials_frame(study: Any) -> pd.DataFrame:
     # Drop parameter columns no trial sampled (a stage count the space never reached), and keep
     # integer parameters integer where some trials lack them (fewer stages).
     frame = frame.drop(columns=[n for n in param_names if frame[n].isna().all()])
-    # The deployed model's columns only where a target quantizes (otherwise no trial has them)
-    frame = frame.drop(columns=[n for n in DEPLOYED_COLUMNS if frame[n].isna().all()])
+    # The deployed model's columns only where a target quantizes, the predictions only where
+    # latencies were predicted (otherwise no trial has them)
+    optional = [*DEPLOYED_COLUMNS, names.LATENCY_PREDICTION_ATTR]
+    frame = frame.drop(columns=[n for n in optional if frame[n].isna().all()])
     for column in frame.columns.intersection(param_names):
         if declared.get(column, {}).get("type") == "int":
             frame[column] = frame[column].astype("Int64")
