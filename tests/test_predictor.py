@@ -92,6 +92,11 @@ def test_a_predicting_search_times_the_front_and_flags_the_rest(tmp_path, capsys
     assert f"latency predicted for {len(predicted)} students" in out
     report = (tmp_path / "reports" / "predicting.html").read_text()
     assert f"Latency predicted for {len(predicted)} students" in report
+    run = str(tmp_path / "runs" / "predicting")
+    export = ["export", run, "--trial", predicted[0]["number"], "-o", str(tmp_path / "b")]
+    assert main(export) == 2
+    assert "latency was predicted, never timed" in capsys.readouterr().err
+    assert not (tmp_path / "b").exists()
 
 
 @pytest.mark.slow

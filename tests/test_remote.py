@@ -142,7 +142,7 @@ def test_an_oversized_upload_is_refused(tmp_path):
 
 @pytest.mark.slow
 def test_an_agent_killed_mid_search_fails_the_trials_and_the_search_ends(agent, tmp_path):
-    target = remote_target(tmp_path, agent.url)
+    target = remote_target(tmp_path, agent.url, timeout=2)  # each trial waits 2 s for it
     env = {**os.environ, TOKEN_ENV: TOKEN}
     search = subprocess.Popen(
         [sys.executable, "-m", "autokd", *tiny_search(tmp_path, "killed", 10), "--target", target],
@@ -220,3 +220,73 @@ def test_a_hung_agent_fails_the_measurement_after_the_targets_timeout(agent):
         assert time.monotonic() - started < 10
     finally:
         agent.process.send_signal(signal.SIGCONT)
+
+
+class _FakeAgent:
+    """An HTTP server that answers every request with `status` and `body`, and counts them."""
+
+    def __init__(self, status: int, body: bytes, headers: dict[str, str] | None = None) -> None:
+        import http.server
+
+        fake = self
+        self.requests: list[str] = []
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def _answer(self) -> None:
+                fake.requests.append(self.path)
+                length = int(self.headers.get("Content-Length") or 0)
+                self.rfile.read(length)
+                self.send_response(status)
+                for key, value in (headers or {}).items():
+                    self.send_header(key, value)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            do_GET = do_POST = _answer
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+
+
+def test_the_client_follows_no_redirect_with_the_token():
+    from autokd.errors import AutoKDError
+    from autokd.measure.remote import AgentFarm
+
+    elsewhere = _FakeAgent(200, b'{"status": "ok"}')
+    redirecting = _FakeAgent(302, b"", {"Location": f"{elsewhere.url}/health"})
+    try:
+        with pytest.raises(AutoKDError, match="is it an autokd agent"):
+            AgentFarm((redirecting.url,), TOKEN, timeout=5).check("onnxruntime")
+        assert elsewhere.requests == []  # the token never went to the other host
+    finally:
+        redirecting.close()
+        elsewhere.close()
+
+
+@pytest.mark.parametrize(
+    "body",
+    [b"[]", b'{"timing": {"median_s": "fast"}, "fingerprint": {}}', b"not json",
+     b'{"timing": {"median_s": -1, "iqr_s": 0, "blocks": 5, "calls_per_block": 1, '
+     b'"attempts": 1, "noisy": false, "contended": false}, "fingerprint": {}}'],
+    ids=["a list", "wrong types", "not json", "negative"],
+)  # fmt: skip
+def test_a_malformed_answer_fails_the_measurement_and_is_never_used(body, monkeypatch):
+    from autokd.errors import TrialFailed
+    from autokd.measure import remote
+    from autokd.measure.remote import AgentFarm
+
+    monkeypatch.setattr(remote, "RETRY_AFTER_SECONDS", 0.0)
+    fake = _FakeAgent(200, body)
+    try:
+        with pytest.raises(TrialFailed, match="no agent measured the student"):
+            AgentFarm((fake.url,), TOKEN, timeout=5).measure(b"model", {"runtime": "x"})
+    finally:
+        fake.close()

@@ -5,13 +5,18 @@ token on `/info`, offer the target's runtime, and (several) report the same fing
 failure is one line naming the agent. `AgentFarm.measure` sends a model to the next agent in
 turn; an agent that does not answer (refused, reset, timed out, busy) is set aside for
 `RETRY_AFTER_SECONDS` and the next one is tried, so a farm loses no trial to one dead device,
-and an agent that comes back is used again. A model the agent cannot measure (its answer 422)
-fails the trial with the agent's reason; so does a farm with no agent left.
+and an agent that comes back is used again; when every agent is set aside a trial first waits
+for the first one due (at most the target's `timeout`), so a short outage does not fail trial
+after trial. A model the agent cannot measure (its answer 422) fails the trial with the agent's
+reason; so does a farm with no agent left. Requests follow no redirect and use no proxy (either
+would carry the token elsewhere), and an answer of another shape is refused, never cached.
 """
 
 from __future__ import annotations
 
+import http.client
 import json
+import math
 import threading
 import time
 import urllib.error
@@ -25,6 +30,22 @@ from autokd.errors import AutoKDError, TrialFailed
 RETRY_AFTER_SECONDS = 30.0  # an agent that failed to answer is tried again after this
 CHECK_TIMEOUT_SECONDS = 10.0  # `/health` and `/info` before the search
 FINGERPRINT_KEYS = ("cpu", "cores", "machine", "system")  # a farm's agents must agree on these
+
+
+TIMING_FIELDS = {"median_s": float, "iqr_s": float, "blocks": int, "calls_per_block": int,
+                 "attempts": int, "noisy": bool, "contended": bool}  # fmt: skip
+
+
+class _NoRedirects(urllib.request.HTTPRedirectHandler):
+    """An agent answers itself: a redirect (which urllib would follow with the token, to any
+    host) is refused."""
+
+    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
+        return None
+
+
+# No proxy (a proxy would see the token of an http:// agent) and no redirects.
+_OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}), _NoRedirects)
 
 
 class AgentUnreachable(Exception):
@@ -55,6 +76,7 @@ class AgentClient:
         started = time.perf_counter()
         query = urllib.parse.urlencode(fields)
         answer = self._request("POST", f"/measure?{query}", body=model, timeout=timeout)
+        _check_answer(answer, self.url)
         wall = time.perf_counter() - started
         measured = float(answer.get("measured_s", 0.0))
         return AgentAnswer(answer["timing"], answer["fingerprint"], self.url, wall, measured)
@@ -69,8 +91,8 @@ class AgentClient:
         request = urllib.request.Request(self.url + path, data=body, method=method,
                                          headers=headers)  # fmt: skip
         try:
-            with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310
-                return json.loads(response.read())
+            with _OPENER.open(request, timeout=timeout) as response:
+                answer = json.loads(response.read())
         except urllib.error.HTTPError as err:
             reason = _error_text(err)
             if err.code == 401:
@@ -78,9 +100,12 @@ class AgentClient:
             if err.code == 503 or err.code >= 500 and err.code != 504:
                 raise AgentUnreachable(f"agent {self.url} is busy or failing ({reason})") from None
             raise RemoteRefused(err.code, f"agent {self.url}: {reason}") from None
-        except (TimeoutError, urllib.error.URLError, OSError, ValueError) as err:
-            why = getattr(err, "reason", None) or err
+        except (OSError, ValueError, http.client.HTTPException) as err:  # (URLError, timeouts)
+            why = getattr(err, "reason", None) or err or type(err).__name__
             raise AgentUnreachable(f"agent {self.url} does not answer ({why})") from None
+        if not isinstance(answer, dict):
+            raise AgentUnreachable(f"agent {self.url} answered something else than an agent")
+        return answer
 
 
 class RemoteRefused(Exception):
@@ -89,6 +114,23 @@ class RemoteRefused(Exception):
     def __init__(self, status: int, message: str) -> None:
         super().__init__(message)
         self.status = status
+
+
+def _check_answer(answer: dict[str, Any], url: str) -> None:
+    """A measurement answer of the agent's shape and types, or AgentUnreachable: nothing
+    malformed reaches a trial or the cache."""
+    timing = answer.get("timing")
+    fingerprint = answer.get("fingerprint")
+    ok = (
+        isinstance(timing, dict)
+        and isinstance(fingerprint, dict)
+        and all(
+            type(timing.get(key)) is kind or (kind is float and type(timing.get(key)) is int)
+            for key, kind in TIMING_FIELDS.items()
+        )
+    )
+    if not ok or not (math.isfinite(timing["median_s"]) and timing["median_s"] > 0):
+        raise AgentUnreachable(f"agent {url} answered a malformed measurement")
 
 
 def _error_text(err: urllib.error.HTTPError) -> str:
@@ -119,13 +161,16 @@ class AgentFarm:
                 raise AutoKDError(f"{err}; start it with `autokd agent` on the device") from None
             except RemoteRefused as err:
                 raise AutoKDError(f"{err} (is it an autokd agent?)") from None
-            offered = info.get("fingerprint", {}).get("runtimes", {})
+            fingerprint = info.get("fingerprint")
+            offered = fingerprint.get("runtimes") if isinstance(fingerprint, dict) else None
+            if not isinstance(offered, dict):
+                raise AutoKDError(f"agent {agent.url} gave no fingerprint (is it an autokd agent?)")
             if runtime not in offered:
                 raise AutoKDError(
                     f"agent {agent.url} offers no {runtime} (it has "
                     f"{', '.join(offered) or 'none'}); install it there or choose another runtime"
                 )
-            prints.append((agent.url, info["fingerprint"]))
+            prints.append((agent.url, fingerprint))
         first_url, first = prints[0]
         for url, other in prints[1:]:
             differ = [k for k in FINGERPRINT_KEYS if other.get(k) != first.get(k)]
@@ -145,6 +190,8 @@ class AgentFarm:
         """The model measured by the next agent that answers; TrialFailed when none does or
         the agent refuses the model."""
         reasons = []
+        if not self._in_turn(advance=False):  # every agent failed moments ago: wait for one
+            time.sleep(max(0.0, min(self.timeout, self._next_due() - time.monotonic())))
         for agent in self._in_turn():
             try:
                 return agent.measure(model, fields, timeout=self.timeout)
@@ -160,10 +207,15 @@ class AgentFarm:
             reasons[-1] += f" (each is tried again {RETRY_AFTER_SECONDS:g} s after it failed)"
         raise TrialFailed(f"no agent measured the student: {'; '.join(reasons)}")
 
-    def _in_turn(self) -> list[AgentClient]:
+    def _next_due(self) -> float:
+        with self._lock:
+            return min((due for due, _ in self._set_aside.values()), default=time.monotonic())
+
+    def _in_turn(self, *, advance: bool = True) -> list[AgentClient]:
         """The agents from the next in turn, those set aside (and not yet due) left out."""
         with self._lock:
             start, now = self._next, time.monotonic()
-            self._next = (self._next + 1) % len(self.agents)
+            if advance:
+                self._next = (self._next + 1) % len(self.agents)
             order = self.agents[start:] + self.agents[:start]
             return [a for a in order if self._set_aside.get(a.url, (0.0, ""))[0] <= now]

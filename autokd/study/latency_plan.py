@@ -148,7 +148,10 @@ def prediction_record(study: Any, frame: Any, target: Any) -> PredictionRecord |
                              trained_on=int((~predicted).sum()))  # fmt: skip
         return PredictionRecord(int(predicted.sum()), int((~predicted).sum()), error,
                                 "predicted, then timed")  # fmt: skip
-    return _second_half_record(study, complete, target)
+    try:  # a diagnostic: whatever goes wrong in it never costs the run its summary
+        return _second_half_record(study, complete, target)
+    except Exception:  # noqa: BLE001
+        return None
 
 
 def _second_half_record(study: Any, complete: Any, target: Any) -> PredictionRecord | None:

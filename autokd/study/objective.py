@@ -149,7 +149,12 @@ class TrialObjective:
             trial, candidate.student, student, result.val_accuracy
         )
         if predicted is not None and could_reach_front(trial.study, accuracy, predicted, flops):
-            latency = self._time_now(trial, candidate.student).median_ms  # the front is timed
+            timed = self._time_now(trial, candidate.student)  # the front is timed
+            latency = timed.median_ms
+            if config.constraints.active:  # a prediction too low let it train: judged again
+                self._reject_if_over_limits(
+                    trial, candidate.student, dataclasses.replace(metrics, latency=timed), None
+                )
         return accuracy, latency, flops
 
     def _latency_or_prediction(

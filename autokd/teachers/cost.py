@@ -70,6 +70,7 @@ def estimate_teacher_cost(
     device = execution.torch_device
     model.to(device, memory_format=torch.channels_last)
     size = _size(model, data, device)
+    check_teacher_memory(name, training_bytes(size, batch_size), execution.device)  # before steps
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4)
     timed = min(batch_size, SMALL_BATCH)
     while True:  # batches of 2, 8, 32 ... images until a step is long enough to scale
@@ -85,15 +86,20 @@ def estimate_teacher_cost(
     return TeacherCost(name, epochs, epoch, training_bytes(size, batch_size), where, timed)
 
 
+def check_teacher_memory(name: str, needed: int, device: str) -> None:
+    """Refuse a teacher whose training cannot fit in the memory `device` has free."""
+    available = memory.available_bytes(device)
+    if needed > MEMORY_SHARE * available:
+        raise AutoKDError(
+            f"teacher {name} needs about {gib(needed)} of memory to train on {device}, which "
+            f"has {gib(available)} available; choose a smaller teacher or a smaller "
+            "--input-size, or pass --teacher-weights with a trained one"
+        )
+
+
 def check_teacher_cost(cost: TeacherCost, *, max_minutes: float | None, device: str) -> None:
     """Refuse a teacher that cannot fit in memory, or trains longer than `max_minutes`."""
-    available = memory.available_bytes(device)
-    if cost.memory_bytes > MEMORY_SHARE * available:
-        raise AutoKDError(
-            f"teacher {cost.name} needs about {gib(cost.memory_bytes)} of memory to train on "
-            f"{device}, which has {gib(available)} available; choose a smaller teacher or "
-            "a smaller --input-size, or pass --teacher-weights with a trained one"
-        )
+    check_teacher_memory(cost.name, cost.memory_bytes, device)
     if max_minutes and cost.total_seconds > 60 * max_minutes:
         raise AutoKDError(
             f"teacher {cost.name} would train for about {duration(cost.total_seconds)} "

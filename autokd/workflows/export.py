@@ -77,6 +77,11 @@ def choose_trial(
             )
         if row["state"] != "COMPLETE":
             raise AutoKDError(f"trial {trial} is {row['state'].lower()}, not complete")
+        if str(row.get("latency_predicted")) == "True":  # a bool, numpy's or trials.csv's
+            raise AutoKDError(
+                f"trial {trial}'s latency was predicted, never timed (--latency predict); time "
+                "it first: autokd remeasure RUN --all times the front, or export a front student"
+            )
         return row
     complete = frame[frame["state"] == "COMPLETE"]
     front = complete[complete["is_pareto"]]

@@ -32,6 +32,14 @@ class Job:
     hint: str | None = None
 
 
+def protocol_seconds(job: Job) -> float:
+    """The longest the protocol itself may take on `job`: the warm-up's bound, then every
+    attempt's blocks (a block may overrun `min_run_time` by its own length: twice each)."""
+    from autokd.measure.protocol import MAX_ATTEMPTS, MAX_WARMUP_SECONDS
+
+    return MAX_WARMUP_SECONDS + 2 * MAX_ATTEMPTS * job.min_run_time
+
+
 class MeasurementFailed(Exception):
     """The model could not be measured: its reason, for the answer (HTTP 422)."""
 
@@ -76,7 +84,12 @@ class Measurer:
         with self._lock:
             if self._process is None or not self._process.is_alive():
                 self._start()
-            self._connection.send(job)
+            try:
+                self._connection.send(job)
+            except OSError:  # the child died between jobs: a new one takes it
+                self._stop(kill=True)
+                self._start()
+                self._connection.send(job)
             if not self._connection.poll(timeout):
                 self._stop(kill=True)
                 raise MeasurementTimedOut(f"the measurement took longer than {timeout:g} s")

@@ -11,7 +11,8 @@ Endpoints:
 
 Every request but `/health` carries the token as `Authorization: Bearer TOKEN`, compared in
 constant time; a wrong or missing one is refused with 401 and counted on stderr (the token is
-never printed or logged). A body over `max_body_bytes` is refused with 413 before it is read;
+never printed or logged). A body over `max_body_bytes` is refused with 413 (Waitress holds at
+most that per connection, in memory, and `CONNECTIONS` connections);
 malformed parameters with 400; a model the runtime cannot load or run with 422; one that
 overruns the time bound with 504 (its process killed). One measurement runs at a time (timing
 needs the cores alone): the others wait at most `queue_wait_s`, then get 503 and retry
@@ -35,6 +36,8 @@ from werkzeug.wrappers import Request, Response
 
 from autokd.errors import AutoKDError
 from autokd.measure.agent.limits import (
+    CONNECTIONS,
+    IDLE_SECONDS,
     MAX_BODY_BYTES,
     MAX_SHAPE_ELEMENTS,
     MEASURE_TIMEOUT_SECONDS,
@@ -42,7 +45,13 @@ from autokd.measure.agent.limits import (
     PROTOCOL_BOUNDS,
     QUEUE_WAIT_SECONDS,
 )
-from autokd.measure.agent.measurer import Job, MeasurementFailed, MeasurementTimedOut, Measurer
+from autokd.measure.agent.measurer import (
+    Job,
+    MeasurementFailed,
+    MeasurementTimedOut,
+    Measurer,
+    protocol_seconds,
+)
 from autokd.measure.agent.runtimes import RUNTIMES, installed
 from autokd.runtime.environment import cpu_model, physical_cores
 
@@ -143,7 +152,7 @@ class AgentApp:
             return _error(503, f"busy: another measurement ran for over {self.queue_wait_s:g} s")
         started = time.perf_counter()
         try:
-            timing = self.measurer.measure(job, self.measure_timeout_s)
+            timing = self.measurer.measure(job, self.measure_timeout_s + protocol_seconds(job))
         except MeasurementFailed as err:
             return _error(422, f"cannot measure this model on {job.runtime}: {err}")
         except MeasurementTimedOut as err:
@@ -223,8 +232,12 @@ def serve(app: AgentApp, host: str, port: int, *, ready: Callable[[int], None]) 
     """Serve `app` until interrupted; `ready(port)` once it listens (port 0: any free one)."""
     from waitress.server import create_server
 
+    # Waitress reads a body before the app sees the token: a body is bounded, kept in memory
+    # (never spilled to a temporary file), and so are the connections holding one.
     server = create_server(app, host=host, port=port, threads=4, ident="autokd-agent",
-                           max_request_body_size=app.max_body_bytes + 1)  # fmt: skip
+                           max_request_body_size=app.max_body_bytes + 1,
+                           inbuf_overflow=app.max_body_bytes + 1, connection_limit=CONNECTIONS,
+                           channel_timeout=IDLE_SECONDS)  # fmt: skip
     ready(server.effective_port)
     try:
         server.run()

@@ -21,10 +21,10 @@ from typing import Any
 import torch
 from torch import nn
 
-from autokd.errors import AutoKDError, ConfigError
+from autokd.errors import AutoKDError, ConfigError, TrialFailed
 from autokd.measure.backends.registry import Backend, Elsewhere, get_backend, list_backends
 from autokd.measure.protocol import LatencyMeasurement
-from autokd.measure.remote import AgentFarm
+from autokd.measure.remote import FINGERPRINT_KEYS, AgentFarm
 
 KEYS = ("url", "runtime", "token_env", "timeout")
 DEFAULT_TIMEOUT = 300.0  # seconds a measurement may take, the agent's queue included
@@ -135,6 +135,7 @@ def fingerprint(target: Any) -> dict[str, Any]:
         "agent": {k: device.get(k) for k in ("cpu", "cores", "machine", "system")},
         "runtime": options.runtime,
         "runtime_version": device["runtimes"][agent_runtime],
+        "exporter": {"torch": torch.__version__},  # what made the file the agent runs
         "threads": threads_on(target),
     }
 
@@ -158,6 +159,12 @@ def measure(model: nn.Module, target: Any, input_shape: tuple[int, int, int]) ->
         **({"hint": target.performance_hint} if target.performance_hint else {}),
     }
     answer = farm(target).measure(artifact, fields)
+    checked = device_fingerprint(target)
+    if any(answer.fingerprint.get(k) != checked.get(k) for k in FINGERPRINT_KEYS + ("runtimes",)):
+        raise TrialFailed(
+            f"agent {answer.url} now reports another device or runtime than when the search "
+            "began; start the search again so that its latencies come from one device"
+        )
     timing = answer.timing
     return LatencyMeasurement(
         median_ms=timing["median_s"] * 1e3,
