@@ -53,8 +53,8 @@ def student_size(config: StudentSpec) -> StudentSize:
 
 def check_fits(needed: int, device: str, what: str) -> None:
     """Fail the trial, before anything is allocated, when `needed` bytes cannot fit."""
-    available = memory.available_bytes(device)
-    if needed > MEMORY_SHARE * available:
+    available = memory.short_of(needed, device)
+    if available is not None:
         raise TrialFailed(
             f"too large: {what} needs about {gib(needed)} of memory, {device} has "
             f"{gib(available)} available (at most {MEMORY_SHARE:.0%} is planned for one trial)"

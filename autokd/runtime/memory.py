@@ -45,5 +45,12 @@ def available_bytes(device: str) -> int:
     return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
 
 
+def short_of(needed: int, device: str) -> int | None:
+    """The bytes `device` has available when `needed` is more than `MEMORY_SHARE` of them (the
+    one test every memory bound makes), else None."""
+    available = available_bytes(device)
+    return available if needed > MEMORY_SHARE * available else None
+
+
 def gib(size: int) -> str:
     return f"{size / 2**30:.2f} GiB" if size >= 2**27 else f"{size / 2**20:.1f} MiB"

@@ -33,7 +33,7 @@ from autokd.data import DataBundle, iterate_batches
 from autokd.errors import AutoKDError
 from autokd.runtime import memory
 from autokd.runtime.device import Execution
-from autokd.runtime.memory import MEMORY_SHARE, ModelSize, gib, training_bytes
+from autokd.runtime.memory import ModelSize, gib, training_bytes
 
 SMALL_BATCH = 2  # images of the first step timed; then GROWTH times more, up to the batch size,
 GROWTH = 4  # until a step takes SCALABLE_STEP_SECONDS: its time per image is then (nearly) the
@@ -88,8 +88,8 @@ def estimate_teacher_cost(
 
 def check_teacher_memory(name: str, needed: int, device: str) -> None:
     """Refuse a teacher whose training cannot fit in the memory `device` has free."""
-    available = memory.available_bytes(device)
-    if needed > MEMORY_SHARE * available:
+    available = memory.short_of(needed, device)
+    if available is not None:
         raise AutoKDError(
             f"teacher {name} needs about {gib(needed)} of memory to train on {device}, which "
             f"has {gib(available)} available; choose a smaller teacher or a smaller "
