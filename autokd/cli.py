@@ -570,22 +570,19 @@ def _measure(args: argparse.Namespace) -> int:
     print(f"{'architecture':<60} {'first ms':>9} {'second ms':>10} {'change':>8}")
     for arch, a, b in zip(result.architectures, result.first_ms, result.second_ms, strict=True):
         print(f"{arch[:60]:<60} {a:>9.4f} {b:>10.4f} {(b - a) / a:>+8.1%}")
-    rho = "n/a" if result.spearman is None else f"{result.spearman:.3f}"
     print(
         f"autokd: target {result.target}: {result.within_tolerance:.0%} of "
         f"{len(result.first_ms)} re-measurements within +-{TOLERANCE:.0%}; Spearman rank "
-        f"correlation {rho}"
+        f"correlation {_rho(result.spearman)}"
     )
     if result.local_ms is not None:
-        local_rho = "n/a" if result.local_spearman is None else f"{result.local_spearman:.3f}"
         print(
             f"  against this machine's same runtime: {result.local_within_tolerance:.0%} within "
-            f"+-{TOLERANCE:.0%}; Spearman {local_rho} (agent / here: median ratio "
-            f"{_median_ratio(result.first_ms, result.local_ms):.2f})"
+            f"+-{TOLERANCE:.0%}; Spearman {_rho(result.local_spearman)} (agent / here: median "
+            f"ratio {_median_ratio(result.first_ms, result.local_ms):.2f})"
         )
     if result.predictor is not None:
-        error = result.predictor
-        rho = "n/a" if error.spearman is None else f"{error.spearman:.3f}"
+        error, rho = result.predictor, _rho(result.predictor.spearman)
         print(
             f"  latency predictor (additive per operator) learned from {error.trained_on} of "
             f"them: {error.within:.0%} of the other {error.tested_on} predicted within "
@@ -594,6 +591,11 @@ def _measure(args: argparse.Namespace) -> int:
     if args.output:
         write_json(args.output, result.to_dict())
     return 0
+
+
+def _rho(value: float | None) -> str:
+    """A rank correlation as `autokd measure` prints it (n/a below three students)."""
+    return "n/a" if value is None else f"{value:.3f}"
 
 
 def _median_ratio(first: list[float], second: list[float]) -> float:

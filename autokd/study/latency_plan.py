@@ -49,13 +49,9 @@ def check_latency_mode(mode: str) -> str:
 
 def measured_students(study: Any) -> tuple[list[np.ndarray], list[float]]:
     """Operator features and timed latencies of the run's students timed so far."""
-    import optuna
-
     features, latencies = [], []
     for trial in study.get_trials(deepcopy=False):
         attrs = trial.user_attrs
-        if trial.state == optuna.trial.TrialState.RUNNING and names.LATENCY_ATTR not in attrs:
-            continue
         stored = attrs.get(names.LATENCY_FEATURES_ATTR)
         latency = attrs.get(names.LATENCY_ATTR)
         if stored is None or latency is None or attrs.get(names.LATENCY_PREDICTED_ATTR):
